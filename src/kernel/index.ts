@@ -1,0 +1,8 @@
+export * from './errors.js'
+export * from './either.js'
+export * from './decode.js'
+export * from './codecs.js'
+export * from './events.js'
+export * from './clock.js'
+export * from './fencing.js'
+export type * from './state-store.js'

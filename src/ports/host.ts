@@ -1,0 +1,183 @@
+import type { FenceToken } from '../kernel/fencing.js'
+import type { Json } from '../kernel/codecs.js'
+
+/**
+ * A host that can run VMs: its capacity, what is allocated to registered VMs and whether it is up.
+ *
+ * @public
+ */
+export interface HostInfo {
+  readonly name: string
+  readonly online: boolean
+  readonly cpus: number
+  readonly memoryMb: number
+  readonly allocatedCpus: number
+  readonly allocatedMemoryMb: number
+  readonly tags: readonly string[]
+}
+
+/**
+ * A disk of a VM: the volume that holds it and where the VM sees it.
+ *
+ * @public
+ */
+export interface VmDisk {
+  readonly volume: string
+  readonly mountPath: string
+}
+
+/**
+ * What a VM is: identity, sizing, disks, networks and any configuration the embedder keeps with it.
+ *
+ * @public
+ */
+export interface VmSpec {
+  readonly id: string
+  readonly name: string
+  readonly cpus: number
+  readonly memoryMb: number
+  readonly disks: readonly VmDisk[]
+  readonly networks: readonly string[]
+  readonly tags: readonly string[]
+  readonly config: Json
+}
+
+/**
+ * Power state of a VM.
+ *
+ * @public
+ */
+export type PowerState = 'running' | 'off'
+
+/**
+ * A registered VM: its spec, the host it is registered on and its power state.
+ *
+ * @public
+ */
+export interface VmInfo extends VmSpec {
+  readonly host: string
+  readonly power: PowerState
+}
+
+/**
+ * The outcome of asking a VM's applications to quiesce (VSS-like): whether the result is application-consistent
+ * and which writers took part.
+ *
+ * @public
+ */
+export interface QuiesceResult {
+  readonly vmId: string
+  readonly applicationConsistent: boolean
+  readonly writers: readonly string[]
+}
+
+/**
+ * Something doing I/O to a volume that can be frozen and thawed: a process or a VM.
+ *
+ * @public
+ */
+export interface IoActor {
+  readonly id: string
+  readonly kind: 'process' | 'vm'
+  readonly volumes: readonly string[]
+  readonly frozen: boolean
+  readonly pid?: number
+}
+
+/**
+ * A mounted volume as a host presents it: path, the volume's identity (stable across restores), options.
+ *
+ * @public
+ */
+export interface MountInfo {
+  readonly path: string
+  readonly volume: string
+  readonly identity: string
+  readonly options: Readonly<Record<string, string>>
+  readonly readOnly: boolean
+}
+
+/**
+ * A user hook script to run with a context (failover pre/post hooks and the like).
+ *
+ * @public
+ */
+export interface HookRequest {
+  readonly script: string
+  readonly args: readonly string[]
+  readonly env: Readonly<Record<string, string>>
+  readonly timeoutMs: number
+}
+
+/**
+ * What a hook script did: its exit code (null when it was killed), output, and whether it ran out of time.
+ *
+ * @public
+ */
+export interface HookResult {
+  readonly exitCode: number | null
+  readonly stdout: string
+  readonly stderr: string
+  readonly timedOut: boolean
+}
+
+/**
+ * The host port of a site: hosts and their capacity, VMs (register, power, quiesce), I/O actors that can be
+ * frozen, mounts, and user hook scripts. Mutating calls take a {@link FenceToken}.
+ *
+ * @public
+ */
+export interface HostPort {
+  /** Adapter name for errors (`memory`, `process`…). */
+  readonly kind: string
+
+  /** Every host of the site, sorted by name. */
+  listHosts(): Promise<readonly HostInfo[]>
+  /** One host; `E_NOT_FOUND` if unknown. */
+  hostInfo(host: string): Promise<HostInfo>
+
+  /**
+   * Registers a VM on `host` (powered off). `E_CONFLICT` if the id is registered already; `E_PRECONDITION` if the
+   * host is offline or lacks the CPU or memory.
+   */
+  registerVm(host: string, spec: VmSpec, token: FenceToken): Promise<VmInfo>
+  /** Unregisters a powered-off VM (`E_PRECONDITION` while running). */
+  unregisterVm(vmId: string, token: FenceToken): Promise<void>
+  /** A registered VM, or undefined. */
+  getVm(vmId: string): Promise<VmInfo | undefined>
+  /** Registered VMs, optionally only those on `host`, sorted by id. */
+  listVms(host?: string): Promise<readonly VmInfo[]>
+  /** Powers a VM on (idempotent). */
+  powerOn(vmId: string, token: FenceToken): Promise<void>
+  /** Powers a VM off (idempotent). */
+  powerOff(vmId: string, token: FenceToken): Promise<void>
+  /**
+   * Asks the VM's applications to flush and hold their writes. Rejects with `E_TIMEOUT` after `timeoutMs`
+   * (the VM is then left unquiesced) and `E_PRECONDITION` if the VM is not running.
+   */
+  quiesce(vmId: string, timeoutMs: number): Promise<QuiesceResult>
+  /** Releases a quiesce (idempotent; always safe to call). */
+  unquiesce(vmId: string): Promise<void>
+
+  /** The actors currently doing I/O to `volume`. */
+  listActors(volume: string): Promise<readonly IoActor[]>
+  /** Suspends an actor's I/O (idempotent). */
+  freezeActor(actorId: string, token: FenceToken): Promise<void>
+  /** Resumes an actor (idempotent). */
+  thawActor(actorId: string, token: FenceToken): Promise<void>
+
+  /** Mounts `volume` at `path` with `identity` and options. `E_CONFLICT` if the path is taken. */
+  mount(mount: MountInfo, token: FenceToken): Promise<MountInfo>
+  /** Dismounts whatever is at `path` (idempotent). */
+  dismount(path: string, token: FenceToken): Promise<void>
+  /** What is mounted at `path`, if anything. */
+  getMount(path: string): Promise<MountInfo | undefined>
+  /** Every mount, sorted by path. */
+  listMounts(): Promise<readonly MountInfo[]>
+
+  /** Runs a hook script with a timeout. Never rejects for the script's own failure: see the result. */
+  runHook(request: HookRequest): Promise<HookResult>
+
+  /** Releases resources (child processes, timers). */
+  close(): Promise<void>
+}

@@ -1,0 +1,142 @@
+import type { FenceToken } from '../kernel/fencing.js'
+
+/**
+ * An ordered, reliable, framed byte channel between two sites. Frames arrive whole and in order, or the
+ * channel fails. `send` applies back-pressure: it resolves once the transport has accepted the frame and waits
+ * while the send window is full, so a sender never buffers a whole volume in memory.
+ *
+ * @public
+ */
+export interface Channel {
+  readonly id: string
+  readonly localSite: string
+  readonly remoteSite: string
+  /** Sends one frame. Rejects with `E_UNAVAILABLE` when the channel is closed, broken or partitioned. */
+  send(frame: Uint8Array): Promise<void>
+  /** Received frames in order. Ends when the peer closes; throws `E_UNAVAILABLE` if the channel breaks. */
+  frames(): AsyncIterable<Uint8Array>
+  /** Limits this channel's send rate (bytes per second); `undefined` removes the limit. */
+  setBandwidthLimit(bytesPerSecond: number | undefined): void
+  /** Closes both directions; pending `send`s reject, the peer's `frames()` ends. */
+  close(): Promise<void>
+}
+
+/**
+ * What a reachability probe found.
+ *
+ * @public
+ */
+export interface ProbeResult {
+  readonly site: string
+  readonly reachable: boolean
+  readonly rttMs?: number
+}
+
+/**
+ * One target of a link point: a share on a site, `active` (clients are referred to it) or `standby`.
+ *
+ * @public
+ */
+export interface LinkTarget {
+  readonly site: string
+  readonly share: string
+  readonly state: 'active' | 'standby'
+}
+
+/**
+ * A link point in a namespace server: a logical path and the shares it refers clients to.
+ *
+ * @public
+ */
+export interface NamespaceLink {
+  readonly path: string
+  readonly targets: readonly LinkTarget[]
+}
+
+/**
+ * The namespace server's copy of one namespace (DFS-like root), versioned for optimistic concurrency.
+ *
+ * @public
+ */
+export interface NamespaceDocument {
+  readonly namespace: string
+  readonly version: number
+  readonly links: readonly NamespaceLink[]
+}
+
+/**
+ * Where a logical path leads: the link that matched, the active target, and the rest of the path under the share.
+ *
+ * @public
+ */
+export interface Referral {
+  readonly link: string
+  readonly target: LinkTarget
+  readonly remainder: string
+}
+
+/**
+ * A DFS-like referral service: holds namespaces (link points → targets) and refers clients to a target.
+ * drkit keeps its own copy in the state store and pushes changes here.
+ *
+ * @public
+ */
+export interface NamespaceServer {
+  /** The server's copy of `namespace` (an empty document at version 0 if it has none). */
+  readNamespace(namespace: string): Promise<NamespaceDocument>
+  /**
+   * Replaces the server's copy if it is still at `document.version - 1`; `E_CONFLICT` otherwise. A document in
+   * which some link has no target is refused with `E_PRECONDITION`.
+   */
+  writeNamespace(document: NamespaceDocument, token: FenceToken): Promise<void>
+  /** Refers a logical path to its active target by the longest matching link; `E_NOT_FOUND` if none. */
+  resolve(namespace: string, logicalPath: string): Promise<Referral>
+}
+
+/**
+ * Network identity that moves between sites on failover: virtual addresses and name records (DNS-like).
+ *
+ * @public
+ */
+export interface IdentityRegistry {
+  /** Moves virtual `address` to `site` (idempotent if it is already there). */
+  claimAddress(address: string, site: string, token: FenceToken): Promise<void>
+  /** Releases `address` if `site` holds it (idempotent). */
+  releaseAddress(address: string, site: string, token: FenceToken): Promise<void>
+  /** The site that holds `address`, if any. */
+  addressOwner(address: string): Promise<string | undefined>
+  /** Points name record `name` at `address`. */
+  setNameRecord(name: string, address: string, token: FenceToken): Promise<void>
+  /** The address `name` points to, if any. */
+  getNameRecord(name: string): Promise<string | undefined>
+  /** Deletes a name record (idempotent). */
+  deleteNameRecord(name: string, token: FenceToken): Promise<void>
+}
+
+/**
+ * The network port of a site: channels to other sites, reachability probes, and access to the shared
+ * namespace server and identity registry.
+ *
+ * @public
+ */
+export interface NetworkPort {
+  /** Adapter name for errors (`memory`, `tcp`…). */
+  readonly kind: string
+  /** The site this port belongs to. */
+  readonly site: string
+  /** The namespace server this site talks to. */
+  readonly namespaceServer: NamespaceServer
+  /** The identity registry (addresses, name records) this site talks to. */
+  readonly identity: IdentityRegistry
+  /**
+   * Accepts channels opened to `service` on this site. Returns a function that stops listening. `E_CONFLICT`
+   * if the service already has a listener.
+   */
+  listen(service: string, onChannel: (channel: Channel) => void): Promise<() => Promise<void>>
+  /** Opens a channel to `service` on `site`. `E_UNAVAILABLE` if the site cannot be reached or nothing listens. */
+  connect(site: string, service: string): Promise<Channel>
+  /** Checks whether `site` answers within `timeoutMs` (default adapter-specific). Never rejects for unreachability. */
+  probe(site: string, timeoutMs?: number): Promise<ProbeResult>
+  /** Closes every channel and listener. */
+  close(): Promise<void>
+}

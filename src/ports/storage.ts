@@ -1,0 +1,210 @@
+import type { FenceToken } from '../kernel/fencing.js'
+import type { Json } from '../kernel/codecs.js'
+
+/**
+ * What a volume is and how it is set: size and block size in bytes, whether it accepts I/O (`online`) and
+ * writes (`writable`), and how many bytes are allocated (blocks ever written and not freed).
+ *
+ * @public
+ */
+export interface VolumeInfo {
+  readonly name: string
+  readonly sizeBytes: number
+  readonly blockSize: number
+  readonly online: boolean
+  readonly writable: boolean
+  readonly allocatedBytes: number
+  /** Set when the volume was cloned from a snapshot: `volume@snapshot`. */
+  readonly origin?: string
+  readonly createdAt: number
+}
+
+/**
+ * Parameters of a new volume. `blockSize` is a power of two between 4 KiB and 1 MiB (adapter default when absent)
+ * and `sizeBytes` a multiple of it.
+ *
+ * @public
+ */
+export interface CreateVolumeRequest {
+  readonly name: string
+  readonly sizeBytes: number
+  readonly blockSize?: number
+}
+
+/**
+ * A point-in-time copy of one volume. It never changes after creation. `held` lists the holds that stop it
+ * from being deleted (a replication base, a restart point); `labels` are free-form tags set at creation.
+ *
+ * @public
+ */
+export interface SnapshotInfo {
+  readonly volume: string
+  readonly name: string
+  readonly createdAt: number
+  readonly sizeBytes: number
+  readonly labels: Readonly<Record<string, string>>
+  readonly holds: readonly string[]
+}
+
+/**
+ * Which blocks differ between two points of a volume. `blocks` are block indexes in ascending order; `holes`
+ * are the blocks among those that are unallocated at `to` (never written, trimmed or cut off by a shrink), so
+ * a replicator sends "zero this block" instead of reading it.
+ *
+ * @public
+ */
+export interface ChangedBlocks {
+  readonly volume: string
+  readonly from: string | null
+  readonly to: string
+  readonly blockSize: number
+  readonly sizeBytes: number
+  readonly blocks: readonly number[]
+  readonly holes: readonly number[]
+}
+
+/**
+ * The states a share probe can find, as the namespace module must distinguish them: the share answers
+ * (`online`), its volume is offline (`offline`), it no longer exists (`deleted`), or the rights it was
+ * probed with are refused (`accessDenied`).
+ *
+ * @public
+ */
+export type ShareState = 'online' | 'offline' | 'deleted' | 'accessDenied'
+
+/**
+ * A share (export) of a path on a volume, as clients see it. `access` lists the rights granted.
+ *
+ * @public
+ */
+export interface ShareInfo {
+  readonly name: string
+  readonly volume: string
+  readonly path: string
+  readonly protocol: 'smb' | 'nfs'
+  readonly access: readonly ('read' | 'write')[]
+  readonly createdAt: number
+}
+
+/**
+ * The result of probing a share at the share level: what state it was found in and why.
+ *
+ * @public
+ */
+export interface ShareProbe {
+  readonly share: string
+  readonly state: ShareState
+  readonly detail?: string
+}
+
+/**
+ * Where a read comes from: the live volume (default) or one of its snapshots.
+ *
+ * @public
+ */
+export interface ReadSource {
+  readonly snapshot?: string
+}
+
+/**
+ * The storage port of a site: volumes and their blocks, snapshots, changed blocks, I/O fences, shares and
+ * configuration records. Every mutating call takes the caller's {@link FenceToken} and rejects a token lower than
+ * the highest seen for its scope with `E_FENCED`. Missing resources reject with `E_NOT_FOUND`, name clashes with
+ * `E_CONFLICT`, I/O on an offline volume or a write to a read-only one with `E_PRECONDITION`, checksum
+ * mismatches with `E_CORRUPT`.
+ *
+ * @public
+ */
+export interface StoragePort {
+  /** Adapter name for errors (`memory`, `local`…). */
+  readonly kind: string
+
+  /** Creates an empty volume (reads as zeros, nothing allocated), online and writable. */
+  createVolume(request: CreateVolumeRequest, token: FenceToken): Promise<VolumeInfo>
+  /** Deletes a volume. Rejects with `E_PRECONDITION` while it has snapshots, clones depending on it or shares. */
+  deleteVolume(volume: string, token: FenceToken): Promise<void>
+  /** Grows or shrinks a volume to `sizeBytes` (a multiple of the block size). Shrinking frees the cut blocks. */
+  resizeVolume(volume: string, sizeBytes: number, token: FenceToken): Promise<VolumeInfo>
+  /** The volume's current description. */
+  volumeInfo(volume: string): Promise<VolumeInfo>
+  /** Every volume of the site, sorted by name. */
+  listVolumes(): Promise<readonly VolumeInfo[]>
+  /** Takes a volume online (I/O allowed) or offline (I/O rejected with `E_PRECONDITION`). */
+  setOnline(volume: string, online: boolean, token: FenceToken): Promise<void>
+  /** Makes a volume writable or read-only. */
+  setWritable(volume: string, writable: boolean, token: FenceToken): Promise<void>
+
+  /**
+   * Reads `length` bytes at byte `offset` of the volume or of one of its snapshots. Unwritten ranges read as
+   * zeros. Waits while the volume is fenced. Rejects with `E_INVALID_INPUT` past the end.
+   */
+  read(volume: string, offset: number, length: number, source?: ReadSource): Promise<Uint8Array>
+  /**
+   * Writes `data` at byte `offset` (any offset and length within the volume; partial blocks are merged).
+   * Waits while the volume is fenced; resolves once the write is durable.
+   */
+  write(volume: string, offset: number, data: Uint8Array, token: FenceToken): Promise<void>
+  /** Marks whole blocks in `[offset, offset + length)` as unallocated (they read as zeros again). */
+  trim(volume: string, offset: number, length: number, token: FenceToken): Promise<void>
+
+  /** Takes a snapshot of the volume as it is now (O(1) in volume size). */
+  createSnapshot(volume: string, name: string, token: FenceToken, labels?: Readonly<Record<string, string>>): Promise<SnapshotInfo>
+  /** Deletes a snapshot and frees the blocks nothing else needs. `E_PRECONDITION` while held or cloned. */
+  deleteSnapshot(volume: string, snapshot: string, token: FenceToken): Promise<void>
+  /** A snapshot's description. */
+  snapshotInfo(volume: string, snapshot: string): Promise<SnapshotInfo>
+  /** Every snapshot of the volume, oldest first. */
+  listSnapshots(volume: string): Promise<readonly SnapshotInfo[]>
+  /** Rolls the live volume back to the snapshot's contents (size included). */
+  restoreSnapshot(volume: string, snapshot: string, token: FenceToken): Promise<void>
+  /** Creates a new writable volume whose contents are the snapshot's, sharing unchanged blocks with it. */
+  cloneSnapshot(volume: string, snapshot: string, cloneName: string, token: FenceToken): Promise<VolumeInfo>
+  /** Adds hold `tag` to a snapshot (idempotent). A held snapshot cannot be deleted. */
+  holdSnapshot(volume: string, snapshot: string, tag: string, token: FenceToken): Promise<void>
+  /** Removes hold `tag` from a snapshot (idempotent). */
+  releaseSnapshot(volume: string, snapshot: string, tag: string, token: FenceToken): Promise<void>
+  /**
+   * Blocks that differ between snapshot `from` (or `null`: the empty volume) and snapshot `to` (or `'live'`).
+   * Costs O(changed blocks), not O(volume size); blocks never written are not listed unless they became holes.
+   */
+  changedBlocks(volume: string, from: string | null, to: string | 'live'): Promise<ChangedBlocks>
+
+  /**
+   * Fences the volume: I/O that arrives from now on waits (it neither fails nor runs) until `unfence`. I/O
+   * already running completes first; resolves once it has, so a snapshot taken next contains exactly the I/O
+   * completed before the fence. Fencing a fenced volume rejects with `E_CONFLICT`.
+   */
+  fence(volume: string, token: FenceToken): Promise<void>
+  /** Lifts the fence; waiting I/O runs in arrival order. Unfencing an unfenced volume is a no-op. */
+  unfence(volume: string, token: FenceToken): Promise<void>
+  /** True while the volume is fenced. */
+  isFenced(volume: string): Promise<boolean>
+
+  /** Exports `path` on `volume` as share `name`. `E_CONFLICT` if the name is taken. */
+  createShare(share: Omit<ShareInfo, 'createdAt'>, token: FenceToken): Promise<ShareInfo>
+  /** Removes a share (the data stays). */
+  deleteShare(name: string, token: FenceToken): Promise<void>
+  /** Changes the rights a share grants (e.g. to simulate or apply a permission change). */
+  setShareAccess(name: string, access: readonly ('read' | 'write')[], token: FenceToken): Promise<void>
+  /** A share's description, or undefined if it does not exist. */
+  getShare(name: string): Promise<ShareInfo | undefined>
+  /** Every share of the site, sorted by name. */
+  listShares(): Promise<readonly ShareInfo[]>
+  /**
+   * Probes a share at the share level: that it exists, that its volume is online and that it can be opened
+   * with the `access` rights. Never rejects for these conditions: they are reported in the result.
+   */
+  probeShare(name: string, access: readonly ('read' | 'write')[]): Promise<ShareProbe>
+
+  /** Stores a configuration record on a volume (key → JSON), replacing any previous value. */
+  putConfig(volume: string, key: string, value: Json, token: FenceToken): Promise<void>
+  /** A configuration record, or undefined. */
+  getConfig(volume: string, key: string): Promise<Json | undefined>
+  /** Every configuration record of a volume, sorted by key. */
+  listConfig(volume: string): Promise<ReadonlyArray<readonly [string, Json]>>
+  /** Deletes a configuration record (idempotent). */
+  deleteConfig(volume: string, key: string, token: FenceToken): Promise<void>
+
+  /** Releases resources (files, timers). Later calls reject with `E_CLOSED`. */
+  close(): Promise<void>
+}
