@@ -22,34 +22,38 @@ export interface DrEvent<Name extends string = string, Payload = unknown> {
 }
 
 /**
- * A map from event name to payload type, e.g. `{ 'mirror.failedOver': { restartPoint: string } }`.
- *
- * @public
- */
-export type EventMap = { readonly [name: string]: unknown }
-
-/**
  * The listener for event `K` of map `M`.
  *
  * @public
  */
-export type EventListener<M extends EventMap, K extends keyof M & string> = (event: DrEvent<K, M[K]>) => void
+export type EventListener<M extends object, K extends keyof M & string> = (event: DrEvent<K, M[K]>) => void
 
 /**
  * Any event of map `M`, as a discriminated union on `name`.
  *
  * @public
  */
-export type AnyEventOf<M extends EventMap> = { [K in keyof M & string]: DrEvent<K, M[K]> }[keyof M & string]
+export type AnyEventOf<M extends object> = { [K in keyof M & string]: DrEvent<K, M[K]> }[keyof M & string]
 
 /**
- * A typed event bus. Subscribe per name with `on/once/off`, to every event with `onAny`, or consume events as
+ * The publishing half of an event bus, which is all a module or workflow needs. An `EventBus` of a larger
+ * map (the whole system's) is an `EventSink` of any part of it.
+ *
+ * @public
+ */
+export interface EventSink<M extends object> {
+  emit<K extends keyof M & string>(name: K, severity: Severity, payload: M[K]): unknown
+}
+
+/**
+ * A typed event bus over an event map — an object type from event name to payload type, e.g.
+ * `{ 'mirror.failedOver': { restartPoint: string } }`. Subscribe per name with `on/once/off`, to every event with `onAny`, or consume events as
  * an async iterator (`for await (const e of bus.stream())`), which buffers events until they are read and
  * ends when the bus closes or the signal aborts.
  *
  * @public
  */
-export class EventBus<M extends EventMap> {
+export class EventBus<M extends object> implements EventSink<M> {
   readonly #emitter = new EventEmitter()
   readonly #now: () => number
   #closed = false

@@ -1,0 +1,142 @@
+import { hostname } from 'node:os'
+import { DrError } from './kernel/errors.js'
+import { decode } from './kernel/decode.js'
+import { EventBus } from './kernel/events.js'
+import { systemClock, type Clock } from './kernel/clock.js'
+import { MemoryLeaseManager, type FenceToken, type Lease } from './kernel/fencing.js'
+import { WorkflowEngine, type WorkflowEvents } from './kernel/workflow.js'
+import type { StateStore } from './kernel/state-store.js'
+import type { StoragePort } from './ports/storage.js'
+import type { NetworkPort } from './ports/network.js'
+import type { HostPort } from './ports/host.js'
+import { DrSystemConfigCodec, type DrSystemConfig } from './system-config.js'
+
+/**
+ * Every event a {@link DrSystem} publishes, by name. Modules add theirs as they land.
+ *
+ * @public
+ */
+export type DrEvents = WorkflowEvents & {
+  'system.leaseLost': { scope: string; holder: string }
+  'system.closed': { coordinator: string }
+}
+
+/**
+ * A site as the system holds it: its name and its adapters. Asking for a port the site was not given rejects
+ * with `E_PRECONDITION`.
+ *
+ * @public
+ */
+export interface Site {
+  readonly name: string
+  readonly storage: StoragePort
+  network(): NetworkPort
+  host(): HostPort
+}
+
+/**
+ * A running drkit system: sites, events, the durable workflow engine and the coordinator's lease. Close it
+ * with `close()` or `await using`.
+ *
+ * @public
+ */
+export interface DrSystem extends AsyncDisposable {
+  /** Typed events of every module (`dr.events.on('mirror.failedOver', …)`), also as an async iterator. */
+  readonly events: EventBus<DrEvents>
+  /** The durable workflow engine on the system's journal. */
+  readonly workflows: WorkflowEngine
+  /** The journal. */
+  readonly stateStore: StateStore
+  /** The clock every module reads. */
+  readonly clock: Clock
+  /** This coordinator's name (lease holder). */
+  readonly coordinator: string
+  /** The names of the configured sites. */
+  readonly siteNames: readonly string[]
+  /** One site by name; `E_NOT_FOUND` if it is not configured. */
+  site(name: string): Site
+  /** The fence token of this coordinator's system lease; `E_FENCED` once the lease is lost. */
+  token(): FenceToken
+  /** Stops timers, closes the event bus, the adapters and the state store. Idempotent. */
+  close(): Promise<void>
+}
+
+const SYSTEM_SCOPE = 'drkit/system'
+
+function buildSite(name: string, config: DrSystemConfig['sites'][string]): Site {
+  const missing = (port: string): DrError =>
+    new DrError('E_PRECONDITION', `site "${name}" has no ${port} adapter configured`, { site: name, port })
+  return {
+    name,
+    storage: config.storage,
+    network: () => {
+      if (config.network === undefined) throw missing('network')
+      return config.network
+    },
+    host: () => {
+      if (config.host === undefined) throw missing('host')
+      return config.host
+    },
+  }
+}
+
+/**
+ * Builds a drkit system from validated configuration: sites and their adapters, the journal, the clock and a
+ * lease for this coordinator (renewed in the background). Rejects with `E_INVALID_INPUT` (naming the field) on bad
+ * configuration, having opened nothing.
+ *
+ * @public
+ */
+export async function createDrSystem(config: DrSystemConfig): Promise<DrSystem> {
+  const valid = decode(DrSystemConfigCodec, config, 'createDrSystem config')
+  const clock = valid.clock ?? systemClock
+  const coordinator = valid.coordinator ?? `${hostname().replace(/[^A-Za-z0-9._-]/g, '-')}-${process.pid}`
+  const leaseTtlMs = valid.leaseTtlMs ?? 15_000
+  const leases = valid.leases ?? new MemoryLeaseManager(clock, { defaultTtlMs: leaseTtlMs })
+  const events = new EventBus<DrEvents>(() => clock.now())
+  const workflows = new WorkflowEngine({ stateStore: valid.state, clock, events })
+  const sites = new Map(Object.entries(valid.sites).map(([name, site]) => [name, buildSite(name, site)]))
+  const lease: Lease = await leases.acquire(SYSTEM_SCOPE, coordinator, { ttlMs: leaseTtlMs })
+  let closed = false
+  let cancelRenewal = (): void => undefined
+  const scheduleRenewal = (): void => {
+    cancelRenewal = clock.setTimer(Math.max(1, Math.floor(leaseTtlMs / 3)), () => {
+      lease.renew().then(scheduleRenewal, () => {
+        if (!closed) events.emit('system.leaseLost', 'critical', { scope: SYSTEM_SCOPE, holder: coordinator })
+      })
+    })
+  }
+  scheduleRenewal()
+
+  const close = async (): Promise<void> => {
+    if (closed) return
+    closed = true
+    cancelRenewal()
+    events.emit('system.closed', 'info', { coordinator })
+    events.close()
+    await lease.release()
+    const adapters = Object.values(valid.sites).flatMap((site) => [site.storage, site.network, site.host])
+    await Promise.allSettled(adapters.map((adapter) => adapter?.close()))
+    await valid.state.close()
+  }
+
+  return {
+    events,
+    workflows,
+    stateStore: valid.state,
+    clock,
+    coordinator,
+    siteNames: [...sites.keys()].sort(),
+    site(name) {
+      const site = sites.get(name)
+      if (site === undefined) throw new DrError('E_NOT_FOUND', `site "${name}" is not configured`, { site: name, known: [...sites.keys()] })
+      return site
+    },
+    token() {
+      if (closed || !lease.isValid()) throw new DrError('E_FENCED', `coordinator "${coordinator}" no longer holds the system lease`, { coordinator })
+      return lease.token
+    },
+    close,
+    [Symbol.asyncDispose]: close,
+  }
+}
