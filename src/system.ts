@@ -10,16 +10,21 @@ import type { StoragePort } from './ports/storage.js'
 import type { NetworkPort } from './ports/network.js'
 import type { HostPort } from './ports/host.js'
 import { DrSystemConfigCodec, type DrSystemConfig } from './system-config.js'
+import { openSnapshotModule } from './modules/snapshot/module.js'
+import type { SnapshotFacade } from './modules/snapshot/facade.js'
+import type { SnapshotEvents } from './modules/snapshot/events.js'
 
 /**
  * Every event a {@link DrSystem} publishes, by name. Modules add theirs as they land.
  *
  * @public
  */
-export type DrEvents = WorkflowEvents & {
-  'system.leaseLost': { scope: string; holder: string }
-  'system.closed': { coordinator: string }
-}
+export type DrEvents = WorkflowEvents &
+  SnapshotEvents & {
+    'system.leaseLost': { scope: string; holder: string }
+    'system.recovered': { resumed: number; failed: number }
+    'system.closed': { coordinator: string }
+  }
 
 /**
  * A site as the system holds it: its name and its adapters. Asking for a port the site was not given rejects
@@ -43,6 +48,8 @@ export interface Site {
 export interface DrSystem extends AsyncDisposable {
   /** Typed events of every module (`dr.events.on('mirror.failedOver', …)`), also as an async iterator. */
   readonly events: EventBus<DrEvents>
+  /** Snapshots: create, list, delete, restore, clone, hold, schedules and retention. */
+  readonly snapshots: SnapshotFacade
   /** The durable workflow engine on the system's journal. */
   readonly workflows: WorkflowEngine
   /** The journal. */
@@ -57,6 +64,11 @@ export interface DrSystem extends AsyncDisposable {
   site(name: string): Site
   /** The fence token of this coordinator's system lease; `E_FENCED` once the lease is lost. */
   token(): FenceToken
+  /**
+   * Resumes every workflow that a previous coordinator left unfinished (crash, lost lease), in journal order.
+   * Runs at start-up; call it again after taking over from another coordinator.
+   */
+  recover(): Promise<{ resumed: number; failed: number }>
   /** Stops timers, closes the event bus, the adapters and the state store. Idempotent. */
   close(): Promise<void>
 }
@@ -107,11 +119,45 @@ export async function createDrSystem(config: DrSystemConfig): Promise<DrSystem> 
     })
   }
   scheduleRenewal()
+  const token = (): FenceToken => {
+    if (closed || !lease.isValid()) throw new DrError('E_FENCED', `coordinator "${coordinator}" no longer holds the system lease`, { coordinator })
+    return lease.token
+  }
+  const siteOf = (name: string): Site => {
+    const site = sites.get(name)
+    if (site === undefined) throw new DrError('E_NOT_FOUND', `site "${name}" is not configured`, { site: name, known: [...sites.keys()] })
+    return site
+  }
+  const snapshots = await openSnapshotModule({
+    stateStore: valid.state,
+    workflows,
+    storage: (name) => siteOf(name).storage,
+    events,
+    clock,
+    token,
+  })
+  const recover = async (): Promise<{ resumed: number; failed: number }> => {
+    let resumed = 0
+    let failed = 0
+    for (const id of await workflows.listRunning()) {
+      try {
+        await workflows.resume(id, { lease })
+        resumed++
+      } catch {
+        failed++
+      }
+    }
+    events.emit('system.recovered', failed === 0 ? 'info' : 'warning', { resumed, failed })
+    return { resumed, failed }
+  }
+  await recover()
+  snapshots.scheduler.start()
 
   const close = async (): Promise<void> => {
     if (closed) return
     closed = true
     cancelRenewal()
+    await snapshots.scheduler.stop()
     events.emit('system.closed', 'info', { coordinator })
     events.close()
     await lease.release()
@@ -127,15 +173,10 @@ export async function createDrSystem(config: DrSystemConfig): Promise<DrSystem> 
     clock,
     coordinator,
     siteNames: [...sites.keys()].sort(),
-    site(name) {
-      const site = sites.get(name)
-      if (site === undefined) throw new DrError('E_NOT_FOUND', `site "${name}" is not configured`, { site: name, known: [...sites.keys()] })
-      return site
-    },
-    token() {
-      if (closed || !lease.isValid()) throw new DrError('E_FENCED', `coordinator "${coordinator}" no longer holds the system lease`, { coordinator })
-      return lease.token
-    },
+    snapshots: snapshots.facade,
+    site: siteOf,
+    token,
+    recover,
     close,
     [Symbol.asyncDispose]: close,
   }

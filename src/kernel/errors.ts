@@ -92,3 +92,17 @@ export function adapterError(adapter: string, operation: string, thrown: unknown
   const message = thrown instanceof Error ? thrown.message : String(thrown)
   return new DrError('E_ADAPTER', `${adapter}.${operation} failed: ${message}`, { adapter, operation }, { cause: thrown })
 }
+
+/**
+ * Runs one adapter call and wraps its failure with {@link adapterError}, so every module reports adapter
+ * failures the same way: adapter, operation and cause.
+ *
+ * @public
+ */
+export async function callAdapter<R>(adapter: string, operation: string, run: () => Promise<R>): Promise<R> {
+  try {
+    return await run()
+  } catch (error) {
+    throw adapterError(adapter, operation, error)
+  }
+}

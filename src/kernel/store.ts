@@ -1,10 +1,12 @@
 import * as t from 'io-ts'
-import { produceWithPatches, type Draft, type Patch } from 'immer'
+import { enablePatches, produceWithPatches, type Draft, type Patch } from 'immer'
 import { isLeft } from 'fp-ts/lib/Either.js'
 import { DrError, isDrError } from './errors.js'
 import { JsonValue } from './codecs.js'
 import type { DrEither } from './either.js'
 import type { NewRecord, StateStore } from './state-store.js'
+
+enablePatches()
 
 /**
  * Applies one domain event to a draft of the state. Reducers are pure: they only describe the change.

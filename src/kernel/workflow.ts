@@ -125,11 +125,17 @@ export class WorkflowEngine {
   readonly #clock: Clock
   readonly #events: EventSink<WorkflowEvents> | undefined
   readonly #definitions = new Map<string, WorkflowDefinition<Json, Json>>()
+  readonly #crashAt: ((point: CrashPoint) => boolean) | undefined
 
-  constructor(options: { stateStore: StateStore; clock: Clock; events?: EventSink<WorkflowEvents> }) {
+  /**
+   * @param options - the journal, the clock, where to publish events, and an engine-wide crash hook for tests
+   * (consulted for every run that has no `crashAt` of its own)
+   */
+  constructor(options: { stateStore: StateStore; clock: Clock; events?: EventSink<WorkflowEvents>; crashAt?: (point: CrashPoint) => boolean }) {
     this.#store = options.stateStore
     this.#clock = options.clock
     this.#events = options.events
+    this.#crashAt = options.crashAt
   }
 
   /** Registers a workflow type. Registering a type twice is refused with `E_CONFLICT`. */
@@ -191,7 +197,8 @@ export class WorkflowEngine {
     if (history.steps.length > 0) {
       this.#events?.emit('workflow.resumed', 'info', { id: history.id, type: history.workflowType, replayedSteps: history.steps.length })
     }
-    const run = new Run(history, this.#store, this.#clock, this.#events, options)
+    const crashAt = options.crashAt ?? this.#crashAt
+    const run = new Run(history, this.#store, this.#clock, this.#events, crashAt === undefined ? options : { ...options, crashAt })
     const decoded = definition.input.decode(history.input)
     if (isLeft(decoded)) throw new DrError('E_CORRUPT', `journaled input of workflow "${history.id}" no longer decodes`, { id: history.id })
     try {

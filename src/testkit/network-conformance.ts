@@ -1,0 +1,431 @@
+import assert from 'node:assert/strict'
+import { Buffer } from 'node:buffer'
+import { isDrError, type DrErrorCode } from '../kernel/errors.js'
+import type { Channel, LinkTarget, NamespaceDocument, NetworkPort } from '../ports/network.js'
+import { withAdapter, type AdapterFactory, type ConformanceCase } from './conformance.js'
+
+/**
+ * What a network conformance case runs against: the network ports of two sites that can reach each other,
+ * running on real time, and — when the adapter can simulate one — functions that cut the two sites apart and
+ * join them again. Without them the partition case checks nothing.
+ *
+ * @public
+ */
+export interface NetworkConformanceTarget {
+  readonly a: NetworkPort
+  readonly b: NetworkPort
+  readonly partition?: () => Promise<void>
+  readonly heal?: () => Promise<void>
+}
+
+const SERVICE = 'conformance'
+
+const failsWith =
+  (code: DrErrorCode) =>
+  (error: unknown): boolean =>
+    isDrError(error, code)
+
+interface Accepted {
+  readonly onChannel: (channel: Channel) => void
+  readonly next: () => Promise<Channel>
+}
+
+/** Collects the channels a listener accepts, so a case can wait for the next one. */
+function acceptQueue(): Accepted {
+  const ready: Channel[] = []
+  const waiting: Array<(channel: Channel) => void> = []
+  return {
+    onChannel: (channel) => {
+      const waiter = waiting.shift()
+      if (waiter === undefined) ready.push(channel)
+      else waiter(channel)
+    },
+    next: () => {
+      const channel = ready.shift()
+      return channel === undefined ? new Promise<Channel>((resolve) => waiting.push(resolve)) : Promise.resolve(channel)
+    },
+  }
+}
+
+/** Listens on site a and connects from site b: `client` is b's end, `server` a's end. */
+async function open(target: NetworkConformanceTarget): Promise<{ client: Channel; server: Channel; accepted: Accepted }> {
+  const accepted = acceptQueue()
+  await target.a.listen(SERVICE, accepted.onChannel)
+  const client = await target.b.connect(target.a.site, SERVICE)
+  return { client, server: await accepted.next(), accepted }
+}
+
+/** A frame whose bytes say which frame it is: filled with a byte of its index, index first, size last. */
+function patternFrame(index: number, size: number): Uint8Array {
+  const frame = new Uint8Array(size).fill((index * 31 + 7) & 0xff)
+  const view = new DataView(frame.buffer)
+  if (size >= 4) view.setUint32(0, index)
+  if (size >= 8) view.setUint32(size - 4, size)
+  return frame
+}
+
+function assertFrame(received: Uint8Array | undefined, index: number, size: number): void {
+  assert.ok(received !== undefined, `frame ${index} is missing`)
+  assert.equal(received.byteLength, size, `frame ${index} has ${received.byteLength} bytes instead of ${size}`)
+  const same = Buffer.compare(Buffer.from(received.buffer, received.byteOffset, received.byteLength), patternFrame(index, size)) === 0
+  assert.ok(same, `frame ${index} arrived with other bytes than were sent`)
+}
+
+/** Reads `channel` until its peer closes it. */
+async function readAll(channel: Channel): Promise<Uint8Array[]> {
+  const frames: Uint8Array[] = []
+  for await (const frame of channel.frames()) frames.push(frame)
+  return frames
+}
+
+/** Seeded pseudo-random numbers in [0, 1), so a failing run can be repeated. */
+function seededRandom(seed: number): () => number {
+  let state = seed >>> 0
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0
+    let mixed = Math.imul(state ^ (state >>> 15), state | 1)
+    mixed ^= mixed + Math.imul(mixed ^ (mixed >>> 7), mixed | 61)
+    return ((mixed ^ (mixed >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+/** A promise watched without ever rejecting: whether it settled yet, and the error it failed with if it did. */
+interface Watched {
+  settled: boolean
+  readonly outcome: Promise<unknown>
+}
+
+function watch(promise: Promise<unknown>): Watched {
+  const watched: Watched = {
+    settled: false,
+    outcome: promise.then(
+      () => {
+        watched.settled = true
+        return undefined
+      },
+      (error: unknown) => {
+        watched.settled = true
+        return error
+      },
+    ),
+  }
+  return watched
+}
+
+function pause(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms))
+}
+
+/** True when `watched` settles within `ms` of real time. */
+async function settlesWithin(watched: Watched, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const late = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms)
+  })
+  const settled = await Promise.race([watched.outcome.then(() => true as const), late])
+  clearTimeout(timer)
+  return settled
+}
+
+function channelCases(factory: AdapterFactory<NetworkConformanceTarget>): ConformanceCase[] {
+  return [
+    withAdapter(factory, 'a channel carries a frame each way and names its local and remote sites', async (t) => {
+      const { client, server } = await open(t)
+      assert.equal(client.localSite, t.b.site)
+      assert.equal(client.remoteSite, t.a.site)
+      assert.equal(server.localSite, t.a.site)
+      assert.equal(server.remoteSite, t.b.site)
+      const toServer = server.frames()[Symbol.asyncIterator]()
+      const toClient = client.frames()[Symbol.asyncIterator]()
+      await client.send(patternFrame(1, 100))
+      assertFrame((await toServer.next()).value, 1, 100)
+      await server.send(patternFrame(2, 200))
+      assertFrame((await toClient.next()).value, 2, 200)
+      await client.close()
+    }),
+
+    withAdapter(factory, 'a thousand frames of random sizes (0 B to 256 KiB) arrive whole, unchanged and in order', async (t) => {
+      const { client, server } = await open(t)
+      const random = seededRandom(20260101)
+      const sizes = Array.from({ length: 1000 }, (_, i) => (i === 0 ? 0 : i === 1 ? 256 * 1024 : Math.floor(random() * (256 * 1024 + 1))))
+      const sending = (async () => {
+        for (const [index, size] of sizes.entries()) await client.send(patternFrame(index, size))
+        await client.close()
+      })()
+      const receiving = (async () => {
+        let index = 0
+        for await (const frame of server.frames()) {
+          assertFrame(frame, index, sizes[index] ?? 0)
+          index++
+        }
+        return index
+      })()
+      const [, count] = await Promise.all([sending, receiving])
+      assert.equal(count, sizes.length)
+    }),
+
+    withAdapter(factory, 'both directions of a channel carry frames at the same time', async (t) => {
+      const { client, server } = await open(t)
+      const count = 200
+      const sendAll = async (channel: Channel, offset: number): Promise<void> => {
+        for (let i = 0; i < count; i++) await channel.send(patternFrame(offset + i, 1024 + i))
+      }
+      const readSome = async (channel: Channel, offset: number): Promise<void> => {
+        const frames = channel.frames()[Symbol.asyncIterator]()
+        for (let i = 0; i < count; i++) assertFrame((await frames.next()).value, offset + i, 1024 + i)
+      }
+      await Promise.all([sendAll(client, 0), sendAll(server, 10_000), readSome(server, 0), readSome(client, 10_000)])
+      await client.close()
+    }),
+
+    withAdapter(factory, "closing a channel ends the peer's iteration after the frames already sent; later sends reject with E_UNAVAILABLE", async (t) => {
+      const { client, server } = await open(t)
+      for (let i = 0; i < 3; i++) await client.send(patternFrame(i, 10))
+      await client.close()
+      const received = await readAll(server)
+      assert.equal(received.length, 3)
+      received.forEach((frame, index) => assertFrame(frame, index, 10))
+      await assert.rejects(client.send(patternFrame(3, 10)), failsWith('E_UNAVAILABLE'))
+      assert.deepEqual(await readAll(client), [], "the closer's own iteration ends too")
+    }),
+
+    withAdapter(factory, 'connecting to a service nobody listens on, or no longer listens on, rejects with E_UNAVAILABLE', async (t) => {
+      await assert.rejects(t.b.connect(t.a.site, 'nobody-listens'), failsWith('E_UNAVAILABLE'))
+      const stop = await t.a.listen('short-lived', () => undefined)
+      await stop()
+      await assert.rejects(t.b.connect(t.a.site, 'short-lived'), failsWith('E_UNAVAILABLE'))
+      const accepted = acceptQueue()
+      await t.a.listen('short-lived', accepted.onChannel)
+      const channel = await t.b.connect(t.a.site, 'short-lived')
+      await accepted.next()
+      await channel.close()
+    }),
+
+    withAdapter(factory, 'a second listener on the same service is refused with E_CONFLICT', async (t) => {
+      await t.a.listen(SERVICE, () => undefined)
+      await assert.rejects(t.a.listen(SERVICE, () => undefined), failsWith('E_CONFLICT'))
+    }),
+
+    withAdapter(factory, 'send applies back-pressure: a receiver that does not read gets only a bounded amount accepted', async (t) => {
+      const { client, server } = await open(t)
+      const size = 64 * 1024
+      const most = 1024
+      let blocked: Watched | undefined
+      let accepted = 0
+      while (accepted < most && blocked === undefined) {
+        const sending = watch(client.send(patternFrame(accepted, size)))
+        if (await settlesWithin(sending, 200)) {
+          assert.equal(await sending.outcome, undefined, `send ${accepted} failed`)
+          accepted++
+        } else {
+          blocked = sending
+        }
+      }
+      assert.ok(blocked !== undefined, `a receiver that never read got ${most} frames of 64 KiB accepted: send applies no back-pressure`)
+      await pause(50)
+      assert.equal(blocked.settled, false, 'a blocked send completed while the receiver still did not read')
+      const frames = server.frames()[Symbol.asyncIterator]()
+      for (let i = 0; i <= accepted; i++) assertFrame((await frames.next()).value, i, size)
+      assert.equal(await blocked.outcome, undefined, 'the blocked send failed once the receiver read')
+      await client.close()
+    }),
+
+    withAdapter(factory, 'a bandwidth limit holds frames back; removing it lets them through', async (t) => {
+      const { client, server } = await open(t)
+      const limit = 16 * 1024
+      client.setBandwidthLimit(limit)
+      const received: Uint8Array[] = []
+      const receiving = (async () => {
+        const frames = server.frames()[Symbol.asyncIterator]()
+        while (received.length < 4) {
+          const next = await frames.next()
+          if (next.done === true) break
+          received.push(next.value)
+        }
+      })()
+      const sends = [0, 1, 2, 3].map((index) => watch(client.send(patternFrame(index, limit))))
+      await pause(300)
+      assert.ok(received.length < 4, 'four times the per-second limit arrived within 300 ms')
+      client.setBandwidthLimit(undefined)
+      for (const sending of sends) assert.equal(await sending.outcome, undefined)
+      await receiving
+      received.forEach((frame, index) => assertFrame(frame, index, limit))
+      assert.equal(received.length, 4)
+      await client.close()
+    }),
+
+    withAdapter(factory, 'probe finds the other site reachable and an unknown site unreachable, without rejecting', async (t) => {
+      const there = await t.b.probe(t.a.site, 5000)
+      assert.equal(there.site, t.a.site)
+      assert.equal(there.reachable, true)
+      assert.equal((await t.a.probe(t.b.site)).reachable, true)
+      const nowhere = await t.a.probe('no-such-site', 1000)
+      assert.equal(nowhere.site, 'no-such-site')
+      assert.equal(nowhere.reachable, false)
+    }),
+
+    withAdapter(factory, 'closing a port ends its channels at the peer and stops its listeners', async (t) => {
+      const { client } = await open(t)
+      await t.a.close()
+      assert.deepEqual(await readAll(client), [])
+      await assert.rejects(t.b.connect(t.a.site, SERVICE), failsWith('E_UNAVAILABLE'))
+    }),
+
+    withAdapter(factory, 'a partition breaks open channels with E_UNAVAILABLE, makes the site unreachable and refuses connects; heal restores them', async (t) => {
+      if (t.partition === undefined || t.heal === undefined) return
+      const { client, server, accepted } = await open(t)
+      const atServer = server.frames()[Symbol.asyncIterator]()
+      const atClient = client.frames()[Symbol.asyncIterator]()
+      await client.send(patternFrame(0, 10))
+      assertFrame((await atServer.next()).value, 0, 10)
+      await t.partition()
+      await assert.rejects(atServer.next(), failsWith('E_UNAVAILABLE'))
+      await assert.rejects(atClient.next(), failsWith('E_UNAVAILABLE'))
+      await assert.rejects(client.send(patternFrame(1, 10)), failsWith('E_UNAVAILABLE'))
+      await assert.rejects(server.send(patternFrame(1, 10)), failsWith('E_UNAVAILABLE'))
+      assert.equal((await t.b.probe(t.a.site, 1000)).reachable, false)
+      await assert.rejects(t.b.connect(t.a.site, SERVICE), failsWith('E_UNAVAILABLE'))
+      await t.heal()
+      assert.equal((await t.b.probe(t.a.site, 5000)).reachable, true)
+      const again = await t.b.connect(t.a.site, SERVICE)
+      const serverAgain = await accepted.next()
+      await again.send(patternFrame(2, 10))
+      assertFrame((await serverAgain.frames()[Symbol.asyncIterator]().next()).value, 2, 10)
+      await again.close()
+    }),
+  ]
+}
+
+function namespaceCases(factory: AdapterFactory<NetworkConformanceTarget>): ConformanceCase[] {
+  const token = { scope: 'conformance-namespace', value: 5 }
+  const target = (site: string, share: string, state: LinkTarget['state']): LinkTarget => ({ site, share, state })
+  const tree = (t: NetworkConformanceTarget, version: number): NamespaceDocument => ({
+    namespace: 'corp',
+    version,
+    links: [
+      { path: '/data', targets: [target(t.a.site, 'data-a', 'standby'), target(t.b.site, 'data-b', 'active')] },
+      { path: '/data/projects', targets: [target(t.a.site, 'projects', 'active')] },
+      { path: '/archive', targets: [target(t.b.site, 'archive', 'standby')] },
+    ],
+  })
+  return [
+    withAdapter(factory, 'namespace server: an unknown namespace reads as empty at version 0; writes succeed only at version + 1 (E_CONFLICT otherwise)', async (t) => {
+      const server = t.a.namespaceServer
+      assert.deepEqual(await server.readNamespace('corp'), { namespace: 'corp', version: 0, links: [] })
+      await server.writeNamespace(tree(t, 1), token)
+      const read = await server.readNamespace('corp')
+      assert.equal(read.version, 1)
+      assert.deepEqual(read.links.map((link) => link.path), ['/data', '/data/projects', '/archive'])
+      assert.deepEqual(read.links[0]?.targets, tree(t, 1).links[0]?.targets)
+      await assert.rejects(server.writeNamespace(tree(t, 1), token), failsWith('E_CONFLICT'))
+      await assert.rejects(server.writeNamespace(tree(t, 3), token), failsWith('E_CONFLICT'))
+      await server.writeNamespace({ namespace: 'corp', version: 2, links: [] }, token)
+      assert.deepEqual(await server.readNamespace('corp'), { namespace: 'corp', version: 2, links: [] })
+    }),
+
+    withAdapter(factory, 'namespace server: a document with a link that has no target is refused with E_PRECONDITION and nothing changes', async (t) => {
+      const server = t.a.namespaceServer
+      await server.writeNamespace(tree(t, 1), token)
+      const bare = { ...tree(t, 2), links: [...tree(t, 2).links, { path: '/empty', targets: [] }] }
+      await assert.rejects(server.writeNamespace(bare, token), failsWith('E_PRECONDITION'))
+      assert.equal((await server.readNamespace('corp')).version, 1)
+    }),
+
+    withAdapter(factory, 'namespace server: resolve refers a path to the first active target of the longest matching link, with the remainder', async (t) => {
+      const server = t.a.namespaceServer
+      await server.writeNamespace(tree(t, 1), token)
+      assert.deepEqual(await server.resolve('corp', '/data/projects/x/y.txt'), {
+        link: '/data/projects',
+        target: target(t.a.site, 'projects', 'active'),
+        remainder: '/x/y.txt',
+      })
+      assert.deepEqual(await server.resolve('corp', '/data/other'), {
+        link: '/data',
+        target: target(t.b.site, 'data-b', 'active'),
+        remainder: '/other',
+      })
+      assert.equal((await server.resolve('corp', '/data')).remainder, '')
+      assert.equal((await server.resolve('corp', 'data//projects/')).link, '/data/projects', 'paths are normalised')
+    }),
+
+    withAdapter(factory, 'namespace server: resolve without a covering link or an active target rejects with E_NOT_FOUND', async (t) => {
+      const server = t.a.namespaceServer
+      await assert.rejects(server.resolve('corp', '/data'), failsWith('E_NOT_FOUND'))
+      await server.writeNamespace(tree(t, 1), token)
+      await assert.rejects(server.resolve('corp', '/dataset'), failsWith('E_NOT_FOUND'), 'a link covers whole path segments only')
+      await assert.rejects(server.resolve('corp', '/archive/2025'), failsWith('E_NOT_FOUND'), 'standby targets are not referred to')
+      await assert.rejects(server.resolve('other', '/data'), failsWith('E_NOT_FOUND'))
+    }),
+
+    withAdapter(factory, 'namespace server: a stale fence token is refused with E_FENCED and nothing changes', async (t) => {
+      const server = t.a.namespaceServer
+      await server.writeNamespace(tree(t, 1), token)
+      await assert.rejects(server.writeNamespace(tree(t, 2), { ...token, value: 4 }), failsWith('E_FENCED'))
+      assert.equal((await server.readNamespace('corp')).version, 1)
+      await server.writeNamespace(tree(t, 2), { ...token, value: 6 })
+      await assert.rejects(server.writeNamespace(tree(t, 3), token), failsWith('E_FENCED'))
+      await server.writeNamespace(tree(t, 3), { scope: 'conformance-other-scope', value: 1 })
+      assert.equal((await server.readNamespace('corp')).version, 3)
+    }),
+  ]
+}
+
+function identityCases(factory: AdapterFactory<NetworkConformanceTarget>): ConformanceCase[] {
+  const token = { scope: 'conformance-identity', value: 5 }
+  return [
+    withAdapter(factory, 'identity registry: claims move an address between sites idempotently; only the holder releases it', async (t) => {
+      const identity = t.a.identity
+      const address = '10.0.0.10'
+      assert.equal(await identity.addressOwner(address), undefined)
+      await identity.claimAddress(address, t.a.site, token)
+      await identity.claimAddress(address, t.a.site, token)
+      assert.equal(await identity.addressOwner(address), t.a.site)
+      await identity.claimAddress(address, t.b.site, token)
+      assert.equal(await identity.addressOwner(address), t.b.site)
+      await identity.releaseAddress(address, t.a.site, token)
+      assert.equal(await identity.addressOwner(address), t.b.site, 'a site that does not hold the address cannot release it')
+      await identity.releaseAddress(address, t.b.site, token)
+      await identity.releaseAddress(address, t.b.site, token)
+      assert.equal(await identity.addressOwner(address), undefined)
+    }),
+
+    withAdapter(factory, 'identity registry: name records are set, moved, read and deleted idempotently', async (t) => {
+      const identity = t.a.identity
+      assert.equal(await identity.getNameRecord('db.example.test'), undefined)
+      await identity.setNameRecord('db.example.test', '10.0.0.10', token)
+      assert.equal(await identity.getNameRecord('db.example.test'), '10.0.0.10')
+      await identity.setNameRecord('db.example.test', '10.0.1.10', token)
+      assert.equal(await identity.getNameRecord('db.example.test'), '10.0.1.10')
+      await identity.deleteNameRecord('db.example.test', token)
+      await identity.deleteNameRecord('db.example.test', token)
+      assert.equal(await identity.getNameRecord('db.example.test'), undefined)
+    }),
+
+    withAdapter(factory, 'identity registry: every write with a stale fence token is refused with E_FENCED and nothing changes', async (t) => {
+      const identity = t.a.identity
+      const stale = { ...token, value: 4 }
+      await identity.claimAddress('10.0.0.10', t.a.site, token)
+      await identity.setNameRecord('db.example.test', '10.0.0.10', token)
+      await assert.rejects(identity.claimAddress('10.0.0.10', t.b.site, stale), failsWith('E_FENCED'))
+      await assert.rejects(identity.claimAddress('10.0.0.11', t.b.site, stale), failsWith('E_FENCED'))
+      await assert.rejects(identity.releaseAddress('10.0.0.10', t.a.site, stale), failsWith('E_FENCED'))
+      await assert.rejects(identity.setNameRecord('db.example.test', '10.0.0.11', stale), failsWith('E_FENCED'))
+      await assert.rejects(identity.deleteNameRecord('db.example.test', stale), failsWith('E_FENCED'))
+      assert.equal(await identity.addressOwner('10.0.0.10'), t.a.site)
+      assert.equal(await identity.addressOwner('10.0.0.11'), undefined)
+      assert.equal(await identity.getNameRecord('db.example.test'), '10.0.0.10')
+    }),
+  ]
+}
+
+/**
+ * The conformance suite of `NetworkPort`: channels (round trip, frame boundaries and order, both directions,
+ * close, missing and duplicate listeners, back-pressure, bandwidth limit), probes, port close, partitions when
+ * the target can simulate them, and the namespace server and identity registry the ports expose. Run it
+ * against any network adapter: `for (const c of networkConformance(factory)) it(c.name, c.run)`.
+ *
+ * @public
+ */
+export function networkConformance(factory: AdapterFactory<NetworkConformanceTarget>): ConformanceCase[] {
+  return [...channelCases(factory), ...namespaceCases(factory), ...identityCases(factory)]
+}
