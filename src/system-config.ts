@@ -57,8 +57,8 @@ const SitesCodec = new t.Type<Readonly<Record<string, SiteConfig>>, Readonly<Rec
   (u, c) => {
     if (typeof u !== 'object' || u === null || Array.isArray(u) || Object.keys(u).length === 0) return t.failure(u, c)
     for (const [site, config] of Object.entries(u)) {
-      const siteContext = [...c, { key: site, type: Name, actual: site }]
-      if (!Name.is(site)) return t.failure(site, siteContext)
+      if (!Name.is(site)) return t.failure(site, [...c, { key: site, type: Name, actual: site }])
+      const siteContext = [...c, { key: site, type: SiteConfigCodec, actual: config }]
       const decoded = SiteConfigCodec.validate(config, siteContext)
       if (decoded._tag === 'Left') return decoded
     }

@@ -26,7 +26,13 @@ function describeValue(value: unknown): string {
 }
 
 function violationOf(error: t.ValidationError): InputViolation {
-  const keys = error.context.map((entry) => entry.key).filter((key) => key !== '')
+  // Members of intersections and unions appear in io-ts paths as "0", "1"…; they are not fields the user wrote.
+  const keys = error.context
+    .filter((entry, i) => {
+      const parent = error.context[i - 1]?.type as { _tag?: string } | undefined
+      return entry.key !== '' && parent?._tag !== 'IntersectionType' && parent?._tag !== 'UnionType'
+    })
+    .map((entry) => entry.key)
   const last = error.context[error.context.length - 1]
   const expected = error.message ?? (last === undefined ? 'valid value' : last.type.name)
   return { path: keys.length === 0 ? '(root)' : keys.join('.'), expected, actual: describeValue(error.value) }

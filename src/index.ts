@@ -1,0 +1,29 @@
+/**
+ * drkit: an embeddable disaster-recovery SDK. Everything a user imports comes from here; conformance suites and
+ * fault injection for adapter authors come from `drkit/testkit`.
+ *
+ * @packageDocumentation
+ */
+
+export * from './kernel/index.js'
+export { memoryStateStore, MemoryStateStore } from './kernel/memory-state-store.js'
+export type * from './ports/index.js'
+
+export { createDrSystem } from './system.js'
+export type { DrSystem, DrEvents, Site } from './system.js'
+export { DrSystemConfigCodec, SiteConfigCodec } from './system-config.js'
+export type { DrSystemConfig, SiteConfig } from './system-config.js'
+
+export { memoryStorage, MemoryStorage } from './adapters/memory/storage.js'
+export type { MemoryStorageOptions } from './adapters/memory/storage.js'
+export { MemoryNetworkFabric, MemoryNamespaceServer, MemoryIdentityRegistry } from './adapters/memory/network.js'
+export type { MemoryNetworkFabricOptions } from './adapters/memory/network.js'
+export type { FrameWindow } from './adapters/memory/network-pipe.js'
+export { memoryHost, MemoryHost } from './adapters/memory/host.js'
+export type { ActorDefinition, HookHandler, HostDefinition, MemoryHostOptions, QuiesceBehaviour } from './adapters/memory/host.js'
+export { fileStateStore, openFileStateStore, FileStateStore } from './adapters/file/file-state-store.js'
+export type { FileStateStoreOptions, FileStateStoreStats } from './adapters/file/file-state-store.js'
+export { localStorage, openLocalStorage, LocalStorage } from './adapters/local/local-storage.js'
+export type { LocalStorageOptions, LocalStorageStats } from './adapters/local/local-storage.js'
+
+export * from './modules/snapshot/index.js'

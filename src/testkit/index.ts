@@ -1,0 +1,16 @@
+/**
+ * drkit's testkit: conformance suites that every adapter must pass (the shipped ones run them in drkit's own
+ * tests) and a fault injector that makes any adapter slow, failing or crashed on demand.
+ *
+ * @packageDocumentation
+ */
+
+export * from './conformance.js'
+export * from './faults.js'
+export { storageConformance } from './storage-conformance.js'
+export { networkConformance } from './network-conformance.js'
+export type { NetworkConformanceTarget } from './network-conformance.js'
+export { hostConformance } from './host-conformance.js'
+export type { HostConformanceTarget } from './host-conformance.js'
+export { stateStoreConformance } from './state-store-conformance.js'
+export type { StateStoreFactory } from './state-store-conformance.js'
