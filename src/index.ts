@@ -23,6 +23,7 @@ export { memoryHost, MemoryHost } from './adapters/memory/host.js'
 export type { ActorDefinition, HookHandler, HostDefinition, MemoryHostOptions, QuiesceBehaviour } from './adapters/memory/host.js'
 export { fileStateStore, openFileStateStore, FileStateStore } from './adapters/file/file-state-store.js'
 export type { FileStateStoreOptions, FileStateStoreStats } from './adapters/file/file-state-store.js'
+export type { FsyncMode } from './adapters/file/group-commit.js'
 export { localStorage, openLocalStorage, LocalStorage } from './adapters/local/local-storage.js'
 export type { LocalStorageOptions, LocalStorageStats } from './adapters/local/local-storage.js'
 

@@ -1,0 +1,427 @@
+import { mkdir, type FileHandle } from 'node:fs/promises'
+import path from 'node:path'
+import * as t from 'io-ts'
+import { adapterError } from '../../kernel/errors.js'
+import { NonNegativeInt, implementing } from '../../kernel/codecs.js'
+import { decode } from '../../kernel/decode.js'
+import type { Clock } from '../../kernel/clock.js'
+import type { JournalRecord, NewRecord, StateSnapshot, StateStore } from '../../kernel/state-store.js'
+import {
+  JournalSubscribers,
+  decodeAppendInput,
+  decodeReadInput,
+  decodeSnapshotInput,
+  decodeStreamName,
+  decodeStreamPrefix,
+  storeClosed,
+  versionConflict,
+} from '../../kernel/state-store-input.js'
+import { readFullySync } from './durable-io.js'
+import { GroupCommitter, type FsyncMode } from './group-commit.js'
+import { acquireDirectoryLock, type DirectoryLock } from './lock-file.js'
+import { checkFrame, decodeFrameMeta, decodeFrameRecords, encodeFrame, type FrameMeta } from './journal-format.js'
+import { journalCorruption, openJournalFile } from './journal-file.js'
+import { JournalIndex, type StreamEntry } from './journal-index.js'
+import { RecentBytes } from './recent-bytes.js'
+import { SnapshotFiles } from './snapshot-files.js'
+
+/**
+ * How to open a file journal. `dir` holds the journal (`journal.log`), its lock (`journal.lock`) and saved
+ * snapshots (`snapshots/`) and is created when missing; `fsync` is the {@link FsyncMode} (default `group`);
+ * `cacheBytes` is how much of the end of the journal is kept in memory to serve reads without touching the
+ * file (default 32 MiB, 0 for none); `clock` stamps the `at` of appended records (default: `Date.now`).
+ *
+ * @public
+ */
+export interface FileStateStoreOptions {
+  readonly dir: string
+  readonly fsync?: FsyncMode
+  readonly cacheBytes?: number
+  readonly clock?: Clock
+}
+
+/**
+ * What a file journal has done since it was opened, for tests, benchmarks and monitoring.
+ *
+ * @public
+ */
+export interface FileStateStoreStats {
+  /** Appends accepted. */
+  readonly appends: number
+  /** Write batches (each one write + at most one fsync, shared by every append in it). */
+  readonly writes: number
+  /** fdatasync calls made for appends. */
+  readonly fsyncs: number
+  /** Bytes appended. */
+  readonly bytesWritten: number
+  /** Frames (one per append call) in the journal. */
+  readonly frames: number
+  /** Streams with at least one record. */
+  readonly streams: number
+  /** Bytes of torn tail cut off when the journal was opened. */
+  readonly truncatedBytes: number
+}
+
+const isDirectoryPath = (u: unknown): u is string => typeof u === 'string' && u.length > 0
+const DirectoryPath = new t.Type<string, string, unknown>(
+  'DirectoryPath (a non-empty path)',
+  isDirectoryPath,
+  (u, c) => (isDirectoryPath(u) ? t.success(u) : t.failure(u, c)),
+  t.identity,
+)
+
+const OptionsCodec = t.intersection([
+  t.type({ dir: DirectoryPath }),
+  t.partial({
+    fsync: t.keyof({ group: null, always: null, never: null }),
+    cacheBytes: NonNegativeInt,
+    clock: implementing<Clock>('Clock', ['now']),
+  }),
+])
+
+interface OpenJournal {
+  readonly file: string
+  readonly handle: FileHandle
+  readonly lock: DirectoryLock
+  readonly index: JournalIndex
+  readonly log: GroupCommitter
+  readonly snapshots: SnapshotFiles
+  readonly recent: RecentBytes
+  readonly truncatedBytes: number
+}
+
+/** Journal bytes from file offset `start` on; `verified` when their checksums need no second look. */
+interface FrameBytes {
+  readonly buffer: Buffer
+  readonly start: number
+  readonly verified: boolean
+}
+
+/** Frames closer together than this in the file are read with one call. */
+const READ_GAP_BYTES = 16 * 1024
+/** The most bytes read with one call (a larger frame is read alone). */
+const READ_SPAN_BYTES = 1024 * 1024
+/** Default of {@link FileStateStoreOptions.cacheBytes}. */
+const DEFAULT_CACHE_BYTES = 32 * 1024 * 1024
+
+const ignore = (): void => undefined
+
+async function openJournal(dir: string, mode: FsyncMode, cacheBytes: number): Promise<OpenJournal> {
+  await mkdir(path.join(dir, 'snapshots'), { recursive: true })
+  const file = path.join(dir, 'journal.log')
+  const lock = await acquireDirectoryLock(path.join(dir, 'journal.lock'), `file journal ${dir}`)
+  try {
+    const snapshots = new SnapshotFiles(path.join(dir, 'snapshots'))
+    await snapshots.removeStrayTemps()
+    const index = new JournalIndex()
+    const recent = new RecentBytes(cacheBytes)
+    const visit = (meta: FrameMeta, offset: number, size: number): void => {
+      const entry = index.entry(meta.stream)
+      if (meta.firstVersion !== entry.durable + 1) {
+        throw journalCorruption(file, offset, `stream "${meta.stream}" jumps from version ${entry.durable} to ${meta.firstVersion}`)
+      }
+      index.addFrame(entry, offset, size, meta.firstVersion, meta.count)
+    }
+    const opened = await openJournalFile(file, visit, (offset, bytes) => recent.add(offset, bytes))
+    recent.truncate(opened.end)
+    const log = new GroupCommitter(opened.handle, opened.end, mode, file)
+    return { file, handle: opened.handle, lock, index, log, snapshots, recent, truncatedBytes: opened.truncatedBytes }
+  } catch (error) {
+    await lock.release()
+    throw error
+  }
+}
+
+/**
+ * The embedded default {@link StateStore}: one append-only journal file per directory, with a checksummed
+ * frame per append (so a multi-record append is all or nothing), group commit, torn-tail recovery on open and
+ * snapshots in separate files. One process at a time may open a directory (`E_CONFLICT` otherwise).
+ *
+ * The store opens lazily, on its first call, or when {@link FileStateStore.open} is awaited; opening rejects
+ * with `E_CORRUPT` (naming the file and byte offset) when the journal is damaged anywhere but at its very end.
+ * Memory holds an index of about 20 bytes per append plus the last `cacheBytes` of the journal; records are
+ * decoded, and checked against their checksum, when asked for — from that cache, or else with positioned
+ * synchronous reads of bytes already durable in the file.
+ *
+ * @public
+ */
+export class FileStateStore implements StateStore {
+  /** Always `file`. */
+  readonly kind = 'file'
+  /** The directory of the journal (absolute). */
+  readonly dir: string
+  readonly #mode: FsyncMode
+  readonly #cacheBytes: number
+  readonly #now: () => number
+  readonly #subscribers = new JournalSubscribers()
+  #opening: Promise<OpenJournal> | undefined
+  #journal: OpenJournal | undefined
+  #closing: Promise<void> | undefined
+  #appends = 0
+  #readBuffer: Buffer | undefined
+
+  /** Checks `options` (`E_INVALID_INPUT`); nothing is opened until the first call or {@link FileStateStore.open}. */
+  constructor(options: FileStateStoreOptions) {
+    const valid = decode(OptionsCodec, options, 'fileStateStore options')
+    this.dir = path.resolve(valid.dir)
+    this.#mode = valid.fsync ?? 'group'
+    this.#cacheBytes = valid.cacheBytes ?? DEFAULT_CACHE_BYTES
+    const clock = valid.clock
+    this.#now = clock === undefined ? Date.now : () => clock.now()
+  }
+
+  /**
+   * Opens the journal now: takes the directory lock (`E_CONFLICT` when another process holds it), indexes the
+   * journal, cuts off a torn tail (`E_CORRUPT` on damage before the end). Resolves at once when already open.
+   */
+  async open(): Promise<void> {
+    await this.#ready('open')
+  }
+
+  /** Counters since the journal was opened (all zero before). */
+  stats(): FileStateStoreStats {
+    const journal = this.#journal
+    const log = journal?.log.stats
+    return {
+      appends: this.#appends,
+      writes: log?.writes ?? 0,
+      fsyncs: log?.fsyncs ?? 0,
+      bytesWritten: log?.bytes ?? 0,
+      frames: journal?.index.frames.count ?? 0,
+      streams: journal?.index.streamCount ?? 0,
+      truncatedBytes: journal?.truncatedBytes ?? 0,
+    }
+  }
+
+  /** {@inheritDoc StateStore.append} */
+  async append(stream: string, expectedVersion: number, records: readonly NewRecord[]): Promise<number> {
+    this.#checkOpen('append')
+    const input = decodeAppendInput(stream, expectedVersion, records)
+    const journal = await this.#ready('append')
+    const failure = journal.log.failure
+    if (failure !== undefined) throw failure
+    const current = journal.index.get(input.stream)?.reserved ?? 0
+    if (current !== input.expectedVersion) throw versionConflict(this.kind, input.stream, input.expectedVersion, current)
+    const json = JSON.stringify(input.records.map((record) => ({ type: record.type, data: record.data })))
+    const first = current + 1
+    const count = input.records.length
+    const at = this.#now()
+    const frame = encodeFrame(input.stream, first, at, count, json)
+    const entry = journal.index.entry(input.stream)
+    entry.reserved = current + count
+    this.#appends++
+    const durable = journal.log.submit(frame, (offset) => {
+      journal.index.addFrame(entry, offset, frame.length, first, count)
+      journal.recent.add(offset, frame)
+      if (!this.#subscribers.wants(input.stream)) return
+      for (const record of decodeFrameRecords(json, { stream: input.stream, firstVersion: first, count, at }, 0) ?? []) {
+        this.#subscribers.publish(record)
+      }
+    })
+    const settled = durable.then(ignore, ignore)
+    entry.inFlight = settled
+    void settled.then(() => {
+      if (entry.inFlight === settled) entry.inFlight = undefined
+    })
+    await durable
+    return current + count
+  }
+
+  /** {@inheritDoc StateStore.read} Waits for appends to the stream that are still being made durable. */
+  async read(stream: string, afterVersion?: number): Promise<readonly JournalRecord[]> {
+    this.#checkOpen('read')
+    const input = decodeReadInput(stream, afterVersion)
+    const journal = await this.#ready('read')
+    const entry = journal.index.get(input.stream)
+    if (entry === undefined) return []
+    if (entry.inFlight !== undefined) await entry.inFlight
+    this.#checkOpen('read')
+    if (input.afterVersion >= entry.durable) return []
+    try {
+      return this.#readRecords(journal, entry, input.afterVersion)
+    } catch (error) {
+      throw adapterError('file', 'read', error)
+    }
+  }
+
+  /** {@inheritDoc StateStore.version} Waits for appends to the stream that are still being made durable. */
+  async version(stream: string): Promise<number> {
+    this.#checkOpen('version')
+    const name = decodeStreamName(stream)
+    const journal = await this.#ready('version')
+    const entry = journal.index.get(name)
+    if (entry === undefined) return 0
+    if (entry.inFlight !== undefined) await entry.inFlight
+    return entry.durable
+  }
+
+  /** {@inheritDoc StateStore.listStreams} Waits for appends still being made durable. */
+  async listStreams(prefix: string): Promise<readonly string[]> {
+    this.#checkOpen('listStreams')
+    const wanted = decodeStreamPrefix(prefix)
+    const journal = await this.#ready('listStreams')
+    await journal.log.settled()
+    return journal.index.names(wanted)
+  }
+
+  /** {@inheritDoc StateStore.subscribe} Listeners are called once the record is durable. */
+  subscribe(prefix: string, listener: (record: JournalRecord) => void): () => void {
+    this.#checkOpen('subscribe')
+    return this.#subscribers.add(decodeStreamPrefix(prefix), listener)
+  }
+
+  /** {@inheritDoc StateStore.saveSnapshot} A snapshot older than the one already saved is ignored. */
+  async saveSnapshot(snapshot: StateSnapshot): Promise<void> {
+    this.#checkOpen('saveSnapshot')
+    const input = decodeSnapshotInput(snapshot)
+    const journal = await this.#ready('saveSnapshot')
+    try {
+      await journal.snapshots.save(input)
+    } catch (error) {
+      throw adapterError('file', 'saveSnapshot', error)
+    }
+  }
+
+  /** {@inheritDoc StateStore.loadSnapshot} Rejects with `E_CORRUPT` when the snapshot file is damaged. */
+  async loadSnapshot(stream: string): Promise<StateSnapshot | undefined> {
+    this.#checkOpen('loadSnapshot')
+    const name = decodeStreamName(stream)
+    const journal = await this.#ready('loadSnapshot')
+    try {
+      return await journal.snapshots.load(name)
+    } catch (error) {
+      throw adapterError('file', 'loadSnapshot', error)
+    }
+  }
+
+  /**
+   * {@inheritDoc StateStore.close} Appends already accepted are completed (and their listeners called) first;
+   * then the journal is fsynced, closed and its lock removed. Closing twice is harmless.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#shutdown()
+    return this.#closing
+  }
+
+  async #shutdown(): Promise<void> {
+    const journal = this.#journal ?? (await this.#opening?.catch(() => undefined))
+    try {
+      if (journal !== undefined) await this.#closeJournal(journal)
+    } finally {
+      this.#subscribers.clear()
+      this.#readBuffer = undefined
+    }
+  }
+
+  async #closeJournal(journal: OpenJournal): Promise<void> {
+    try {
+      await journal.log.settled()
+      await journal.snapshots.settled()
+      if (journal.log.failure === undefined) await journal.handle.datasync()
+      await journal.handle.close()
+    } catch (error) {
+      await journal.handle.close().catch(ignore)
+      throw adapterError('file', 'close', error)
+    } finally {
+      await journal.lock.release()
+    }
+  }
+
+  #checkOpen(operation: string): void {
+    if (this.#closing !== undefined) throw storeClosed(this.kind, operation)
+  }
+
+  async #ready(operation: string): Promise<OpenJournal> {
+    this.#checkOpen(operation)
+    if (this.#journal !== undefined) return this.#journal
+    this.#opening ??= openJournal(this.dir, this.#mode, this.#cacheBytes).then(
+      (journal) => (this.#journal = journal),
+      (error: unknown) => {
+        this.#opening = undefined
+        throw adapterError('file', 'open', error)
+      },
+    )
+    const journal = await this.#opening
+    this.#checkOpen(operation)
+    return journal
+  }
+
+  /** Reads the records of `entry` after `afterVersion`, coalescing frames that lie close together in the file. */
+  #readRecords(journal: OpenJournal, entry: StreamEntry, afterVersion: number): JournalRecord[] {
+    const { frames } = journal.index
+    const ids = entry.frames
+    const records: JournalRecord[] = []
+    let position = journal.index.frameHolding(entry, afterVersion + 1)
+    while (position < ids.length) {
+      const start = frames.offset(ids[position] as number)
+      let end = start + frames.size(ids[position] as number)
+      let next = position + 1
+      while (next < ids.length) {
+        const id = ids[next] as number
+        const offset = frames.offset(id)
+        if (offset - end > READ_GAP_BYTES || offset + frames.size(id) - start > READ_SPAN_BYTES) break
+        end = offset + frames.size(id)
+        next++
+      }
+      // Cached bytes were checksummed when the scan read them, or are the very bytes this store wrote.
+      const cached = journal.recent.read(start, end - start)
+      const buffer = cached ?? this.#readFile(journal, start, end - start)
+      for (let index = position; index < next; index++) {
+        this.#decodeFrame(journal, entry, ids[index] as number, { buffer, start, verified: cached !== undefined }, afterVersion, records)
+      }
+      position = next
+    }
+    return records
+  }
+
+  #decodeFrame(journal: OpenJournal, entry: StreamEntry, id: number, bytes: FrameBytes, afterVersion: number, into: JournalRecord[]): void {
+    const { frames } = journal.index
+    const { buffer } = bytes
+    const offset = frames.offset(id)
+    const size = frames.size(id)
+    const at = offset - bytes.start
+    const check = checkFrame(buffer, at, at + size, !bytes.verified)
+    if (check.status !== 'ok' || check.size !== size) {
+      throw journalCorruption(journal.file, offset, check.status === 'bad' ? check.problem : 'frame size changed since the journal was opened')
+    }
+    const meta = decodeFrameMeta(buffer, at, size)
+    if (meta === undefined || meta.stream !== entry.name || meta.firstVersion !== frames.firstVersion(id)) {
+      throw journalCorruption(journal.file, offset, `frame is not the one indexed for stream "${entry.name}"`)
+    }
+    const records = decodeFrameRecords(buffer.toString('utf8', meta.recordsStart, meta.end), meta, afterVersion)
+    if (records === undefined) throw journalCorruption(journal.file, offset, 'records do not decode')
+    for (const record of records) into.push(record)
+  }
+
+  /** Bytes `[start, start + length)` of the journal file, read into a buffer reused between reads. */
+  #readFile(journal: OpenJournal, start: number, length: number): Buffer {
+    this.#readBuffer ??= Buffer.allocUnsafe(READ_SPAN_BYTES)
+    const buffer = length > READ_SPAN_BYTES ? Buffer.allocUnsafe(length) : this.#readBuffer
+    const read = readFullySync(journal.handle.fd, buffer, length, start)
+    if (read < length) throw journalCorruption(journal.file, start + read, 'journal file is shorter than its index')
+    return buffer
+  }
+}
+
+/**
+ * Creates a {@link FileStateStore} on `options.dir` without opening it: the journal opens on the first call
+ * (whose promise then carries any `E_CONFLICT` or `E_CORRUPT` from opening), so the store can be handed to
+ * `createDrSystem` as it is. Throws `E_INVALID_INPUT` on bad options.
+ *
+ * @public
+ */
+export function fileStateStore(options: FileStateStoreOptions): FileStateStore {
+  return new FileStateStore(options)
+}
+
+/**
+ * Creates a {@link FileStateStore} and opens it before resolving, so a locked or damaged journal is reported
+ * here rather than at the first call.
+ *
+ * @public
+ */
+export async function openFileStateStore(options: FileStateStoreOptions): Promise<FileStateStore> {
+  const store = new FileStateStore(options)
+  await store.open()
+  return store
+}
