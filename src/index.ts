@@ -26,5 +26,7 @@ export type { FileStateStoreOptions, FileStateStoreStats } from './adapters/file
 export type { FsyncMode } from './adapters/file/group-commit.js'
 export { localStorage, openLocalStorage, LocalStorage } from './adapters/local/local-storage.js'
 export type { LocalStorageOptions, LocalStorageStats } from './adapters/local/local-storage.js'
+export type { BlockFileUsage } from './adapters/local/block-store.js'
+export type { PoolCheck } from './adapters/local/pool-verify.js'
 
 export * from './modules/snapshot/index.js'

@@ -67,6 +67,6 @@ export interface StateStore {
   saveSnapshot(snapshot: StateSnapshot): Promise<void>
   /** The newest saved snapshot of `stream`, if any. */
   loadSnapshot(stream: string): Promise<StateSnapshot | undefined>
-  /** Flushes and releases resources; later calls reject with `E_CLOSED`. */
+  /** Flushes and releases resources; later calls reject with `E_CLOSED`; a second `close()` does nothing. */
   close(): Promise<void>
 }

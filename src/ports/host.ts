@@ -178,6 +178,6 @@ export interface HostPort {
   /** Runs a hook script with a timeout. Never rejects for the script's own failure: see the result. */
   runHook(request: HookRequest): Promise<HookResult>
 
-  /** Releases resources (child processes, timers). */
+  /** Releases resources (child processes, timers). Later calls reject with `E_CLOSED`; a second `close()` does nothing. */
   close(): Promise<void>
 }

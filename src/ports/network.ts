@@ -137,6 +137,6 @@ export interface NetworkPort {
   connect(site: string, service: string): Promise<Channel>
   /** Checks whether `site` answers within `timeoutMs` (default adapter-specific). Never rejects for unreachability. */
   probe(site: string, timeoutMs?: number): Promise<ProbeResult>
-  /** Closes every channel and listener. */
+  /** Closes every channel and listener. Later calls reject with `E_CLOSED`; a second `close()` does nothing. */
   close(): Promise<void>
 }

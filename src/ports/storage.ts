@@ -3,7 +3,8 @@ import type { Json } from '../kernel/codecs.js'
 
 /**
  * What a volume is and how it is set: size and block size in bytes, whether it accepts I/O (`online`) and
- * writes (`writable`), and how many bytes are allocated (blocks ever written and not freed).
+ * writes (`writable`), and how many bytes are allocated: the blocks this volume wrote that its live data or its
+ * snapshots still reference (a clone is charged only for the blocks it wrote itself).
  *
  * @public
  */
@@ -164,8 +165,10 @@ export interface StoragePort {
   /** Removes hold `tag` from a snapshot (idempotent). */
   releaseSnapshot(volume: string, snapshot: string, tag: string, token: FenceToken): Promise<void>
   /**
-   * Blocks that differ between snapshot `from` (or `null`: the empty volume) and snapshot `to` (or `'live'`).
-   * Costs O(changed blocks), not O(volume size); blocks never written are not listed unless they became holes.
+   * Blocks that differ between snapshot `from` (or `null`: the empty volume) and snapshot `to` (or `'live'`, which
+   * always means the live volume — drkit never names a snapshot `live`). Costs O(changed blocks), not O(volume
+   * size); blocks never written are not listed unless they became holes (trimmed, or cut off by a shrink — such
+   * blocks may lie past `to`'s size).
    */
   changedBlocks(volume: string, from: string | null, to: string | 'live'): Promise<ChangedBlocks>
 
@@ -205,6 +208,6 @@ export interface StoragePort {
   /** Deletes a configuration record (idempotent). */
   deleteConfig(volume: string, key: string, token: FenceToken): Promise<void>
 
-  /** Releases resources (files, timers). Later calls reject with `E_CLOSED`. */
+  /** Releases resources (files, timers). Later calls reject with `E_CLOSED`; a second `close()` does nothing. */
   close(): Promise<void>
 }

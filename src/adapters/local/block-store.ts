@@ -1,0 +1,246 @@
+import { constants } from 'node:fs'
+import { open, type FileHandle } from 'node:fs/promises'
+import { DrError } from '../../kernel/errors.js'
+import type { SlotOwner } from './block-map.js'
+import { SlotHeap } from './slot-heap.js'
+
+/**
+ * Space used by one block file of a local pool: slots referenced by some block map, and slots the file spans.
+ *
+ * @public
+ */
+export interface BlockFileUsage {
+  readonly blockSize: number
+  readonly usedSlots: number
+  readonly fileSlots: number
+  readonly fileBytes: number
+}
+
+/**
+ * The physical blocks of one block size: a file of fixed-size slots, written once per allocation and never
+ * overwritten in place while referenced (redirect-on-write). It counts the map references of every slot and
+ * charges each slot in use to the volume that wrote it (what `allocatedBytes` reports); a
+ * slot whose count drops to zero waits in limbo until the metadata that freed it is durable, and only then
+ * returns to the free list (lowest slot first) — so a crash can never find a durable map pointing at a slot
+ * that was reused. Free slots at the end of the file are truncated away.
+ */
+export class BlockStore {
+  /** Bytes per slot. */
+  readonly blockSize: number
+  readonly #file: FileHandle
+  #refs = new Uint32Array(1024)
+  #owners = new Uint32Array(1024)
+  readonly #owned = new Map<number, number>()
+  #isFree = new Uint8Array(1024)
+  readonly #free = new SlotHeap()
+  #limbo: number[] = []
+  #slotCount: number
+  #usedSlots = 0
+  #tracking = false
+  #dirty = false
+  #truncation: Promise<void> = Promise.resolve()
+
+  private constructor(file: FileHandle, blockSize: number, slotCount: number) {
+    this.#file = file
+    this.blockSize = blockSize
+    this.#slotCount = slotCount
+    this.#grow(slotCount)
+  }
+
+  /** Opens (creating if needed) the block file at `path`. Slot references are then rebuilt by the loader. */
+  static async open(path: string, blockSize: number): Promise<BlockStore> {
+    const handle = await open(path, constants.O_RDWR | constants.O_CREAT)
+    const { size } = await handle.stat()
+    return new BlockStore(handle, blockSize, Math.ceil(size / blockSize))
+  }
+
+  #grow(slots: number): void {
+    if (slots <= this.#refs.length) return
+    let capacity = this.#refs.length
+    while (capacity < slots) capacity *= 2
+    const refs = new Uint32Array(capacity)
+    refs.set(this.#refs)
+    this.#refs = refs
+    const owners = new Uint32Array(capacity)
+    owners.set(this.#owners)
+    this.#owners = owners
+    const isFree = new Uint8Array(capacity)
+    isFree.set(this.#isFree)
+    this.#isFree = isFree
+  }
+
+  /**
+   * The reference counting of the maps of volume `owner` (a number the pool gives each volume): a slot that
+   * gains its first reference through it is charged to that volume until it is freed.
+   */
+  owner(owner: number): SlotOwner {
+    return { retain: (slot) => this.#retain(slot, owner), release: (slot) => this.#release(slot) }
+  }
+
+  /** How many slots in use are charged to volume `owner`. */
+  owned(owner: number): number {
+    return this.#owned.get(owner) ?? 0
+  }
+
+  #charge(owner: number, delta: number): void {
+    const owned = (this.#owned.get(owner) ?? 0) + delta
+    if (owned === 0) this.#owned.delete(owner)
+    else this.#owned.set(owner, owned)
+  }
+
+  #retain(slot: number, owner: number): void {
+    if (slot >= this.#slotCount) {
+      this.#slotCount = slot + 1
+      this.#grow(this.#slotCount)
+    }
+    const refs = this.#refs[slot] ?? 0
+    this.#refs[slot] = refs + 1
+    if (refs !== 0) return
+    this.#usedSlots++
+    this.#owners[slot] = owner
+    this.#charge(owner, 1)
+  }
+
+  #release(slot: number): void {
+    const refs = (this.#refs[slot] ?? 0) - 1
+    this.#refs[slot] = refs
+    if (refs !== 0) return
+    this.#usedSlots--
+    this.#charge(this.#owners[slot] ?? 0, -1)
+    if (this.#tracking) this.#limbo.push(slot)
+  }
+
+  /**
+   * Ends loading: every slot the file spans that no map references becomes free, free slots at the end of
+   * the file are cut off, and from now on freed slots go through limbo.
+   */
+  async finishLoad(): Promise<void> {
+    for (let slot = 0; slot < this.#slotCount; slot++) {
+      if (this.#refs[slot] === 0) this.#markFree(slot)
+    }
+    this.#tracking = true
+    this.#truncateTail()
+    await this.#truncation
+  }
+
+  #markFree(slot: number): void {
+    this.#isFree[slot] = 1
+    this.#free.push(slot)
+  }
+
+  /** Reserves `count` free slots for new data (lowest first, then the end of the file). */
+  allocate(count: number): number[] {
+    const slots: number[] = []
+    while (slots.length < count) {
+      const slot = this.#free.pop()
+      if (slot === undefined) break
+      if (slot >= this.#slotCount || this.#isFree[slot] !== 1) continue
+      this.#isFree[slot] = 0
+      slots.push(slot)
+    }
+    while (slots.length < count) {
+      this.#grow(this.#slotCount + 1)
+      slots.push(this.#slotCount++)
+    }
+    return slots
+  }
+
+  /** Gives back reserved slots that were never referenced (their write failed). */
+  unreserve(slots: readonly number[]): void {
+    for (const slot of slots) this.#markFree(slot)
+    this.#truncateTail()
+  }
+
+  /** Takes the slots freed since the last cut; pass them to {@link BlockStore.reuse} once the change is durable. */
+  cut(): number[] {
+    const limbo = this.#limbo
+    this.#limbo = []
+    return limbo
+  }
+
+  /** Returns slots whose freeing is durable to the free list. */
+  reuse(slots: readonly number[]): void {
+    if (slots.length === 0) return
+    for (const slot of slots) this.#markFree(slot)
+    this.#truncateTail()
+  }
+
+  #truncateTail(): void {
+    const before = this.#slotCount
+    while (this.#slotCount > 0 && this.#isFree[this.#slotCount - 1] === 1) {
+      this.#isFree[--this.#slotCount] = 0
+    }
+    if (this.#slotCount === before) return
+    const bytes = this.#slotCount * this.blockSize
+    this.#truncation = this.#truncation.then(() => this.#file.truncate(bytes))
+  }
+
+  /** Writes consecutive slots from `first`, one buffer of `blockSize` bytes each. */
+  async write(first: number, buffers: readonly Uint8Array[]): Promise<void> {
+    await this.#truncation
+    let position = first * this.blockSize
+    let pending = buffers.slice()
+    while (pending.length > 0) {
+      const { bytesWritten } = await this.#file.writev(pending, position)
+      if (bytesWritten === 0) throw new DrError('E_ADAPTER', `local: no progress writing block slots at byte ${position}`, { adapter: 'local' })
+      position += bytesWritten
+      pending = skipBytes(pending, bytesWritten)
+    }
+    this.#dirty = true
+  }
+
+  /** Reads consecutive slots from `first` into `target` (a whole number of blocks); bytes past the end read as zeros. */
+  async read(first: number, target: Uint8Array): Promise<void> {
+    let done = 0
+    while (done < target.length) {
+      const { bytesRead } = await this.#file.read(target, done, target.length - done, first * this.blockSize + done)
+      if (bytesRead === 0) {
+        target.fill(0, done)
+        return
+      }
+      done += bytesRead
+    }
+  }
+
+  /** Makes every completed write durable (a no-op when nothing was written since the last sync). */
+  async sync(): Promise<void> {
+    if (!this.#dirty) return
+    this.#dirty = false
+    await this.#file.datasync()
+  }
+
+  /** How many references `slot` has (for consistency checks). */
+  references(slot: number): number {
+    return this.#refs[slot] ?? 0
+  }
+
+  /** Space used by the file. */
+  usage(): BlockFileUsage {
+    return {
+      blockSize: this.blockSize,
+      usedSlots: this.#usedSlots,
+      fileSlots: this.#slotCount,
+      fileBytes: this.#slotCount * this.blockSize,
+    }
+  }
+
+  /** Waits for pending truncation and closes the file. */
+  async close(): Promise<void> {
+    await this.#truncation
+    await this.#file.close()
+  }
+}
+
+function skipBytes(buffers: readonly Uint8Array[], bytes: number): Uint8Array[] {
+  const rest: Uint8Array[] = []
+  let skip = bytes
+  for (const buffer of buffers) {
+    if (skip >= buffer.length) {
+      skip -= buffer.length
+      continue
+    }
+    rest.push(skip === 0 ? buffer : buffer.subarray(skip))
+    skip = 0
+  }
+  return rest
+}
