@@ -5,11 +5,9 @@ import { appendFile, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'nod
 import { fileURLToPath } from 'node:url'
 import os from 'node:os'
 import path from 'node:path'
-import * as zlib from 'node:zlib'
 import { afterAll, describe, expect, it } from 'vitest'
 import type { StateStore } from '../../src/kernel/state-store.js'
 import { FileStateStore, fileStateStore, openFileStateStore, type FileStateStoreOptions } from '../../src/adapters/file/file-state-store.js'
-import { crc32, crc32Js } from '../../src/adapters/file/crc32.js'
 import { encodeFrame } from '../../src/adapters/file/journal-format.js'
 import { RecentBytes } from '../../src/adapters/file/recent-bytes.js'
 import { stateStoreConformance, type StateStoreFactory } from '../../src/testkit/state-store-conformance.js'
@@ -54,21 +52,6 @@ const factory: StateStoreFactory = {
 
 describe('file journal conformance', () => {
   for (const c of stateStoreConformance(factory)) it(c.name, c.run)
-})
-
-describe('CRC-32', () => {
-  it('matches the standard check value and node:zlib, including running checksums', () => {
-    expect(crc32Js(Buffer.from('123456789'))).toBe(0xcbf43926)
-    expect(crc32(Buffer.from('123456789'))).toBe(0xcbf43926)
-    expect(crc32Js(new Uint8Array(0))).toBe(0)
-    for (let length = 0; length < 300; length += 7) {
-      const bytes = randomBytes(length)
-      const previous = length * 2_654_435_761
-      expect(crc32Js(bytes, previous >>> 0)).toBe(crc32(bytes, previous >>> 0))
-      if (typeof zlib.crc32 === 'function') expect(crc32Js(bytes)).toBe(zlib.crc32(bytes))
-      expect(crc32Js(bytes.subarray(length >> 1), crc32Js(bytes.subarray(0, length >> 1)))).toBe(crc32Js(bytes))
-    }
-  })
 })
 
 describe('file journal recovery', () => {

@@ -2,10 +2,8 @@ import { spawn } from 'node:child_process'
 import { access, appendFile, cp, mkdtemp, readdir, readFile, rm, stat, symlink, truncate, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import * as zlib from 'node:zlib'
 import fc from 'fast-check'
 import { afterEach, describe, expect, it } from 'vitest'
-import { crc32Portable } from '../../src/adapters/local/checksum.js'
 import { localStorage, openLocalStorage, type LocalStorage, type LocalStorageOptions } from '../../src/adapters/local/local-storage.js'
 import { isDrError, type DrErrorCode } from '../../src/kernel/errors.js'
 import type { StoragePort } from '../../src/ports/storage.js'
@@ -440,16 +438,6 @@ describe('localStorage fences and close', () => {
   })
 })
 
-describe('localStorage checksum', () => {
-  it('computes CRC-32 (IEEE) in JavaScript exactly as zlib does', () => {
-    expect(crc32Portable(new TextEncoder().encode('123456789'))).toBe(0xcbf43926)
-    fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 300 }), (data) => {
-        expect(crc32Portable(data)).toBe(zlib.crc32(data))
-      }),
-    )
-  })
-})
 
 type Command =
   | { readonly kind: 'write'; readonly offset: number; readonly length: number; readonly seed: number }

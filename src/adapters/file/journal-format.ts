@@ -1,7 +1,7 @@
 import { DrError } from '../../kernel/errors.js'
 import type { Json } from '../../kernel/codecs.js'
 import type { JournalRecord, StateSnapshot } from '../../kernel/state-store.js'
-import { crc32 } from './crc32.js'
+import { crc32 } from '../../kernel/crc32.js'
 
 /*
  * The journal file is a 16-byte header followed by frames, one frame per append call (so a multi-record append

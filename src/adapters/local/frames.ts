@@ -1,5 +1,5 @@
 import { DrError } from '../../kernel/errors.js'
-import { crc32 } from './checksum.js'
+import { crc32 } from '../../kernel/crc32.js'
 
 const HEADER_BYTES = 16
 const MAX_BODY_BYTES = 1 << 30

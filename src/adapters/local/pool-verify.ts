@@ -1,6 +1,6 @@
 import { EMPTY_SLOT, PAGE_ENTRIES, type MapPage, type NodePage } from './block-map.js'
 import type { BlockStore } from './block-store.js'
-import { crc32 } from './checksum.js'
+import { crc32 } from '../../kernel/crc32.js'
 import type { LocalPool } from './local-pool.js'
 
 /**

@@ -25,7 +25,7 @@ const gridArb = fc.record({
   buckets: fc.array(fc.record({ every: fc.constantFrom(HOUR, 6 * HOUR, DAY, 7 * DAY), count: fc.integer({ min: 1, max: 10 }) }), { maxLength: 3 }),
 })
 const historyArb = fc.uniqueArray(
-  fc.record({ createdAt: fc.integer({ min: 0, max: 30 * DAY }), protected: fc.boolean({ }), id: fc.nat() }),
+  fc.record({ createdAt: fc.integer({ min: 0, max: 30 * DAY }), protected: fc.boolean(), id: fc.nat() }),
   { selector: (s) => s.id, maxLength: 60 },
 ).map((items) => items.map((item, i) => ({ name: `s${i}`, createdAt: item.createdAt, protected: item.protected && item.id % 4 === 0 })))
 
