@@ -38,7 +38,7 @@ export class MemoryStateStore implements StateStore {
     this.#clock = options.clock ?? systemClock
   }
 
-  /** {@inheritDoc StateStore.append} */
+  /** See {@link StateStore.append}. */
   async append(stream: string, expectedVersion: number, records: readonly NewRecord[]): Promise<number> {
     this.#checkOpen('append')
     const input = decodeAppendInput(stream, expectedVersion, records)
@@ -56,33 +56,33 @@ export class MemoryStateStore implements StateStore {
     return current + stored.length
   }
 
-  /** {@inheritDoc StateStore.read} */
+  /** See {@link StateStore.read}. */
   async read(stream: string, afterVersion?: number): Promise<readonly JournalRecord[]> {
     this.#checkOpen('read')
     const input = decodeReadInput(stream, afterVersion)
     return (this.#streams.get(input.stream) ?? []).slice(input.afterVersion)
   }
 
-  /** {@inheritDoc StateStore.version} */
+  /** See {@link StateStore.version}. */
   async version(stream: string): Promise<number> {
     this.#checkOpen('version')
     return this.#streams.get(decodeStreamName(stream))?.length ?? 0
   }
 
-  /** {@inheritDoc StateStore.listStreams} */
+  /** See {@link StateStore.listStreams}. */
   async listStreams(prefix: string): Promise<readonly string[]> {
     this.#checkOpen('listStreams')
     const wanted = decodeStreamPrefix(prefix)
     return [...this.#streams.keys()].filter((name) => name.startsWith(wanted)).sort()
   }
 
-  /** {@inheritDoc StateStore.subscribe} */
+  /** See {@link StateStore.subscribe}. */
   subscribe(prefix: string, listener: (record: JournalRecord) => void): () => void {
     this.#checkOpen('subscribe')
     return this.#subscribers.add(decodeStreamPrefix(prefix), listener)
   }
 
-  /** {@inheritDoc StateStore.saveSnapshot} A snapshot older than the one already saved is ignored. */
+  /** See {@link StateStore.saveSnapshot}. A snapshot older than the one already saved is ignored. */
   async saveSnapshot(snapshot: StateSnapshot): Promise<void> {
     this.#checkOpen('saveSnapshot')
     const input = decodeSnapshotInput(snapshot)
@@ -91,13 +91,13 @@ export class MemoryStateStore implements StateStore {
     this.#snapshots.set(input.stream, Object.freeze({ stream: input.stream, version: input.version, state: frozenJsonCopy(input.state) }))
   }
 
-  /** {@inheritDoc StateStore.loadSnapshot} */
+  /** See {@link StateStore.loadSnapshot}. */
   async loadSnapshot(stream: string): Promise<StateSnapshot | undefined> {
     this.#checkOpen('loadSnapshot')
     return this.#snapshots.get(decodeStreamName(stream))
   }
 
-  /** {@inheritDoc StateStore.close} Closing twice is harmless. */
+  /** See {@link StateStore.close}. Closing twice is harmless. */
   async close(): Promise<void> {
     this.#closed = true
     this.#subscribers.clear()

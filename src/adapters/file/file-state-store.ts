@@ -193,7 +193,7 @@ export class FileStateStore implements StateStore {
     }
   }
 
-  /** {@inheritDoc StateStore.append} */
+  /** See {@link StateStore.append}. */
   async append(stream: string, expectedVersion: number, records: readonly NewRecord[]): Promise<number> {
     this.#checkOpen('append')
     const input = decodeAppendInput(stream, expectedVersion, records)
@@ -227,7 +227,7 @@ export class FileStateStore implements StateStore {
     return current + count
   }
 
-  /** {@inheritDoc StateStore.read} Waits for appends to the stream that are still being made durable. */
+  /** See {@link StateStore.read}. Waits for appends to the stream that are still being made durable. */
   async read(stream: string, afterVersion?: number): Promise<readonly JournalRecord[]> {
     this.#checkOpen('read')
     const input = decodeReadInput(stream, afterVersion)
@@ -244,7 +244,7 @@ export class FileStateStore implements StateStore {
     }
   }
 
-  /** {@inheritDoc StateStore.version} Waits for appends to the stream that are still being made durable. */
+  /** See {@link StateStore.version}. Waits for appends to the stream that are still being made durable. */
   async version(stream: string): Promise<number> {
     this.#checkOpen('version')
     const name = decodeStreamName(stream)
@@ -255,7 +255,7 @@ export class FileStateStore implements StateStore {
     return entry.durable
   }
 
-  /** {@inheritDoc StateStore.listStreams} Waits for appends still being made durable. */
+  /** See {@link StateStore.listStreams}. Waits for appends still being made durable. */
   async listStreams(prefix: string): Promise<readonly string[]> {
     this.#checkOpen('listStreams')
     const wanted = decodeStreamPrefix(prefix)
@@ -264,13 +264,13 @@ export class FileStateStore implements StateStore {
     return journal.index.names(wanted)
   }
 
-  /** {@inheritDoc StateStore.subscribe} Listeners are called once the record is durable. */
+  /** See {@link StateStore.subscribe}. Listeners are called once the record is durable. */
   subscribe(prefix: string, listener: (record: JournalRecord) => void): () => void {
     this.#checkOpen('subscribe')
     return this.#subscribers.add(decodeStreamPrefix(prefix), listener)
   }
 
-  /** {@inheritDoc StateStore.saveSnapshot} A snapshot older than the one already saved is ignored. */
+  /** See {@link StateStore.saveSnapshot}. A snapshot older than the one already saved is ignored. */
   async saveSnapshot(snapshot: StateSnapshot): Promise<void> {
     this.#checkOpen('saveSnapshot')
     const input = decodeSnapshotInput(snapshot)
@@ -282,7 +282,7 @@ export class FileStateStore implements StateStore {
     }
   }
 
-  /** {@inheritDoc StateStore.loadSnapshot} Rejects with `E_CORRUPT` when the snapshot file is damaged. */
+  /** See {@link StateStore.loadSnapshot}. Rejects with `E_CORRUPT` when the snapshot file is damaged. */
   async loadSnapshot(stream: string): Promise<StateSnapshot | undefined> {
     this.#checkOpen('loadSnapshot')
     const name = decodeStreamName(stream)
@@ -295,7 +295,7 @@ export class FileStateStore implements StateStore {
   }
 
   /**
-   * {@inheritDoc StateStore.close} Appends already accepted are completed (and their listeners called) first;
+   * See {@link StateStore.close}. Appends already accepted are completed (and their listeners called) first;
    * then the journal is fsynced, closed and its lock removed. Closing twice is harmless.
    */
   close(): Promise<void> {
