@@ -8,6 +8,7 @@
 export * from './kernel/index.js'
 export { memoryStateStore, MemoryStateStore } from './kernel/memory-state-store.js'
 export type * from './ports/index.js'
+export * from './ports/host-codecs.js'
 
 export { createDrSystem } from './system.js'
 export type { DrSystem, DrEvents, Site } from './system.js'
@@ -20,7 +21,9 @@ export { MemoryNetworkFabric, MemoryNamespaceServer, MemoryIdentityRegistry } fr
 export type { MemoryNetworkFabricOptions } from './adapters/memory/network.js'
 export type { FrameWindow } from './adapters/memory/network-pipe.js'
 export { memoryHost, MemoryHost } from './adapters/memory/host.js'
-export type { ActorDefinition, HookHandler, HostDefinition, MemoryHostOptions, QuiesceBehaviour } from './adapters/memory/host.js'
+export type { ActorDefinition, HookHandler, MemoryHostOptions, QuiesceBehaviour } from './adapters/memory/host.js'
+export { processHost, ProcessHost } from './adapters/process/process-host.js'
+export type { ProcessHostOptions, GuestCommand, ProcessActorOptions, ProcessExit, GuestRequest, GuestReply } from './adapters/process/process-host.js'
 export { fileStateStore, openFileStateStore, FileStateStore } from './adapters/file/file-state-store.js'
 export type { FileStateStoreOptions, FileStateStoreStats } from './adapters/file/file-state-store.js'
 export type { FsyncMode } from './adapters/file/group-commit.js'

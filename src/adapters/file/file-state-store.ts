@@ -16,7 +16,7 @@ import {
   storeClosed,
   versionConflict,
 } from '../../kernel/state-store-input.js'
-import { readFullySync } from './durable-io.js'
+import { readFullySync } from '../fs/durable-io.js'
 import { GroupCommitter, type FsyncMode } from './group-commit.js'
 import { acquireDirectoryLock, type DirectoryLock } from './lock-file.js'
 import { checkFrame, decodeFrameMeta, decodeFrameRecords, encodeFrame, type FrameMeta } from './journal-format.js'

@@ -1,6 +1,6 @@
 import type { FileHandle } from 'node:fs/promises'
 import { DrError } from '../../kernel/errors.js'
-import { writeFully } from './durable-io.js'
+import { writeFully } from '../fs/durable-io.js'
 
 /**
  * When the file journal forces appended bytes to disk: `group` (default) makes every append durable before it

@@ -1,7 +1,7 @@
 import { open, type FileHandle } from 'node:fs/promises'
 import path from 'node:path'
 import { DrError } from '../../kernel/errors.js'
-import { hasErrorCode, readFully, syncDirectory, writeFully } from './durable-io.js'
+import { hasErrorCode, readFully, syncDirectory, writeFully } from '../fs/durable-io.js'
 import { FRAME_HEADER_BYTES, FRAME_MAGIC_BYTES, JOURNAL_HEADER, checkFrame, decodeFrameMeta, type FrameMeta, type FrameProblem } from './journal-format.js'
 
 /** What opening the journal file found. */

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { link, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { DrError } from '../../kernel/errors.js'
-import { hasErrorCode } from './durable-io.js'
+import { hasErrorCode } from '../fs/durable-io.js'
 
 /** A held lock; `release` removes the lock file (if it is still this holder's). */
 export interface DirectoryLock {

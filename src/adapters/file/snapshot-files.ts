@@ -3,7 +3,7 @@ import { open, readFile, readdir, rename, unlink } from 'node:fs/promises'
 import path from 'node:path'
 import { DrError } from '../../kernel/errors.js'
 import type { StateSnapshot } from '../../kernel/state-store.js'
-import { hasErrorCode, syncDirectory, writeFully } from './durable-io.js'
+import { hasErrorCode, syncDirectory, writeFully } from '../fs/durable-io.js'
 import { decodeSnapshot, encodeSnapshot } from './journal-format.js'
 
 const TEMP_SUFFIX = '.tmp'

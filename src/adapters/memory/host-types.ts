@@ -1,18 +1,6 @@
 import type { Clock } from '../../kernel/clock.js'
 import type { HookRequest, HookResult } from '../../ports/host.js'
-
-/**
- * A host of a {@link MemoryHost}: its name, capacity, tags and whether it is up (default: online, no tags).
- *
- * @public
- */
-export interface HostDefinition {
-  readonly name: string
-  readonly cpus: number
-  readonly memoryMb: number
-  readonly tags?: readonly string[]
-  readonly online?: boolean
-}
+import type { HostDefinition } from '../../ports/host-codecs.js'
 
 /**
  * How a memory VM answers `quiesce`: `ok` (application-consistent), `fail` (the applications could not

@@ -16,18 +16,12 @@ import type {
   VmInfo,
   VmSpec,
 } from '../../ports/host.js'
-import {
-  ActorDefinitionCodec,
-  HookRequestCodec,
-  HostDefinitionCodec,
-  MountInfoCodec,
-  QuiesceBehaviourCodec,
-  VmSpecCodec,
-} from './host-codecs.js'
+import { ActorDefinitionCodec, QuiesceBehaviourCodec } from './host-codecs.js'
+import { HookRequestCodec, HostDefinitionCodec, MountInfoCodec, VmSpecCodec, type HostDefinition } from '../../ports/host-codecs.js'
 import { runHookHandler } from './host-hook.js'
-import type { ActorDefinition, HookHandler, HostDefinition, MemoryHostOptions, QuiesceBehaviour } from './host-types.js'
+import type { ActorDefinition, HookHandler, MemoryHostOptions, QuiesceBehaviour } from './host-types.js'
 
-export type { ActorDefinition, HookHandler, HostDefinition, MemoryHostOptions, QuiesceBehaviour } from './host-types.js'
+export type { ActorDefinition, HookHandler, MemoryHostOptions, QuiesceBehaviour } from './host-types.js'
 
 interface HostRecord {
   readonly name: string

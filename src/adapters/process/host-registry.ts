@@ -1,0 +1,91 @@
+import * as t from 'io-ts'
+import { randomBytes } from 'node:crypto'
+import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises'
+import path from 'node:path'
+import { isRight } from 'fp-ts/lib/Either.js'
+import { DrError } from '../../kernel/errors.js'
+import type { MountInfo } from '../../ports/host.js'
+import { hasErrorCode, syncDirectory } from '../fs/durable-io.js'
+import { MountInfoCodec } from '../../ports/host-codecs.js'
+
+/** The registry file of a process host, in its work directory. */
+const REGISTRY_FILE = 'process-host.json'
+
+/** What a process host keeps across restarts: its mounts and the highest fence token seen per scope. */
+export interface HostRegistryState {
+  readonly mounts: readonly MountInfo[]
+  readonly fences: ReadonlyArray<readonly [string, number]>
+}
+
+const RegistryCodec = t.type(
+  {
+    version: t.literal(1),
+    mounts: t.array(MountInfoCodec),
+    fences: t.array(t.tuple([t.string, t.number])),
+  },
+  'ProcessHostRegistry',
+)
+
+/**
+ * The small JSON registry of a process host. Each save writes a temporary file, fsyncs it, renames it into
+ * place and fsyncs the directory, so the registry on disk is always either the old or the new one.
+ */
+export class HostRegistry {
+  readonly #dir: string
+  readonly #file: string
+
+  constructor(dir: string) {
+    this.#dir = dir
+    this.#file = path.join(dir, REGISTRY_FILE)
+  }
+
+  /** Reads the registry (empty when there is none yet); `E_CORRUPT` when it cannot be trusted. */
+  async load(): Promise<HostRegistryState> {
+    await mkdir(this.#dir, { recursive: true })
+    let text: string
+    try {
+      text = await readFile(this.#file, 'utf8')
+    } catch (error) {
+      if (hasErrorCode(error, 'ENOENT')) return { mounts: [], fences: [] }
+      throw error
+    }
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(text)
+    } catch (error) {
+      throw this.#corrupt('it is not JSON', error)
+    }
+    const decoded = RegistryCodec.decode(parsed)
+    if (!isRight(decoded)) throw this.#corrupt('it does not match the registry format', undefined)
+    return { mounts: decoded.right.mounts, fences: decoded.right.fences }
+  }
+
+  /** Saves `state` durably. The caller runs one save at a time. */
+  async save(state: HostRegistryState): Promise<void> {
+    const body = JSON.stringify({ version: 1, mounts: state.mounts, fences: state.fences }, null, 2)
+    const temp = `${this.#file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
+    const handle = await open(temp, 'wx')
+    try {
+      await handle.writeFile(body, 'utf8')
+      await handle.sync()
+    } finally {
+      await handle.close()
+    }
+    try {
+      await rename(temp, this.#file)
+    } catch (error) {
+      await unlink(temp).catch(() => undefined)
+      throw error
+    }
+    await syncDirectory(this.#dir)
+  }
+
+  #corrupt(reason: string, cause: unknown): DrError {
+    return new DrError(
+      'E_CORRUPT',
+      `process host: registry ${this.#file} is damaged: ${reason}`,
+      { adapter: 'process', file: this.#file },
+      { cause },
+    )
+  }
+}

@@ -1,0 +1,67 @@
+import type { Clock } from '../../kernel/clock.js'
+import type { HostDefinition } from '../../ports/host-codecs.js'
+
+/**
+ * The program a process "VM" runs: an executable and its leading arguments. The adapter appends the VM's disk
+ * paths (resolved under {@link ProcessHostOptions.rootDir}) as further arguments and speaks the guest control
+ * protocol (see `GuestRequest` / `GuestReply`) with it over stdin and stdout.
+ *
+ * @public
+ */
+export interface GuestCommand {
+  readonly command: string
+  readonly args: readonly string[]
+}
+
+/**
+ * Options of {@link processHost}.
+ *
+ * - `workDir`: where the adapter keeps its registry of mounts and fence tokens (created if needed). One adapter
+ *   instance per `workDir` at a time.
+ * - `hosts`: the logical hosts VMs are registered on (default: one host `local` with this machine's CPUs and memory).
+ * - `guest`: what a VM runs (default: a small built-in Node guest that acknowledges quiesce and holds nothing).
+ * - `rootDir`: the directory mount paths and VM disk paths are resolved under, like a chroot (default `/`: the
+ *   paths are used as they are).
+ * - `hookShell`: the shell hook scripts that are not executable files run with, as `<shell> -c` (default `/bin/sh`).
+ * - `stopGraceMs`: how long a process has to exit after SIGTERM before it gets SIGKILL (default 5000).
+ * - `controlTimeoutMs`: how long a guest has to acknowledge an unquiesce (default 5000).
+ * - `clock`: the clock timeouts run on (default: the system clock).
+ *
+ * @public
+ */
+export interface ProcessHostOptions {
+  readonly workDir: string
+  readonly hosts?: readonly HostDefinition[]
+  readonly guest?: GuestCommand
+  readonly rootDir?: string
+  readonly hookShell?: string
+  readonly stopGraceMs?: number
+  readonly controlTimeoutMs?: number
+  readonly clock?: Clock
+}
+
+/**
+ * A plain application process to start as an I/O actor of a {@link ProcessHost}: its id (unique among the
+ * host's actors and VMs), the command, the volumes it does I/O to, and optionally extra environment and a
+ * working directory. It inherits the adapter's environment plus `DRKIT_ACTOR_ID`.
+ *
+ * @public
+ */
+export interface ProcessActorOptions {
+  readonly id: string
+  readonly command: string
+  readonly args: readonly string[]
+  readonly volumes: readonly string[]
+  readonly env?: Readonly<Record<string, string>>
+  readonly cwd?: string
+}
+
+/**
+ * How a process ended: its exit code, or the signal that ended it (one of them is null).
+ *
+ * @public
+ */
+export interface ProcessExit {
+  readonly code: number | null
+  readonly signal: string | null
+}
