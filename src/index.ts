@@ -33,3 +33,4 @@ export type { BlockFileUsage } from './adapters/local/block-store.js'
 export type { PoolCheck } from './adapters/local/pool-verify.js'
 
 export * from './modules/snapshot/index.js'
+export * from './modules/volume/index.js'

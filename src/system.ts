@@ -13,6 +13,9 @@ import { DrSystemConfigCodec, type DrSystemConfig } from './system-config.js'
 import { openSnapshotModule } from './modules/snapshot/module.js'
 import type { SnapshotFacade } from './modules/snapshot/facade.js'
 import type { SnapshotEvents } from './modules/snapshot/events.js'
+import { openVolumeModule } from './modules/volume/module.js'
+import type { VolumeFacade } from './modules/volume/facade.js'
+import type { VolumeEvents } from './modules/volume/events.js'
 
 /**
  * Every event a {@link DrSystem} publishes, by name. Modules add theirs as they land.
@@ -20,7 +23,8 @@ import type { SnapshotEvents } from './modules/snapshot/events.js'
  * @public
  */
 export type DrEvents = WorkflowEvents &
-  SnapshotEvents & {
+  SnapshotEvents &
+  VolumeEvents & {
     'system.leaseLost': { scope: string; holder: string }
     'system.recovered': { resumed: number; failed: number }
     'system.closed': { coordinator: string }
@@ -50,6 +54,8 @@ export interface DrSystem extends AsyncDisposable {
   readonly events: EventBus<DrEvents>
   /** Snapshots: create, list, delete, restore, clone, hold, schedules and retention. */
   readonly snapshots: SnapshotFacade
+  /** Expandable volumes: create, expand, shrink, objects, consistency-group snapshots under ordered fences. */
+  readonly volumes: VolumeFacade
   /** The durable workflow engine on the system's journal. */
   readonly workflows: WorkflowEngine
   /** The journal. */
@@ -136,6 +142,7 @@ export async function createDrSystem(config: DrSystemConfig): Promise<DrSystem> 
     clock,
     token,
   })
+  const volumes = await openVolumeModule({ stateStore: valid.state, workflows, storage: (name) => siteOf(name).storage, events, clock, token })
   const recover = async (): Promise<{ resumed: number; failed: number }> => {
     let resumed = 0
     let failed = 0
@@ -174,6 +181,7 @@ export async function createDrSystem(config: DrSystemConfig): Promise<DrSystem> 
     coordinator,
     siteNames: [...sites.keys()].sort(),
     snapshots: snapshots.facade,
+    volumes: volumes.facade,
     site: siteOf,
     token,
     recover,

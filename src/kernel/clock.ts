@@ -19,7 +19,7 @@ function abortedError(signal: AbortSignal): DrError {
   return new DrError('E_ABORTED', 'operation aborted', { reason: String(signal.reason) })
 }
 
-function sleepWith(clock: Clock, ms: number, signal?: AbortSignal): Promise<void> {
+function sleepWith(clock: Pick<Clock, 'setTimer'>, ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     if (signal?.aborted === true) return reject(abortedError(signal))
     const onAbort = (): void => {
@@ -35,7 +35,9 @@ function sleepWith(clock: Clock, ms: number, signal?: AbortSignal): Promise<void
 }
 
 /**
- * The real clock: `Date.now()` and Node timers. Timers do not keep the process alive on their own.
+ * The real clock: `Date.now()` and Node timers. Background timers (`setTimer`: lease renewal, schedules, probes)
+ * do not keep the process alive on their own; a `sleep` someone awaits does, so a script whose only pending work
+ * is a retry backoff or an adapter's latency does not exit half way.
  *
  * @public
  */
@@ -47,7 +49,15 @@ export const systemClock: Clock = {
     return () => clearTimeout(handle)
   },
   sleep(ms, signal) {
-    return sleepWith(systemClock, ms, signal)
+    return sleepWith(keepAliveTimers, ms, signal)
+  },
+}
+
+/** Timers for awaited sleeps: referenced, so the event loop stays alive while someone waits on them. */
+const keepAliveTimers: Pick<Clock, 'setTimer'> = {
+  setTimer(ms, callback) {
+    const handle = setTimeout(callback, Math.max(0, ms))
+    return () => clearTimeout(handle)
   },
 }
 
