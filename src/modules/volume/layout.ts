@@ -182,7 +182,11 @@ export function decodeLocatorHeader(bytes: Uint8Array, volume: string): { readon
   return { nextId: view(bytes).getUint32(8, true) }
 }
 
-/** Where an object lives: its data constituent (by ordinal), byte offset, length and CRC-32. */
+/**
+ * Where an object lives: its data constituent (by ordinal), byte offset, length and CRC-32.
+ *
+ * @public
+ */
 export interface Locator {
   readonly id: number
   readonly ordinal: number

@@ -36,7 +36,11 @@ export interface ReadView {
   data(ordinal: number): { readonly volume: string; readonly snapshot?: string }
 }
 
-/** The read view of a volume's active file system. */
+/**
+ * The read view of a volume's active file system.
+ *
+ * @public
+ */
 export function activeView(record: VolumeRecord): ReadView {
   return {
     namespace: { volume: constituentName(record.name, 'namespace', 0) },
