@@ -24,6 +24,19 @@ export { memoryHost, MemoryHost } from './adapters/memory/host.js'
 export type { ActorDefinition, HookHandler, MemoryHostOptions, QuiesceBehaviour } from './adapters/memory/host.js'
 export { processHost, ProcessHost } from './adapters/process/process-host.js'
 export type { ProcessHostOptions, GuestCommand, ProcessActorOptions, ProcessExit, GuestRequest, GuestReply } from './adapters/process/process-host.js'
+export { tcpNetwork, TcpNetworkOptionsCodec } from './adapters/tcp/index.js'
+export type { TcpNetwork, TcpNetworkOptions, TcpAddress, TcpTlsMaterial, TcpWindow, PeerRejection } from './adapters/tcp/index.js'
+export { ResumableSender, ResumableReceiver, sendResumable, isLoopbackHost } from './adapters/tcp/index.js'
+export type {
+  ResumableSenderOptions,
+  SendAttempt,
+  SendOutcome,
+  SendResumableOptions,
+  ResumableReceiverOptions,
+  ReceivedChunk,
+  ReceiveOutcome,
+  ResumeStore,
+} from './adapters/tcp/index.js'
 export { fileStateStore, openFileStateStore, FileStateStore } from './adapters/file/file-state-store.js'
 export type { FileStateStoreOptions, FileStateStoreStats } from './adapters/file/file-state-store.js'
 export type { FsyncMode } from './adapters/file/group-commit.js'

@@ -1,0 +1,140 @@
+import type { Socket } from 'node:net'
+import { DrError } from '../../kernel/errors.js'
+import { encodeFrame, encodeFrameHeader, FrameDecoder, type FrameTypeCode, type WireFrame } from './framing.js'
+
+/**
+ * How a frame connection ended: `clean` when the peer closed its side of the stream (a clean end at the
+ * transport, which the channel still judges by whether a `close` frame came first), or the failure that broke it
+ * (`E_CORRUPT` for a damaged frame, `E_UNAVAILABLE` for a reset, timeout or local destroy).
+ */
+export type ConnectionEnd = { readonly clean: true } | { readonly clean: false; readonly error: DrError }
+
+/**
+ * A socket (plain or TLS) spoken to in checked frames: frames out with their checksums, frames in through a
+ * {@link FrameDecoder}, handed one by one to whichever handler is current, so that the handshake can hand the
+ * connection over to a channel between two frames of the same read. Frames that arrive while no handler is set
+ * wait for one.
+ */
+export class FrameConnection {
+  readonly socket: Socket
+  readonly #decoder: FrameDecoder
+  #handler: ((frame: WireFrame) => void) | undefined
+  readonly #held: WireFrame[] = []
+  #onEnd: ((end: ConnectionEnd) => void) | undefined
+  #end: ConnectionEnd | undefined
+  #dispatching = false
+  #notified = false
+
+  constructor(socket: Socket, maxFrameBytes: number) {
+    this.socket = socket
+    this.#decoder = new FrameDecoder(maxFrameBytes)
+    socket.setNoDelay(true)
+    socket.on('data', (bytes: Buffer) => this.#receive(bytes))
+    socket.on('end', () => this.#finish({ clean: true }))
+    socket.on('error', (error: Error) => this.#finish({ clean: false, error: lost(this.remoteAddress, error) }))
+    socket.on('close', () => this.#finish({ clean: false, error: lost(this.remoteAddress) }))
+  }
+
+  /** `host:port` of the other end, for reports and errors. */
+  get remoteAddress(): string | undefined {
+    const host = this.socket.remoteAddress
+    return host === undefined ? undefined : `${host}:${this.socket.remotePort ?? '?'}`
+  }
+
+  /** True once the connection has ended one way or another. */
+  get ended(): boolean {
+    return this.#end !== undefined
+  }
+
+  /** Makes `handler` receive every following frame (and any that waited for a handler). */
+  setHandler(handler: (frame: WireFrame) => void): void {
+    this.#handler = handler
+    this.#drain()
+  }
+
+  /** Detaches the handler and end listener; frames and the end wait for the next owner to attach. */
+  detach(): void {
+    this.#handler = undefined
+    this.#onEnd = undefined
+  }
+
+  /** Calls `listener` once when the connection ends (at once if it already has). */
+  setEndListener(listener: (end: ConnectionEnd) => void): void {
+    this.#onEnd = listener
+    if (this.#end !== undefined && this.#held.length === 0) this.#notifyEnd()
+  }
+
+  /** Writes one frame; resolves once the socket has taken its bytes, rejects with `E_UNAVAILABLE` if it cannot. */
+  write(type: FrameTypeCode, payload: Uint8Array): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      if (this.socket.destroyed || !this.socket.writable) {
+        reject(lost(this.remoteAddress))
+        return
+      }
+      this.socket.cork()
+      this.socket.write(encodeFrameHeader(type, payload))
+      this.socket.write(payload, (error) => (error === undefined || error === null ? resolve() : reject(lost(this.remoteAddress, error))))
+      this.socket.uncork()
+    })
+  }
+
+  /** Writes a small control frame without waiting for it; a failure shows up as the end of the connection. */
+  send(type: FrameTypeCode, payload?: Uint8Array): void {
+    if (this.socket.destroyed || !this.socket.writable) return
+    this.socket.write(encodeFrame(type, payload))
+  }
+
+  /** Ends the stream after what was written (the peer sees a clean end of stream). */
+  end(): void {
+    if (!this.socket.destroyed) this.socket.end()
+  }
+
+  /** Tears the connection down at once, ending it with `error` (or a plain loss) unless it already ended. */
+  destroy(error?: DrError): void {
+    this.#finish({ clean: false, error: error ?? lost(this.remoteAddress) })
+    this.socket.destroy()
+  }
+
+  #receive(bytes: Buffer): void {
+    if (this.#end !== undefined) return
+    for (const frame of this.#decoder.push(bytes)) this.#held.push(frame)
+    const failure = this.#decoder.failure
+    if (failure === undefined) this.#drain()
+    else this.destroy(failure)
+  }
+
+  #drain(): void {
+    if (this.#dispatching) return
+    this.#dispatching = true
+    try {
+      for (;;) {
+        const handler = this.#handler
+        if (handler === undefined) break
+        const frame = this.#held.shift()
+        if (frame === undefined) break
+        handler(frame)
+      }
+    } finally {
+      this.#dispatching = false
+    }
+    if (this.#end !== undefined && this.#held.length === 0) this.#notifyEnd()
+  }
+
+  #finish(end: ConnectionEnd): void {
+    if (this.#end !== undefined) return
+    this.#end = end
+    if (!end.clean) this.socket.destroy()
+    this.#drain()
+  }
+
+  #notifyEnd(): void {
+    if (this.#notified || this.#end === undefined || this.#onEnd === undefined) return
+    this.#notified = true
+    this.#onEnd(this.#end)
+  }
+}
+
+function lost(remote: string | undefined, cause?: unknown): DrError {
+  const why = cause instanceof Error ? `: ${cause.message}` : ''
+  return new DrError('E_UNAVAILABLE', `tcp connection to ${remote ?? 'peer'} was lost${why}`, { adapter: 'tcp', remote }, { cause })
+}

@@ -1,0 +1,37 @@
+/**
+ * A connection the tcp adapter refused because the other end did not prove who it claimed to be (or did not
+ * speak the protocol): why, from where, and the site it claimed, if it got that far. `direction` says whether the
+ * other end connected to this site (`inbound`) or this site connected to it (`outbound`).
+ *
+ * @public
+ */
+export interface PeerRejection {
+  readonly reason: string
+  readonly remoteAddress: string | undefined
+  readonly claimedSite: string | undefined
+  readonly direction: 'inbound' | 'outbound'
+}
+
+/** The observers of a port's refused peers: each hears of every refusal, and a failing one stops no other. */
+export class RejectionReporter {
+  readonly #listeners = new Set<(rejection: PeerRejection) => void>()
+
+  /** Adds `listener`; returns a function that removes it. */
+  subscribe(listener: (rejection: PeerRejection) => void): () => void {
+    this.#listeners.add(listener)
+    return () => {
+      this.#listeners.delete(listener)
+    }
+  }
+
+  /** Tells every listener about `rejection`. */
+  report(rejection: PeerRejection): void {
+    for (const listener of [...this.#listeners]) {
+      try {
+        listener(rejection)
+      } catch {
+        // A failing observer must not keep the other observers from hearing about the refusal.
+      }
+    }
+  }
+}
