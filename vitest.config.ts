@@ -6,5 +6,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // Starts one throw-away etcd on loopback for the run (from /usr/bin/etcd) unless DRKIT_ETCD_ENDPOINTS is set.
+    globalSetup: ['./test/global-setup-etcd.ts'],
   },
 })
