@@ -77,7 +77,13 @@ export class PoolMetadata {
   /** Loads (or creates) the pool metadata in `options.dir`. The caller holds the pool lock. */
   static async open(options: PoolMetadataOptions): Promise<PoolMetadata> {
     const metadata = new PoolMetadata(options)
-    await metadata.#load()
+    try {
+      await metadata.#load()
+    } catch (error) {
+      // A pool that fails to load (damage, I/O error) must not leave its block files open behind it.
+      await Promise.allSettled([...metadata.state.stores.values()].map((store) => store.close()))
+      throw error
+    }
     return metadata
   }
 
