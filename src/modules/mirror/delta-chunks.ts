@@ -1,0 +1,131 @@
+import { crc32 } from 'node:zlib'
+import { callAdapter } from '../../kernel/errors.js'
+import type { StoragePort } from '../../ports/storage.js'
+import type { BlockRun } from './protocol.js'
+
+/**
+ * One planned chunk of a delta set: its runs of data blocks and holes (no data yet), and what it weighs.
+ *
+ * @public
+ */
+export interface ChunkPlan {
+  readonly runs: ReadonlyArray<{ readonly start: number; readonly count: number; readonly hole: boolean }>
+  readonly blocks: number
+  readonly holes: number
+  readonly dataBytes: number
+}
+
+/**
+ * What a whole delta set carries: the number of chunks, data blocks, holes and data bytes.
+ *
+ * @public
+ */
+export interface DeltaSummary {
+  readonly chunks: number
+  readonly blocks: number
+  readonly holes: number
+  readonly dataBytes: number
+}
+
+/** The most runs one chunk may carry, whatever their kind (bounds a chunk of holes only). */
+export const MAX_RUNS_PER_CHUNK = 16_384
+
+/**
+ * Splits the changed blocks of a delta set into chunks of at most `chunkBytes` of data (at least one block) and
+ * {@link MAX_RUNS_PER_CHUNK} runs, in ascending block order. The plan depends only on its inputs, so sender and
+ * resumed sender cut the same chunks and a transfer can continue at any chunk index.
+ *
+ * @param blocks - changed blocks, ascending (holes included)
+ * @param holes - the blocks among them that are unallocated at the cut (sent as "zero this block")
+ * @public
+ */
+export function planChunks(blocks: readonly number[], holes: readonly number[], blockSize: number, chunkBytes: number): ChunkPlan[] {
+  const holeSet = new Set(holes)
+  const perChunk = Math.max(1, Math.floor(chunkBytes / blockSize))
+  const plans: ChunkPlan[] = []
+  let runs: Array<{ start: number; count: number; hole: boolean }> = []
+  let dataBlocks = 0
+  let holeBlocks = 0
+  const close = (): void => {
+    if (runs.length === 0) return
+    plans.push({ runs, blocks: dataBlocks, holes: holeBlocks, dataBytes: dataBlocks * blockSize })
+    runs = []
+    dataBlocks = 0
+    holeBlocks = 0
+  }
+  for (const block of blocks) {
+    const hole = holeSet.has(block)
+    if (!hole && dataBlocks >= perChunk) close()
+    const last = runs[runs.length - 1]
+    if (last !== undefined && last.hole === hole && last.start + last.count === block) {
+      last.count++
+    } else {
+      if (runs.length >= MAX_RUNS_PER_CHUNK) close()
+      runs.push({ start: block, count: 1, hole })
+    }
+    if (hole) holeBlocks++
+    else dataBlocks++
+  }
+  close()
+  return plans
+}
+
+/**
+ * Totals of a chunk plan.
+ *
+ * @public
+ */
+export function summarize(plans: readonly ChunkPlan[]): DeltaSummary {
+  let blocks = 0
+  let holes = 0
+  let dataBytes = 0
+  for (const plan of plans) {
+    blocks += plan.blocks
+    holes += plan.holes
+    dataBytes += plan.dataBytes
+  }
+  return { chunks: plans.length, blocks, holes, dataBytes }
+}
+
+/**
+ * Reads the data of one planned chunk from a snapshot (or the live volume when `snapshot` is undefined).
+ *
+ * @public
+ */
+export async function readChunk(
+  storage: StoragePort,
+  volume: string,
+  snapshot: string | undefined,
+  plan: ChunkPlan,
+  blockSize: number,
+): Promise<BlockRun[]> {
+  const source = snapshot === undefined ? undefined : { snapshot }
+  return Promise.all(
+    plan.runs.map(async (run): Promise<BlockRun> => {
+      if (run.hole) return { start: run.start, count: run.count, data: null }
+      const data = await callAdapter(storage.kind, 'read', () => storage.read(volume, run.start * blockSize, run.count * blockSize, source))
+      return { start: run.start, count: run.count, data }
+    }),
+  )
+}
+
+/**
+ * The CRC-32 of a chunk payload.
+ *
+ * @public
+ */
+export function payloadCrc(payload: Uint8Array): number {
+  return crc32(payload) >>> 0
+}
+
+/**
+ * Folds one chunk's CRC into the running checksum of a delta set (the checksum the header carries over all its
+ * data: every chunk's CRC, in order).
+ *
+ * @public
+ */
+export function chainCrc(running: number, chunkCrc: number): number {
+  const bytes = new Uint8Array(4)
+  new DataView(bytes.buffer).setUint32(0, chunkCrc >>> 0, true)
+  return crc32(bytes, running) >>> 0
+}

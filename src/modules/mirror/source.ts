@@ -1,0 +1,381 @@
+import { DrError, callAdapter, toDrError } from '../../kernel/errors.js'
+import { getOrThrow } from '../../kernel/either.js'
+import { planDelta } from './decide.js'
+import type { Channel } from '../../ports/network.js'
+import { ProgressWaiters, store, type AgentContext } from './agent-context.js'
+import { CutLog, type Cut, type CutTrigger } from './cut-log.js'
+import { chainCrc, payloadCrc, planChunks, readChunk, summarize, type ChunkPlan } from './delta-chunks.js'
+import { MIRROR_SERVICE } from './naming.js'
+import { PROTOCOL_VERSION, decodeFrame, encodeChunkFrame, encodeControl, type BlockRun, type StateFrameValue } from './protocol.js'
+import type { VolumeSession } from './session-record.js'
+
+/**
+ * What the source side of a session reports: the newest cut, the newest delta set sent, what the destination
+ * acknowledged, whether it is connected or fenced, and transfer counters.
+ *
+ * @public
+ */
+export interface SourceProgress {
+  readonly epoch: number
+  readonly lastCut: { readonly n: number; readonly cutAt: number | null } | null
+  readonly lastSent: number | null
+  readonly remotePlayed: number | null
+  readonly remoteComplete: readonly number[]
+  readonly pendingCuts: readonly number[]
+  readonly connected: boolean
+  readonly fenced: boolean
+  readonly lastError: string | null
+  readonly chunkFramesSent: number
+  readonly bytesSent: number
+}
+
+interface Plan {
+  readonly cut: Cut
+  readonly full: boolean
+}
+
+const MIN_BACKOFF_MS = 100
+const MAX_BACKOFF_MS = 5_000
+
+/**
+ * The source side of one session on one site: cuts delta sets ({@link CutLog}), connects to the destination's
+ * agent, learns what it already has, and sends what it lacks — each delta set as checksummed chunks then its
+ * header, continuing an interrupted delta set at the chunk where it stopped, or a full copy of the newest cut
+ * when the destination holds no base the source still has. Back-pressure comes from `Channel.send`. A refusal
+ * for a stale epoch stops it for good (it has been failed over); any other failure is retried with backoff,
+ * and after `retries` consecutive failures `mirror.sendFailed` is emitted.
+ *
+ * @public
+ */
+export class SourceSession {
+  readonly session: string
+  readonly volume: string
+  readonly #ctx: AgentContext
+  readonly #record: VolumeSession
+  readonly #blockSize: number
+  readonly #cuts: CutLog
+  readonly #waiters = new ProgressWaiters()
+  #active = false
+  #fenced = false
+  #abort = new AbortController()
+  #loop: Promise<void> = Promise.resolve()
+  #channel: Channel | undefined
+  #remote: { played: number | null; complete: Set<number>; partial: StateFrameValue['partial'] } = { played: null, complete: new Set(), partial: null }
+  #position: number | null = null
+  #lastSent: number | null = null
+  #wake: (() => void) | undefined
+  #failures = 0
+  #reported = false
+  #lastError: DrError | undefined
+  #chunkFrames = 0
+  #bytes = 0
+
+  private constructor(ctx: AgentContext, volume: string, record: VolumeSession, blockSize: number, cuts: CutLog) {
+    this.#ctx = ctx
+    this.session = record.session
+    this.volume = volume
+    this.#record = record
+    this.#blockSize = blockSize
+    this.#cuts = cuts
+    this.#remote.played = record.base?.n ?? null
+  }
+
+  /** Opens the source side of `record` on `volume`, reading its cuts back from storage. */
+  static async open(ctx: AgentContext, volume: string, record: VolumeSession): Promise<SourceSession> {
+    const info = await store(ctx, 'volumeInfo', (s) => s.volumeInfo(volume))
+    let wake: () => void = () => undefined
+    const cuts = await CutLog.open({
+      ctx,
+      session: record.session,
+      volume,
+      policy: record.cut,
+      epoch: record.epoch,
+      base: record.base,
+      onCut: (cut, trigger, changedBytes) => {
+        ctx.events.emit('mirror.deltaSetCut', 'info', { id: record.session, site: ctx.site, volume, deltaSet: cut.n, trigger, changedBytes, epoch: record.epoch })
+        wake()
+      },
+    })
+    const self = new SourceSession(ctx, volume, record, info.blockSize, cuts)
+    wake = () => self.#wakeUp()
+    return self
+  }
+
+  /** The epoch this side sends with. */
+  get epoch(): number {
+    return this.#record.epoch
+  }
+
+  /** The session record as persisted. */
+  get record(): VolumeSession {
+    return this.#record
+  }
+
+  /** The cut log (for status and the coordinator's convergence checks). */
+  get cuts(): CutLog {
+    return this.#cuts
+  }
+
+  /** Starts cutting and sending. */
+  start(): void {
+    if (this.#active || this.#fenced) return
+    this.#active = true
+    this.#abort = new AbortController()
+    this.#cuts.start()
+    this.#loop = this.#run(this.#abort.signal)
+  }
+
+  /** Stops cutting and sending; resolves once the transfer loop has ended. Cuts and progress stay. */
+  async stop(): Promise<void> {
+    this.#active = false
+    this.#abort.abort(new DrError('E_ABORTED', `session ${this.session} stopped at ${this.#ctx.site}`))
+    this.#wakeUp()
+    await this.#channel?.close().catch(() => undefined)
+    await this.#cuts.stop()
+    await this.#loop
+  }
+
+  /** Cuts a delta set now; resolves with its number. */
+  async cutNow(trigger: CutTrigger = 'manual'): Promise<number> {
+    return (await this.#cuts.cut(trigger)).n
+  }
+
+  /** Resolves once the destination acknowledged delta set `n` (or later) as played back. */
+  waitPlayed(n: number, signal?: AbortSignal): Promise<void> {
+    return this.#waiters.wait(() => this.#remote.played, n, signal)
+  }
+
+  /** Progress for status. */
+  progress(): SourceProgress {
+    const newest = this.#cuts.newest
+    return {
+      epoch: this.epoch,
+      lastCut: newest,
+      lastSent: this.#lastSent,
+      remotePlayed: this.#remote.played,
+      remoteComplete: [...this.#remote.complete].sort((a, b) => a - b),
+      pendingCuts: this.#cuts.cuts.filter((c) => c.n > (this.#remote.played ?? -1)).map((c) => c.n),
+      connected: this.#channel !== undefined,
+      fenced: this.#fenced,
+      lastError: this.#lastError?.message ?? null,
+      chunkFramesSent: this.#chunkFrames,
+      bytesSent: this.#bytes,
+    }
+  }
+
+  #wakeUp(): void {
+    const wake = this.#wake
+    this.#wake = undefined
+    wake?.()
+  }
+
+  async #run(signal: AbortSignal): Promise<void> {
+    let delay = MIN_BACKOFF_MS
+    while (this.#active && !this.#fenced) {
+      let progressed = false
+      try {
+        const { network } = this.#ctx
+        const peer = this.#record.peer
+        const channel = await callAdapter(network.kind, 'connect', () => network.connect(peer.site, MIRROR_SERVICE))
+        progressed = await this.#serve(channel)
+      } catch (error) {
+        this.#lastError = toDrError(error)
+      }
+      if (!this.#active || this.#fenced) break
+      if (progressed) {
+        this.#failures = 0
+        this.#reported = false
+        delay = MIN_BACKOFF_MS
+      } else {
+        this.#failures++
+        if (this.#failures > this.#record.transfer.retries && !this.#reported) {
+          this.#reported = true
+          const error = this.#lastError ?? new DrError('E_UNAVAILABLE', 'transfer failed')
+          const plan = this.#nextToSend()
+          this.#ctx.events.emit('mirror.sendFailed', 'error', {
+            id: this.session,
+            site: this.#ctx.site,
+            deltaSet: plan?.cut.n ?? null,
+            chunk: plan !== undefined && this.#remote.partial?.n === plan.cut.n ? this.#remote.partial.received : plan === undefined ? null : 0,
+            retries: this.#record.transfer.retries,
+            code: error.code,
+            message: error.message,
+          })
+        }
+        delay = Math.min(MAX_BACKOFF_MS, delay * 2)
+      }
+      try {
+        await this.#ctx.clock.sleep(delay, signal)
+      } catch {
+        break
+      }
+    }
+  }
+
+  /** Serves one connection; resolves with whether anything was delivered or acknowledged on it. */
+  async #serve(channel: Channel): Promise<boolean> {
+    this.#channel = channel
+    let progressed = false
+    let ended = false
+    let failure: unknown
+    try {
+      await this.#sendControl(channel, encodeControl({ t: 'hello', v: PROTOCOL_VERSION, session: this.session, epoch: this.epoch, site: this.#ctx.site, volume: this.volume, blockSize: this.#blockSize }))
+      const iterator = channel.frames()[Symbol.asyncIterator]()
+      const first = await iterator.next()
+      if (first.done === true) throw new DrError('E_UNAVAILABLE', `the destination of ${this.session} closed the channel`)
+      this.#onFrame(first.value, true)
+      const reading = (async () => {
+        try {
+          for (;;) {
+            const next = await iterator.next()
+            if (next.done === true) return
+            if (this.#onFrame(next.value, false)) progressed = true
+          }
+        } finally {
+          ended = true
+          this.#wakeUp()
+        }
+      })()
+      const sending = (async () => {
+        while (!ended && this.#active && !this.#fenced) {
+          const plan = this.#nextToSend()
+          if (plan === undefined) {
+            await new Promise<void>((resolve) => (this.#wake = resolve))
+            continue
+          }
+          await this.#sendDeltaSet(channel, plan)
+          progressed = true
+        }
+      })()
+      const settled = await Promise.race([reading.then(() => undefined), sending.then(() => undefined)]).catch((error: unknown) => error)
+      failure = settled
+      await channel.close().catch(() => undefined)
+      this.#wakeUp()
+      const results = await Promise.allSettled([reading, sending])
+      for (const result of results) if (result.status === 'rejected' && failure === undefined) failure = result.reason
+    } finally {
+      this.#channel = undefined
+      await channel.close().catch(() => undefined)
+    }
+    if (failure !== undefined) this.#lastError = toDrError(failure)
+    return progressed
+  }
+
+  /** Handles a frame from the destination; returns true when it acknowledged progress. */
+  #onFrame(bytes: Uint8Array, first: boolean): boolean {
+    const decoded = decodeFrame(bytes)
+    if (decoded.kind !== 'control') throw new DrError('E_CORRUPT', `unexpected ${decoded.kind} frame from the destination of ${this.session}`)
+    const frame = decoded.frame
+    if (frame.t === 'refused') {
+      if (frame.code === 'E_FENCED') this.#fenced = true
+      this.#ctx.events.emit('mirror.peerRejected', frame.code === 'E_FENCED' ? 'error' : 'warning', {
+        id: this.session,
+        site: this.#ctx.site,
+        peer: this.#record.peer.site,
+        code: frame.code,
+        message: frame.message,
+      })
+      throw new DrError(frame.code, `${this.#record.peer.site} refused ${this.session}: ${frame.message}`, { session: this.session, epoch: frame.epoch })
+    }
+    if (first) {
+      if (frame.t !== 'state') throw new DrError('E_CORRUPT', `expected a state frame from the destination of ${this.session}, got ${frame.t}`)
+      this.#remote = { played: frame.played, complete: new Set(frame.complete), partial: frame.partial }
+      this.#position = frame.played
+      void this.#acknowledgePlayed(frame.played)
+      return false
+    }
+    if (frame.t === 'ack') {
+      if (frame.status === 'complete') this.#remote.complete.add(frame.n)
+      else void this.#acknowledgePlayed(frame.n)
+      return true
+    }
+    if (frame.t === 'resend') return false
+    throw new DrError('E_CORRUPT', `unexpected ${frame.t} frame from the destination of ${this.session}`)
+  }
+
+  async #acknowledgePlayed(n: number | null): Promise<void> {
+    if (n === null) return
+    if (this.#remote.played === null || n > this.#remote.played) this.#remote.played = n
+    for (const c of [...this.#remote.complete]) if (c <= n) this.#remote.complete.delete(c)
+    try {
+      await this.#cuts.played(n)
+    } catch (error) {
+      this.#lastError = toDrError(error)
+    }
+    this.#waiters.notify(this.#remote.played)
+  }
+
+  #nextToSend(): Plan | undefined {
+    let pos = this.#position
+    for (;;) {
+      const chained = this.#cuts.cuts.find((c) => c.baseN === pos)
+      if (chained === undefined) break
+      if (!this.#remote.complete.has(chained.n)) return { cut: chained, full: chained.baseN === null }
+      pos = chained.n
+    }
+    const latest = this.#cuts.last
+    if (latest !== undefined && (pos === null || latest.n > pos)) return { cut: latest, full: true }
+    return undefined
+  }
+
+  async #sendDeltaSet(channel: Channel, plan: Plan): Promise<void> {
+    const { cut, full } = plan
+    getOrThrow(planDelta(full ? null : cut.baseN, cut.n))
+    const changed = await store(this.#ctx, 'changedBlocks', (s) => s.changedBlocks(this.volume, full ? null : cut.baseName, cut.name))
+    const holes = new Set(changed.holes)
+    const blocks = full ? changed.blocks.filter((b) => !holes.has(b)) : changed.blocks
+    const plans = planChunks(blocks, full ? [] : changed.holes, this.#blockSize, this.#record.transfer.chunkBytes)
+    const summary = summarize(plans)
+    const partial = this.#remote.partial
+    const resume = partial !== null && partial.n === cut.n && partial.full === full && partial.received <= plans.length
+    const from = resume ? partial.received : 0
+    let crc = resume ? partial.crc : 0
+    this.#remote.partial = null
+    const baseN = full ? null : cut.baseN
+    const read = (chunk: ChunkPlan): Promise<BlockRun[]> => readChunk(this.#ctx.storage, this.volume, cut.name, chunk, this.#blockSize)
+    let pending: Promise<BlockRun[]> | undefined = from < plans.length ? read(plans[from] as ChunkPlan) : undefined
+    pending?.catch(() => undefined)
+    for (let index = from; index < plans.length; index++) {
+      const runs = await (pending as Promise<BlockRun[]>)
+      const after = plans[index + 1]
+      pending = after === undefined ? undefined : read(after)
+      pending?.catch(() => undefined)
+      const { frame, crc: chunkCrc } = encodeChunkFrame({ epoch: this.epoch, n: cut.n, baseN, index }, runs, payloadCrc)
+      await channel.send(frame)
+      this.#chunkFrames++
+      this.#bytes += frame.length
+      crc = chainCrc(crc, chunkCrc)
+    }
+    const header = encodeControl({
+      t: 'header',
+      epoch: this.epoch,
+      n: cut.n,
+      baseN,
+      chunks: summary.chunks,
+      blocks: summary.blocks,
+      holes: summary.holes,
+      dataBytes: summary.dataBytes,
+      sizeBytes: changed.sizeBytes,
+      blockSize: this.#blockSize,
+      crc,
+      cutAt: cut.cutAt,
+    })
+    await this.#sendControl(channel, header)
+    this.#position = cut.n
+    this.#lastSent = cut.n
+    this.#ctx.events.emit('mirror.deltaSetSent', 'info', {
+      id: this.session,
+      deltaSet: cut.n,
+      chunks: summary.chunks,
+      chunksSent: summary.chunks - from,
+      bytes: summary.dataBytes,
+      resumedFromChunk: from,
+      full,
+    })
+  }
+
+  async #sendControl(channel: Channel, frame: Uint8Array): Promise<void> {
+    await channel.send(frame)
+    this.#bytes += frame.length
+  }
+}

@@ -1,0 +1,172 @@
+import { describe, expect, it } from 'vitest'
+import { ManualClock } from '../../../src/kernel/index.js'
+import { injectFaults } from '../../../src/testkit/faults.js'
+import type { NetworkPort } from '../../../src/ports/network.js'
+import { BS, block, blockHashes, chunkDeltaSet, chunkIndex, random, settle, tapNetwork, token, until, type TappedFrame } from '../../fixtures/mirror-world.js'
+import { durable, openSystem, type Durable } from '../../fixtures/mirror-system.js'
+
+const CHUNK = 8 * BS
+
+/** Durable parts whose east network reports every frame sent to `onSend`. */
+async function tapped(onSend: (frame: TappedFrame, d: Durable) => void, sizeBlocks = 512) {
+  const clock = new ManualClock()
+  const d: Durable = await durable({ clock, sizeBlocks })
+  const east = tapNetwork(d.fabric.port('east'), (frame) => onSend(frame, d))
+  return { ...d, networks: { east, west: d.fabric.port('west') } }
+}
+
+async function fill(d: Durable, blocks: number, from = 0): Promise<void> {
+  for (let b = from; b < from + blocks; b++) await d.raw['east']!.write('db', b * BS, random(BS), token)
+}
+
+const create = { id: 'm', source: { site: 'east', volume: 'db' }, destination: { site: 'west' }, cut: { every: '1h' }, transfer: { chunkSize: CHUNK, retries: 3 } } as const
+
+describe('mirror transfer: retries, resumption, initial copy (behaviours 6, 7, 15, 16)', () => {
+  it('behaviour 6: a transfer that fails N+1 times in a row is retried exactly N times, then mirror.sendFailed is emitted once; nothing is marked sent', async () => {
+    const clock = new ManualClock()
+    const d = await durable({ clock })
+    const faults = injectFaults(d.fabric.port('east'), { name: 'memory', clock })
+    const s = await openSystem({ ...d, networks: { east: faults.port, west: d.fabric.port('west') } })
+    await fill(d, 10)
+    d.fabric.partition('east', 'west')
+    await s.mirrors.create(create)
+    await until(() => s.names('mirror.sendFailed').length === 1, 'sendFailed', 2000).catch(async () => {
+      for (let i = 0; i < 20 && s.names('mirror.sendFailed').length === 0; i++) await clock.advance(1_000)
+    })
+    expect(s.names('mirror.sendFailed')).toHaveLength(1)
+    expect(faults.count('connect')).toBe(4)
+    expect(s.names('mirror.sendFailed')[0]!.payload).toMatchObject({ deltaSet: 1, retries: 3, code: 'E_UNAVAILABLE' })
+    await clock.advance(30_000)
+    expect(s.names('mirror.sendFailed')).toHaveLength(1)
+    const status = await s.mirrors.status('m')
+    expect(status.lastSent).toBeNull()
+    expect(status.lastPlayedBack).toBeNull()
+    d.fabric.heal('east', 'west')
+    await clock.advance(10_000)
+    await until(async () => (await s.mirrors.status('m')).lastPlayedBack === 1, 'recovered')
+    await s.module.close()
+  })
+
+  it('a channel cut mid-delta-set (partition) resumes at the first chunk the destination lacks; acknowledged chunks are never resent', async () => {
+    const sent: Array<{ n: number; index: number }> = []
+    let cut = false
+    const d = await tapped((frame, world) => {
+      if (frame.type !== 2) return
+      const entry = { n: chunkDeltaSet(frame.bytes), index: chunkIndex(frame.bytes) }
+      sent.push(entry)
+      if (entry.n === 2 && entry.index === 10 && !cut) {
+        cut = true
+        world.fabric.partition('east', 'west')
+      }
+    })
+    const s = await openSystem(d)
+    await fill(d, 4)
+    await s.mirrors.create(create)
+    await until(async () => (await s.mirrors.status('m')).lastPlayedBack === 1, 'initial copy')
+    await fill(d, 160, 100)
+    await s.mirrors.cutNow('m')
+    await until(() => cut, 'partition')
+    await settle()
+    const staged = (await d.raw['west']!.getConfig('db.mirror-staging', 'drkit.mirror.staging')) as { sets: Array<{ n: number; received: number }> }
+    const received = staged.sets.find((x) => x.n === 2)!.received
+    expect(received).toBeGreaterThan(0)
+    d.fabric.heal('east', 'west')
+    await d.clock.advance(10_000)
+    await until(async () => (await s.mirrors.status('m')).lastPlayedBack === 2, 'delta 2 played')
+    const ofTwo = sent.filter((x) => x.n === 2).map((x) => x.index)
+    const firstAttempt = ofTwo.slice(0, ofTwo.indexOf(10) + 1)
+    const resumed = ofTwo.slice(firstAttempt.length)
+    expect(resumed[0]).toBe(received)
+    expect(resumed).toEqual(Array.from({ length: 20 - received }, (_, i) => received + i))
+    expect(s.names('mirror.deltaSetSent').at(-1)!.payload).toMatchObject({ deltaSet: 2, chunks: 20, resumedFromChunk: received, chunksSent: 20 - received })
+    expect(await blockHashes(d.raw['west']!, 'db')).toEqual(await blockHashes(d.raw['east']!, 'db', 'drkit.m.m.ds-2'))
+    await s.module.close()
+  })
+
+  it('behaviour 7: a transfer interrupted by a process restart resends the interrupted chunk first, never the chunks already stored', async () => {
+    const sent: Array<{ n: number; index: number; run: number }> = []
+    let run = 1
+    let stop: (() => void) | undefined
+    const d = await tapped((frame) => {
+      if (frame.type !== 2) return
+      const entry = { n: chunkDeltaSet(frame.bytes), index: chunkIndex(frame.bytes), run }
+      sent.push(entry)
+      if (entry.n === 2 && entry.index === 12 && run === 1) stop?.()
+    })
+    const first = await openSystem(d)
+    await fill(d, 4)
+    await first.mirrors.create(create)
+    await until(async () => (await first.mirrors.status('m')).lastPlayedBack === 1, 'initial copy')
+    await fill(d, 160, 100)
+    let stopped: Promise<void> | undefined
+    stop = () => {
+      stopped ??= first.module.close()
+    }
+    await first.mirrors.cutNow('m')
+    await until(() => stopped !== undefined, 'restart point')
+    await stopped
+    run = 2
+    const staged = (await d.raw['west']!.getConfig('db.mirror-staging', 'drkit.mirror.staging')) as { sets: Array<{ n: number; received: number }> }
+    const received = staged.sets.find((x) => x.n === 2)!.received
+    const second = await openSystem(d)
+    await until(async () => (await second.mirrors.status('m')).lastPlayedBack === 2, 'delta 2 after restart')
+    const resumed = sent.filter((x) => x.run === 2 && x.n === 2).map((x) => x.index)
+    expect(received).toBeGreaterThan(0)
+    expect(resumed[0]).toBe(received)
+    expect(resumed).toEqual(Array.from({ length: 20 - received }, (_, i) => received + i))
+    expect(await blockHashes(d.raw['west']!, 'db')).toEqual(await blockHashes(d.raw['east']!, 'db', 'drkit.m.m.ds-2'))
+    await second.module.close()
+  })
+
+  it('behaviour 15: the initial copy is cut 1 stamped with its delta-set number, sends only allocated blocks, and playback continues at delta set 2', async () => {
+    const d = await durable({ clock: new ManualClock(), sizeBlocks: 1024 })
+    const s = await openSystem(d)
+    for (const b of [0, 1, 2, 500, 501, 1023]) await d.raw['east']!.write('db', b * BS, block(b), token)
+    await s.mirrors.create(create)
+    await until(async () => (await s.mirrors.status('m')).lastPlayedBack === 1, 'initial copy')
+    const cut1 = (await d.raw['east']!.listSnapshots('db')).find((x) => x.name === 'drkit.m.m.ds-1')!
+    expect(cut1.labels).toMatchObject({ 'drkit.mirror.deltaSet': '1', 'drkit.mirror.baseDeltaSet': '', 'drkit.mirror.kind': 'cut' })
+    expect(s.names('mirror.deltaSetSent')[0]!.payload).toMatchObject({ deltaSet: 1, full: true, bytes: 6 * BS })
+    expect((await d.raw['west']!.volumeInfo('db')).allocatedBytes).toBe(6 * BS)
+    await d.raw['east']!.write('db', 9 * BS, block(9), token)
+    const { deltaSet } = await s.mirrors.cutNow('m')
+    expect(deltaSet).toBe(2)
+    await until(async () => (await s.mirrors.status('m')).lastPlayedBack === 2, 'delta 2')
+    expect(s.names('mirror.deltaSetApplied').map((e) => e.payload['deltaSet'])).toEqual([1, 2])
+    expect(await blockHashes(d.raw['west']!, 'db')).toEqual(await blockHashes(d.raw['east']!, 'db'))
+    await s.module.close()
+  })
+
+  it('behaviour 16: writes during the initial copy go into later delta sets, played only after the copy is complete; an interrupted copy resumes where it stopped', async () => {
+    const sent: Array<{ n: number; index: number }> = []
+    let cut = false
+    const d = await tapped((frame, world) => {
+      if (frame.type !== 2) return
+      sent.push({ n: chunkDeltaSet(frame.bytes), index: chunkIndex(frame.bytes) })
+      if (chunkDeltaSet(frame.bytes) === 1 && chunkIndex(frame.bytes) === 3 && !cut) {
+        cut = true
+        world.fabric.partition('east', 'west')
+      }
+    })
+    const s = await openSystem(d)
+    await fill(d, 80)
+    await s.mirrors.create(create)
+    await until(() => cut, 'copy interrupted')
+    await d.raw['east']!.write('db', 5 * BS, block(55), token)
+    await s.mirrors.cutNow('m')
+    const progress = (await d.raw['west']!.getConfig('db', 'drkit.mirror.progress')) as { n: number; received: number }
+    expect(progress.n).toBe(1)
+    expect((await s.mirrors.status('m')).lastPlayedBack).toBeNull()
+    d.fabric.heal('east', 'west')
+    await d.clock.advance(10_000)
+    await until(async () => (await s.mirrors.status('m')).lastPlayedBack === 2, 'copy and delta 2')
+    expect(s.names('mirror.deltaSetApplied').map((e) => e.payload['deltaSet'])).toEqual([1, 2])
+    const ofOne = sent.filter((x) => x.n === 1).map((x) => x.index)
+    expect(ofOne.slice(ofOne.indexOf(3) + 1)[0]).toBe(progress.received)
+    expect(s.names('mirror.deltaSetSent').find((e) => e.payload['deltaSet'] === 2)!.payload).toMatchObject({ bytes: BS, full: false })
+    expect(await blockHashes(d.raw['west']!, 'db')).toEqual(await blockHashes(d.raw['east']!, 'db'))
+    await s.module.close()
+  })
+})
+
+export type { NetworkPort }
