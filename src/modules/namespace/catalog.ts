@@ -1,0 +1,57 @@
+import type { StateStore } from '../../kernel/state-store.js'
+import { JournaledStore, type Decision } from '../../kernel/store.js'
+import { NamespaceJournalEventCodec, NamespaceStateCodec, emptyNamespaceState, reduceNamespaceState, type NamespaceJournalEvent, type NamespaceState } from './state.js'
+
+/**
+ * The journal stream of the namespace module's state.
+ *
+ * @public
+ */
+export const NAMESPACE_STREAM = 'namespace/catalog'
+
+/**
+ * drkit's copy of the namespaces, policies and protections, journaled in the state store. Decisions are
+ * committed one at a time, so the many workflows and probes of one coordinator never race each other for the
+ * stream version.
+ *
+ * @public
+ */
+export class NamespaceCatalog {
+  readonly #store: JournaledStore<NamespaceState, NamespaceJournalEvent>
+  #tail: Promise<unknown> = Promise.resolve()
+
+  private constructor(store: JournaledStore<NamespaceState, NamespaceJournalEvent>) {
+    this.#store = store
+  }
+
+  /** Opens the catalog, replaying its journal (from the newest saved state). */
+  static async open(stateStore: StateStore): Promise<NamespaceCatalog> {
+    const store = await JournaledStore.open({
+      stateStore,
+      stream: NAMESPACE_STREAM,
+      initial: emptyNamespaceState,
+      reducer: reduceNamespaceState,
+      eventCodec: NamespaceJournalEventCodec,
+      stateCodec: NamespaceStateCodec,
+      snapshotEvery: 10_000,
+    })
+    return new NamespaceCatalog(store)
+  }
+
+  /** The current state (read-only). */
+  get state(): NamespaceState {
+    return this.#store.state
+  }
+
+  /** The journal version the state reflects; it changes with every committed event. */
+  get version(): number {
+    return this.#store.version
+  }
+
+  /** Runs a pure decision against the latest state and commits its events, after every earlier decision. */
+  execute(decide: Decision<NamespaceState, NamespaceJournalEvent>): Promise<readonly NamespaceJournalEvent[]> {
+    const run = this.#tail.then(() => this.#store.execute(decide))
+    this.#tail = run.catch(() => undefined)
+    return run
+  }
+}
