@@ -47,3 +47,32 @@ export type { PoolCheck } from './adapters/local/pool-verify.js'
 
 export * from './modules/snapshot/index.js'
 export * from './modules/volume/index.js'
+export * from './modules/mirror/index.js'
+export { openNamespaceModule, NamespaceFacade, mirrorControlFrom, NAMESPACE_EVENTS_STREAM } from './modules/namespace/index.js'
+export type {
+  NamespaceModule,
+  NamespaceModuleDeps,
+  NamespaceEvent,
+  NamespaceNotifier,
+  HistoryFilter,
+  MirrorControl,
+  MirrorDescription,
+  MirrorSide,
+  MirrorFacadeLike,
+  MonitorPass,
+  CreateLinkOptions,
+  ProtectOptions,
+  SwitchOptions,
+  HistoryOptions,
+  CreatePolicyOptions,
+  UpdatePolicyOptions,
+  PolicyRecord,
+  HookRecord,
+  AddThresholdOptions,
+  ThresholdRecord,
+  NamespaceNode,
+  Target,
+  Protection,
+  DpState,
+} from './modules/namespace/index.js'
+export type * from './modules/namespace/events.js'

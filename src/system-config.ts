@@ -49,6 +49,11 @@ export interface DrSystemConfig {
   readonly coordinator?: string
   /** Lease time-to-live for this coordinator (default 15 s); it is renewed at a third of it. */
   readonly leaseTtlMs?: number
+  /**
+   * The site whose network adapter serves the logical namespace (`network.namespaceServer`); default: the first
+   * site, by name, that has a network adapter.
+   */
+  readonly namespaceSite?: string
 }
 
 const SitesCodec = new t.Type<Readonly<Record<string, SiteConfig>>, Readonly<Record<string, SiteConfig>>, unknown>(
@@ -76,7 +81,7 @@ const SitesCodec = new t.Type<Readonly<Record<string, SiteConfig>>, Readonly<Rec
 export const DrSystemConfigCodec: t.Type<DrSystemConfig, DrSystemConfig, unknown> = t.intersection(
   [
     t.type({ state: StateStoreCodec, sites: SitesCodec }),
-    t.partial({ clock: ClockCodec, leases: LeaseManagerCodec, coordinator: Name, leaseTtlMs: t.number }),
+    t.partial({ clock: ClockCodec, leases: LeaseManagerCodec, coordinator: Name, leaseTtlMs: t.number, namespaceSite: Name }),
   ],
   'DrSystemConfig',
 ) as unknown as t.Type<DrSystemConfig, DrSystemConfig, unknown>

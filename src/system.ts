@@ -16,6 +16,8 @@ import type { SnapshotEvents } from './modules/snapshot/events.js'
 import { openVolumeModule } from './modules/volume/module.js'
 import type { VolumeFacade } from './modules/volume/facade.js'
 import type { VolumeEvents } from './modules/volume/events.js'
+import { openMirrorModule, type MirrorEvents, type MirrorFacade } from './modules/mirror/index.js'
+import { mirrorControlFrom, openNamespaceModule, type NamespaceEvents, type NamespaceFacade } from './modules/namespace/index.js'
 
 /**
  * Every event a {@link DrSystem} publishes, by name. Modules add theirs as they land.
@@ -24,7 +26,9 @@ import type { VolumeEvents } from './modules/volume/events.js'
  */
 export type DrEvents = WorkflowEvents &
   SnapshotEvents &
-  VolumeEvents & {
+  VolumeEvents &
+  MirrorEvents &
+  NamespaceEvents & {
     'system.leaseLost': { scope: string; holder: string }
     'system.recovered': { resumed: number; failed: number }
     'system.closed': { coordinator: string }
@@ -56,6 +60,17 @@ export interface DrSystem extends AsyncDisposable {
   readonly snapshots: SnapshotFacade
   /** Expandable volumes: create, expand, shrink, objects, consistency-group snapshots under ordered fences. */
   readonly volumes: VolumeFacade
+  /**
+   * IP replication between sites: sessions, delta sets, failover (`sync`, default, `now`), resync, failback,
+   * planned swap, epochs. Needs a network adapter on every site that takes part.
+   */
+  readonly mirrors: MirrorFacade
+  /**
+   * The logical namespace: folders and link points, data-protection policies, share-level monitoring and
+   * automatic failover of a link point to the mirrored secondary share. Its namespace server is the
+   * `namespaceServer` of the network adapter of the site named by `namespaceSite` in the configuration.
+   */
+  readonly namespace: NamespaceFacade
   /** The durable workflow engine on the system's journal. */
   readonly workflows: WorkflowEngine
   /** The journal. */
@@ -114,6 +129,11 @@ export async function createDrSystem(config: DrSystemConfig): Promise<DrSystem> 
   const events = new EventBus<DrEvents>(() => clock.now())
   const workflows = new WorkflowEngine({ stateStore: valid.state, clock, events })
   const sites = new Map(Object.entries(valid.sites).map(([name, site]) => [name, buildSite(name, site)]))
+  if (valid.namespaceSite !== undefined && valid.sites[valid.namespaceSite]?.network === undefined) {
+    throw new DrError('E_INVALID_INPUT', `createDrSystem config: field "namespaceSite" names "${valid.namespaceSite}", which is not a site with a network adapter`, {
+      field: 'namespaceSite',
+    })
+  }
   const lease: Lease = await leases.acquire(SYSTEM_SCOPE, coordinator, { ttlMs: leaseTtlMs })
   let closed = false
   let cancelRenewal = (): void => undefined
@@ -143,6 +163,33 @@ export async function createDrSystem(config: DrSystemConfig): Promise<DrSystem> 
     token,
   })
   const volumes = await openVolumeModule({ stateStore: valid.state, workflows, storage: (name) => siteOf(name).storage, events, clock, token })
+  const mirrors = await openMirrorModule({
+    stateStore: valid.state,
+    workflows,
+    sites: (name) => {
+      const site = siteOf(name)
+      return { storage: site.storage, network: site.network() }
+    },
+    events,
+    clock,
+    token,
+  })
+  snapshots.scheduler.addGuard(mirrors.retentionGuard)
+  const namespaceSite = valid.namespaceSite ?? Object.keys(valid.sites).filter((name) => valid.sites[name]?.network !== undefined).sort()[0]
+  const namespace = await openNamespaceModule({
+    stateStore: valid.state,
+    workflows,
+    storage: (name) => siteOf(name).storage,
+    host: (name) => siteOf(name).host(),
+    namespaceServer: () => {
+      if (namespaceSite === undefined) throw new DrError('E_PRECONDITION', 'no site has a network adapter, so there is no namespace server', {})
+      return siteOf(namespaceSite).network().namespaceServer
+    },
+    mirrors: mirrorControlFrom(mirrors.facade),
+    events,
+    clock,
+    token,
+  })
   const recover = async (): Promise<{ resumed: number; failed: number }> => {
     let resumed = 0
     let failed = 0
@@ -158,6 +205,7 @@ export async function createDrSystem(config: DrSystemConfig): Promise<DrSystem> 
     return { resumed, failed }
   }
   await recover()
+  await mirrors.facade.recover()
   snapshots.scheduler.start()
 
   const close = async (): Promise<void> => {
@@ -165,6 +213,8 @@ export async function createDrSystem(config: DrSystemConfig): Promise<DrSystem> 
     closed = true
     cancelRenewal()
     await snapshots.scheduler.stop()
+    await namespace.close()
+    await mirrors.close()
     events.emit('system.closed', 'info', { coordinator })
     events.close()
     await lease.release()
@@ -182,6 +232,8 @@ export async function createDrSystem(config: DrSystemConfig): Promise<DrSystem> 
     siteNames: [...sites.keys()].sort(),
     snapshots: snapshots.facade,
     volumes: volumes.facade,
+    mirrors: mirrors.facade,
+    namespace: namespace.facade,
     site: siteOf,
     token,
     recover,

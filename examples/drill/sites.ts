@@ -1,0 +1,82 @@
+import { mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import {
+  MemoryNamespaceServer,
+  createDrSystem,
+  fileStateStore,
+  localStorage,
+  tcpNetwork,
+  type DrSystem,
+  type NamespaceServer,
+  type StoragePort,
+  type TcpNetwork,
+} from '../../src/index.js'
+import { injectFaults, type FaultInjector } from '../../src/testkit/index.js'
+import { WanLink } from './wan-link.js'
+
+/** Everything the drill runs on: the system, and the levers that take site east off the map and bring it back. */
+export interface DrillWorld {
+  readonly dr: DrSystem
+  readonly root: string
+  /** The referral (DFS-like) server clients resolve logical paths with: yours in production. */
+  readonly namespaceServer: NamespaceServer
+  /** East's storage behind a switch: `crash()` makes every call fail as a dead array would. */
+  readonly eastPower: FaultInjector<StoragePort>
+  /** The WAN link into each site (both drop when east is lost: the WAN is the only path between the sites). */
+  readonly links: { readonly east: WanLink; readonly west: WanLink }
+  /** Bytes carried by both WAN links so far. */
+  wireBytes(): number
+  /** Site east is lost: its storage stops answering and it drops off the network. */
+  loseEast(): void
+  /** Site east is back, with whatever its disks held. */
+  restoreEast(): void
+  close(): Promise<void>
+}
+
+/**
+ * Builds the drill's two sites on the embedded defaults — local storage under `root`, the file journal, TCP on
+ * loopback between the sites (through a WAN link that can be cut) — and opens the system on them.
+ */
+export async function openDrillWorld(root: string): Promise<DrillWorld> {
+  await mkdir(root, { recursive: true })
+  const namespaceServer = new MemoryNamespaceServer()
+  const networks: Record<'east' | 'west', TcpNetwork> = {
+    east: tcpNetwork({ site: 'east', listen: { port: 0 }, peers: {}, plaintext: true, namespaceServer }),
+    west: tcpNetwork({ site: 'west', listen: { port: 0 }, peers: {}, plaintext: true, namespaceServer }),
+  }
+  const links = { east: await WanLink.open(await networks.east.address()), west: await WanLink.open(await networks.west.address()) }
+  networks.east.setPeer('west', links.west.address())
+  networks.west.setPeer('east', links.east.address())
+  const eastPower = injectFaults<StoragePort>(localStorage({ dir: join(root, 'east') }), { name: 'east' })
+  const dr = await createDrSystem({
+    state: fileStateStore({ dir: join(root, 'journal') }),
+    sites: {
+      east: { storage: eastPower.port, network: networks.east },
+      west: { storage: localStorage({ dir: join(root, 'west') }), network: networks.west },
+    },
+    // The namespace server is reached through west's network adapter: it must stay reachable when east is lost.
+    namespaceSite: 'west',
+  })
+  return {
+    dr,
+    root,
+    namespaceServer,
+    eastPower,
+    links,
+    wireBytes: () => links.east.bytes + links.west.bytes,
+    loseEast: () => {
+      eastPower.crash()
+      links.east.cut()
+      links.west.cut()
+    },
+    restoreEast: () => {
+      eastPower.restart()
+      links.east.restore()
+      links.west.restore()
+    },
+    close: async () => {
+      await dr.close()
+      await Promise.all([links.east.close(), links.west.close()])
+    },
+  }
+}
