@@ -49,6 +49,23 @@ export * from './modules/snapshot/index.js'
 export * from './modules/volume/index.js'
 export * from './modules/mirror/index.js'
 export { openNamespaceModule, NamespaceFacade, mirrorControlFrom, NAMESPACE_EVENTS_STREAM } from './modules/namespace/index.js'
+export {
+  AddThresholdInput,
+  CreateLinkInput,
+  CreatePolicyInput,
+  DpStateCodec,
+  HistoryInput,
+  HookRecordCodec,
+  NodeCodec,
+  PolicyRecordCodec,
+  ProtectInput,
+  ProtectionCodec,
+  SwitchInput,
+  TargetCodec,
+  ThresholdRecordCodec,
+  UpdatePolicyInput,
+  PolicySettingsInput,
+} from './modules/namespace/index.js'
 export type {
   NamespaceModule,
   NamespaceModuleDeps,
@@ -76,3 +93,26 @@ export type {
   DpState,
 } from './modules/namespace/index.js'
 export type * from './modules/namespace/events.js'
+export { openEvMirrorModule, EvMirrorFacade } from './modules/ev-mirror/index.js'
+export type { EvMirrorModule, EvMirrorModuleDeps, EvMirrorSite, EvMirrorView, EvTransferResult, EvRelationship, EvSide, MemberRelationship } from './modules/ev-mirror/index.js'
+export { EvRelationshipCodec, EvSideCodec, MemberRelationshipCodec } from './modules/ev-mirror/index.js'
+export type * from './modules/ev-mirror/events.js'
+export * from './modules/ev-mirror/inputs.js'
+export { openServerGroupsModule, ServerGroupFacade, prevalidate } from './modules/server-groups/index.js'
+export type {
+  ServerGroupsModule,
+  ServerGroupsModuleDeps,
+  ServerGroupSite,
+  GroupFailoverResult,
+  GroupMemberInfo,
+  Discrepancy,
+  DiscrepancyKind,
+  Prevalidation,
+  SiteFacts,
+  SeriesSnapshot,
+  ServerGroup,
+  ServerGroupsState,
+} from './modules/server-groups/index.js'
+export { SeriesSnapshotCodec, ServerGroupCodec, ServerGroupsStateCodec } from './modules/server-groups/index.js'
+export type * from './modules/server-groups/events.js'
+export * from './modules/server-groups/inputs.js'

@@ -17,6 +17,8 @@ import { openVolumeModule } from './modules/volume/module.js'
 import type { VolumeFacade } from './modules/volume/facade.js'
 import type { VolumeEvents } from './modules/volume/events.js'
 import { openMirrorModule, type MirrorEvents, type MirrorFacade } from './modules/mirror/index.js'
+import { openEvMirrorModule, type EvMirrorEvents, type EvMirrorFacade } from './modules/ev-mirror/index.js'
+import { openServerGroupsModule, type ServerGroupEvents, type ServerGroupFacade } from './modules/server-groups/index.js'
 import { mirrorControlFrom, openNamespaceModule, type NamespaceEvents, type NamespaceFacade } from './modules/namespace/index.js'
 
 /**
@@ -28,6 +30,8 @@ export type DrEvents = WorkflowEvents &
   SnapshotEvents &
   VolumeEvents &
   MirrorEvents &
+  EvMirrorEvents &
+  ServerGroupEvents &
   NamespaceEvents & {
     'system.leaseLost': { scope: string; holder: string }
     'system.recovered': { resumed: number; failed: number }
@@ -71,6 +75,16 @@ export interface DrSystem extends AsyncDisposable {
    * `namespaceServer` of the network adapter of the site named by `namespaceSite` in the configuration.
    */
   readonly namespace: NamespaceFacade
+  /**
+   * Replication of expandable volumes: member relationships plus one for the whole volume, consistency-group
+   * snapshot transfers that resize the destination first and move its read redirect last, failover, resync.
+   */
+  readonly evMirrors: EvMirrorFacade
+  /**
+   * Server groups (virtual servers): configuration, network identity and expandable volumes replicated and failed
+   * over together, with prevalidation at the destination and a group-consistent snapshot series.
+   */
+  readonly serverGroups: ServerGroupFacade
   /** The durable workflow engine on the system's journal. */
   readonly workflows: WorkflowEngine
   /** The journal. */
@@ -175,6 +189,31 @@ export async function createDrSystem(config: DrSystemConfig): Promise<DrSystem> 
     token,
   })
   snapshots.scheduler.addGuard(mirrors.retentionGuard)
+  const evMirrors = await openEvMirrorModule({
+    stateStore: valid.state,
+    workflows,
+    volumes: volumes.facade,
+    sites: (name) => {
+      const site = siteOf(name)
+      return { storage: site.storage, network: site.network() }
+    },
+    events,
+    clock,
+    token,
+  })
+  const serverGroups = await openServerGroupsModule({
+    stateStore: valid.state,
+    workflows,
+    evMirrors: evMirrors.facade,
+    volumes: volumes.facade,
+    sites: (name) => {
+      const site = siteOf(name)
+      return { network: site.network(), host: site.host() }
+    },
+    events,
+    clock,
+    token,
+  })
   const namespaceSite = valid.namespaceSite ?? Object.keys(valid.sites).filter((name) => valid.sites[name]?.network !== undefined).sort()[0]
   const namespace = await openNamespaceModule({
     stateStore: valid.state,
@@ -206,6 +245,8 @@ export async function createDrSystem(config: DrSystemConfig): Promise<DrSystem> 
   }
   await recover()
   await mirrors.facade.recover()
+  await evMirrors.facade.recover()
+  await serverGroups.facade.recover()
   snapshots.scheduler.start()
 
   const close = async (): Promise<void> => {
@@ -214,6 +255,8 @@ export async function createDrSystem(config: DrSystemConfig): Promise<DrSystem> 
     cancelRenewal()
     await snapshots.scheduler.stop()
     await namespace.close()
+    await serverGroups.close()
+    await evMirrors.close()
     await mirrors.close()
     events.emit('system.closed', 'info', { coordinator })
     events.close()
@@ -234,6 +277,8 @@ export async function createDrSystem(config: DrSystemConfig): Promise<DrSystem> 
     volumes: volumes.facade,
     mirrors: mirrors.facade,
     namespace: namespace.facade,
+    evMirrors: evMirrors.facade,
+    serverGroups: serverGroups.facade,
     site: siteOf,
     token,
     recover,

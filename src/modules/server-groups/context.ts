@@ -1,0 +1,58 @@
+import { getOrThrow } from '../../kernel/either.js'
+import { callAdapter } from '../../kernel/errors.js'
+import type { Decision, JournaledStore } from '../../kernel/store.js'
+import type { HostPort } from '../../ports/host.js'
+import type { NetworkPort } from '../../ports/network.js'
+import { findGroup } from './decide.js'
+import type { ServerGroupsModuleDeps } from './module.js'
+import { prevalidate, type Prevalidation } from './prevalidate.js'
+import type { ServerGroup, ServerGroupsJournalEvent, ServerGroupsState } from './state.js'
+
+/**
+ * What a site offers server groups: its network port (identity registry, probes) and its host port (mounts,
+ * I/O actors).
+ *
+ * @public
+ */
+export interface ServerGroupSite {
+  readonly network: NetworkPort
+  readonly host: HostPort
+}
+
+/**
+ * The toolbox the facade and the workflows share.
+ *
+ * @public
+ */
+export class GroupContext {
+  readonly deps: Omit<ServerGroupsModuleDeps, 'stateStore' | 'workflows'>
+  readonly store: JournaledStore<ServerGroupsState, ServerGroupsJournalEvent>
+
+  constructor(deps: Omit<ServerGroupsModuleDeps, 'stateStore' | 'workflows'> & { readonly store: JournaledStore<ServerGroupsState, ServerGroupsJournalEvent> }) {
+    this.deps = deps
+    this.store = deps.store
+  }
+
+  /** The group `name`; `E_NOT_FOUND` when there is none. */
+  group(name: string): ServerGroup {
+    return getOrThrow(findGroup(this.store.state, name))
+  }
+
+  /** Runs a pure decision and journals its events. */
+  commit(decide: Decision<ServerGroupsState, ServerGroupsJournalEvent>): Promise<readonly ServerGroupsJournalEvent[]> {
+    return this.store.execute(decide)
+  }
+
+  /** The site a group is not active on (where it fails over to). */
+  other(group: ServerGroup): string {
+    return group.sites[0] === group.active ? group.sites[1] : group.sites[0]
+  }
+
+  /** Gathers the facts of `site` and prevalidates `group` (as it is, or as a change would make it) against them. */
+  async prevalidate(group: ServerGroup, site: string): Promise<Prevalidation> {
+    const host = this.deps.sites(site).host
+    const hostMounts = await callAdapter(host.kind, 'listMounts', () => host.listMounts())
+    const volumes = (await this.deps.volumes.list({ site })).map((v) => v.name)
+    return prevalidate(this.store.state, group, { site, offered: this.store.state.interfaces[site] ?? [], hostMounts, volumes })
+  }
+}

@@ -1,0 +1,147 @@
+import * as E from 'fp-ts/lib/Either.js'
+import { DrError } from '../../kernel/errors.js'
+import type { DrEither } from '../../kernel/either.js'
+import type { Reservation, SeriesSnapshot, ServerGroup, ServerGroupsJournalEvent, ServerGroupsState } from './state.js'
+
+type Decided = DrEither<ServerGroupsJournalEvent[]>
+
+/**
+ * The server group `name`, or `E_NOT_FOUND`.
+ *
+ * @public
+ */
+export function findGroup(state: ServerGroupsState, name: string): DrEither<ServerGroup> {
+  const group = state.groups[name]
+  return group === undefined ? E.left(new DrError('E_NOT_FOUND', `server group "${name}" does not exist`, { name })) : E.right(group)
+}
+
+const on = (name: string, decide: (group: ServerGroup) => Decided) => (state: ServerGroupsState): Decided => E.chain(decide)(findGroup(state, name))
+
+/**
+ * Decides the definition of a group: `E_CONFLICT` when the name is taken or a member relationship already
+ * belongs to another group, `E_INVALID_INPUT` when both sites are the same.
+ *
+ * @public
+ */
+export function decideDefine(state: ServerGroupsState, group: ServerGroup): Decided {
+  if (state.groups[group.name] !== undefined) return E.left(new DrError('E_CONFLICT', `server group "${group.name}" already exists`, { name: group.name }))
+  if (group.sites[0] === group.sites[1]) return E.left(new DrError('E_INVALID_INPUT', 'a server group needs two different sites', { name: group.name, violations: [{ path: 'sites' }] }))
+  const taken = Object.values(state.groups).find((g) => g.members.some((m) => group.members.includes(m)))
+  if (taken !== undefined) return E.left(new DrError('E_CONFLICT', `a member of "${group.name}" already belongs to server group "${taken.name}"`, { name: group.name, other: taken.name }))
+  return E.right([{ type: 'group.defined', data: group }])
+}
+
+/**
+ * Decides loading a group on a site: `E_CONFLICT` when it is loaded anywhere already.
+ *
+ * @public
+ */
+export function decideLoad(state: ServerGroupsState, name: string, site: string): Decided {
+  return on(name, (group) =>
+    group.loadedOn === null
+      ? E.right([{ type: 'group.loaded', data: { name, site } }])
+      : E.left(new DrError('E_CONFLICT', `server group "${name}" is already loaded on ${group.loadedOn}`, { name, site: group.loadedOn })),
+  )(state)
+}
+
+/**
+ * Decides unloading a group (nothing when it is not loaded).
+ *
+ * @public
+ */
+export function decideUnload(state: ServerGroupsState, name: string): Decided {
+  return on(name, (group) => E.right(group.loadedOn === null ? [] : [{ type: 'group.unloaded', data: { name } }]))(state)
+}
+
+/**
+ * Decides the deletion of a group: refused with `E_PRECONDITION` while it is loaded with data volumes mounted,
+ * `E_CONFLICT` while an operation runs.
+ *
+ * @public
+ */
+export function decideDelete(state: ServerGroupsState, name: string): Decided {
+  return on(name, (group) => {
+    if (group.operation !== null) return E.left(new DrError('E_CONFLICT', `server group "${name}" is running ${group.operation.kind}`, { name }))
+    if (group.loadedOn !== null && group.mounts.length > 0) {
+      return E.left(new DrError('E_PRECONDITION', `server group "${name}" has data volumes mounted on ${group.loadedOn}; unload it first`, { name, mounts: group.mounts.map((m) => m.path) }))
+    }
+    return E.right([{ type: 'group.deleted', data: { name } }])
+  })(state)
+}
+
+/**
+ * Decides the start (or end, with null) of an operation: `E_CONFLICT` while another one runs.
+ *
+ * @public
+ */
+export function decideOperation(state: ServerGroupsState, name: string, operation: ServerGroup['operation']): Decided {
+  return on(name, (group) => {
+    if (operation !== null && group.operation !== null && group.operation.workflowId !== operation.workflowId) {
+      return E.left(new DrError('E_CONFLICT', `server group "${name}" is running ${group.operation.kind}`, { name }))
+    }
+    return E.right([{ type: 'group.operation', data: { name, operation } }])
+  })(state)
+}
+
+/**
+ * Decides a reservation (or its release, with null).
+ *
+ * @public
+ */
+export function decideReserve(state: ServerGroupsState, name: string, reservation: Reservation | null): Decided {
+  return on(name, () => E.right([{ type: 'group.reserved', data: { name, reservation } }]))(state)
+}
+
+/**
+ * Decides the end of a failover: the group is active and loaded on `site`.
+ *
+ * @public
+ */
+export function decideFailedOver(state: ServerGroupsState, name: string, site: string, forced: boolean): Decided {
+  return on(name, (group) => E.right(group.active === site && group.loadedOn === site ? [] : [{ type: 'group.failedOver', data: { name, site, forced } }]))(state)
+}
+
+/**
+ * Decides the members that are out of sync.
+ *
+ * @public
+ */
+export function decideHealth(state: ServerGroupsState, name: string, outOfSync: readonly string[]): Decided {
+  return on(name, () => E.right([{ type: 'group.health', data: { name, outOfSync: [...outOfSync].sort() } }]))(state)
+}
+
+/**
+ * Decides the cadence of the DR snapshot series.
+ *
+ * @public
+ */
+export function decideSchedule(state: ServerGroupsState, name: string, everyMs: number | null): Decided {
+  return on(name, () => E.right([{ type: 'group.scheduled', data: { name, everyMs } }]))(state)
+}
+
+/**
+ * Decides recording a snapshot of the DR series (nothing when one of that name is recorded already).
+ *
+ * @public
+ */
+export function decideSeriesTaken(state: ServerGroupsState, name: string, snapshot: SeriesSnapshot): Decided {
+  return on(name, (group) => E.right(group.series.taken.some((s) => s.name === snapshot.name) ? [] : [{ type: 'group.seriesTaken', data: { name, snapshot } }]))(state)
+}
+
+/**
+ * Decides a configuration change of a group.
+ *
+ * @public
+ */
+export function decideChange(state: ServerGroupsState, name: string, next: Pick<ServerGroup, 'interfaces' | 'nameRecords' | 'mounts' | 'config'>): Decided {
+  return on(name, () => E.right([{ type: 'group.changed', data: { name, ...next } }]))(state)
+}
+
+/**
+ * Decides the interface names a site offers server groups (deduplicated, sorted).
+ *
+ * @public
+ */
+export function decideOffer(site: string, interfaces: readonly string[]): Decided {
+  return E.right([{ type: 'group.interfacesOffered', data: { site, interfaces: [...new Set(interfaces)].sort() } }])
+}
