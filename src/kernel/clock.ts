@@ -34,6 +34,24 @@ function sleepWith(clock: Pick<Clock, 'setTimer'>, ms: number, signal?: AbortSig
   })
 }
 
+/** The longest delay one Node timer can hold (2^31 - 1 ms, about 24.8 days); a longer one would fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1
+
+/**
+ * Runs `callback` after `ms` with Node timers, chaining timers for delays longer than one can hold (a schedule
+ * every 30 days must not fire every millisecond). `keepAlive: false` unrefs the timers.
+ */
+function nodeTimer(ms: number, callback: () => void, keepAlive: boolean): () => void {
+  let handle: NodeJS.Timeout
+  const arm = (remaining: number): void => {
+    const step = Math.min(Math.max(0, remaining), MAX_TIMER_MS)
+    handle = setTimeout(() => (remaining > step ? arm(remaining - step) : callback()), step)
+    if (!keepAlive) handle.unref()
+  }
+  arm(ms)
+  return () => clearTimeout(handle)
+}
+
 /**
  * The real clock: `Date.now()` and Node timers. Background timers (`setTimer`: lease renewal, schedules, probes)
  * do not keep the process alive on their own; a `sleep` someone awaits does, so a script whose only pending work
@@ -43,11 +61,7 @@ function sleepWith(clock: Pick<Clock, 'setTimer'>, ms: number, signal?: AbortSig
  */
 export const systemClock: Clock = {
   now: () => Date.now(),
-  setTimer(ms, callback) {
-    const handle = setTimeout(callback, Math.max(0, ms))
-    handle.unref()
-    return () => clearTimeout(handle)
-  },
+  setTimer: (ms, callback) => nodeTimer(ms, callback, false),
   sleep(ms, signal) {
     return sleepWith(keepAliveTimers, ms, signal)
   },
@@ -55,10 +69,7 @@ export const systemClock: Clock = {
 
 /** Timers for awaited sleeps: referenced, so the event loop stays alive while someone waits on them. */
 const keepAliveTimers: Pick<Clock, 'setTimer'> = {
-  setTimer(ms, callback) {
-    const handle = setTimeout(callback, Math.max(0, ms))
-    return () => clearTimeout(handle)
-  },
+  setTimer: (ms, callback) => nodeTimer(ms, callback, true),
 }
 
 interface PendingTimer {

@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest'
-import { DrError, FenceGuard, ManualClock, MemoryLeaseManager } from '../../src/kernel/index.js'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { DrError, FenceGuard, ManualClock, MemoryLeaseManager, systemClock } from '../../src/kernel/index.js'
 
 describe('ManualClock', () => {
   it('fires timers in due order only when advanced, and sleeps can be aborted', async () => {
@@ -80,5 +80,35 @@ describe('fencing', () => {
     await a.release()
     await clock.advance(100)
     await expect(waiting).resolves.toMatchObject({ holder: 'b', token: { scope: 's', value: 2 } })
+  })
+})
+
+describe('systemClock timers longer than a Node timer can hold', () => {
+  afterEach(() => {
+    vi.useRealTimers()
+  })
+
+  it('a 30-day timer fires once, after 30 days, not at once (Node would fire an over-long timeout after 1 ms)', () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+    const day = 24 * 3600 * 1000
+    let fired = 0
+    systemClock.setTimer(30 * day, () => fired++)
+    vi.advanceTimersByTime(1)
+    expect(fired).toBe(0)
+    vi.advanceTimersByTime(29 * day)
+    expect(fired).toBe(0)
+    vi.advanceTimersByTime(day)
+    expect(fired).toBe(1)
+  })
+
+  it('cancelling a long timer in any of its legs stops it', () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+    const day = 24 * 3600 * 1000
+    let fired = 0
+    const cancel = systemClock.setTimer(60 * day, () => fired++)
+    vi.advanceTimersByTime(40 * day)
+    cancel()
+    vi.advanceTimersByTime(40 * day)
+    expect(fired).toBe(0)
   })
 })
