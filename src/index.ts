@@ -116,3 +116,56 @@ export type {
 export { SeriesSnapshotCodec, ServerGroupCodec, ServerGroupsStateCodec } from './modules/server-groups/index.js'
 export type * from './modules/server-groups/events.js'
 export * from './modules/server-groups/inputs.js'
+export { openVmModule, VmFacade, BackupMetadataCodec, BackupRecordCodec, PlacedVmCodec } from './modules/vm/index.js'
+export type {
+  VmModule,
+  VmModuleDeps,
+  VmSite,
+  BackupMetadata,
+  BackupRecord,
+  PlacedVm,
+  VmFailoverReport,
+  DiscoveredBackup,
+  FoundBackup,
+  VmNeed,
+  HostChoice,
+  PlacementResult,
+  DrPlanReport,
+} from './modules/vm/index.js'
+export type * from './modules/vm/events.js'
+export * from './modules/vm/inputs.js'
+export { openFreezeModule, FreezeFacade, FREEZE_DEFAULTS, VolumeHandle } from './modules/freeze/index.js'
+export type { FreezeModule, FreezeModuleDeps, MountPropertyHook, ProtectionView, ReportResult, ReplicaLocation, ResolveReplica, RestoreResult, HandleCachePolicy, LockGrant, VolumeRuntime } from './modules/freeze/index.js'
+export {
+  MountPath,
+  VolumeIdentity,
+  ReplicaRef,
+  RestoreSourceCodec,
+  LockRetryInput,
+  ProtectInput as FreezeProtectInput,
+  VolumeRefInput,
+  CacheInput,
+  OpenInput,
+  RestoreInput,
+  ReportInput,
+  LockInput,
+  ListInput as ListProtectionsInput,
+  ProtectionConfigCodec,
+  RestoreSummaryCodec,
+  ProtectionRecordCodec,
+} from './modules/freeze/index.js'
+export type {
+  RestoreSource,
+  ProtectOptions as FreezeProtectOptions,
+  VolumeRef,
+  OpenOptions,
+  CacheOptions,
+  RestoreOptions,
+  ReportDisruptionOptions,
+  LockOptions,
+  ListProtectionsOptions,
+  ProtectionConfig,
+  RestoreSummary,
+  ProtectionRecord,
+} from './modules/freeze/index.js'
+export type * from './modules/freeze/events.js'

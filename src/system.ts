@@ -19,6 +19,8 @@ import type { VolumeEvents } from './modules/volume/events.js'
 import { openMirrorModule, type MirrorEvents, type MirrorFacade } from './modules/mirror/index.js'
 import { openEvMirrorModule, type EvMirrorEvents, type EvMirrorFacade } from './modules/ev-mirror/index.js'
 import { openServerGroupsModule, type ServerGroupEvents, type ServerGroupFacade } from './modules/server-groups/index.js'
+import { openVmModule, type VmEvents, type VmFacade } from './modules/vm/index.js'
+import { openFreezeModule, type FreezeEvents, type FreezeFacade, type ReplicaLocation } from './modules/freeze/index.js'
 import { mirrorControlFrom, openNamespaceModule, type NamespaceEvents, type NamespaceFacade } from './modules/namespace/index.js'
 
 /**
@@ -32,6 +34,8 @@ export type DrEvents = WorkflowEvents &
   MirrorEvents &
   EvMirrorEvents &
   ServerGroupEvents &
+  VmEvents &
+  FreezeEvents &
   NamespaceEvents & {
     'system.leaseLost': { scope: string; holder: string }
     'system.recovered': { resumed: number; failed: number }
@@ -85,6 +89,17 @@ export interface DrSystem extends AsyncDisposable {
    * over together, with prevalidation at the destination and a group-consistent snapshot series.
    */
   readonly serverGroups: ServerGroupFacade
+  /**
+   * VM disaster recovery: DR plans, application-consistent backups with metadata, their replication through
+   * `dr.mirrors`, failover and test failover to alternate hosts, failback, single-VM restore. Needs host adapters.
+   */
+  readonly vms: VmFacade
+  /**
+   * Non-disruptive volume restore: volume handles behind an I/O gate, disruption detection, and a restore that
+   * freezes only the affected I/O and actors, restores from a snapshot, a mirror's destination (by mirror id)
+   * or a standby volume, remounts with the same path and identity, replays journaled writes and thaws.
+   */
+  readonly freeze: FreezeFacade
   /** The durable workflow engine on the system's journal. */
   readonly workflows: WorkflowEngine
   /** The journal. */
@@ -214,6 +229,35 @@ export async function createDrSystem(config: DrSystemConfig): Promise<DrSystem> 
     clock,
     token,
   })
+  const vms = await openVmModule({
+    stateStore: valid.state,
+    workflows,
+    sites: (name) => {
+      const site = siteOf(name)
+      return { storage: site.storage, host: site.host() }
+    },
+    mirrors: mirrors.facade,
+    events,
+    clock,
+    token,
+  })
+  const freeze = await openFreezeModule({
+    stateStore: valid.state,
+    workflows,
+    storage: (name) => siteOf(name).storage,
+    host: (name) => siteOf(name).host(),
+    events,
+    clock,
+    token,
+    // A `replica` restore source names a mirror: restore from its destination at the newest applied delta set.
+    resolveReplica: async (mirrorId): Promise<ReplicaLocation> => {
+      const status = await mirrors.facade.status(mirrorId)
+      if (status.recoveryPoint === null) {
+        throw new DrError('E_PRECONDITION', `mirror "${mirrorId}" has no delta set applied at its destination yet`, { mirror: mirrorId })
+      }
+      return { site: status.destination.site, volume: status.destination.volume, snapshot: status.recoveryPoint.snapshot }
+    },
+  })
   const namespaceSite = valid.namespaceSite ?? Object.keys(valid.sites).filter((name) => valid.sites[name]?.network !== undefined).sort()[0]
   const namespace = await openNamespaceModule({
     stateStore: valid.state,
@@ -247,6 +291,8 @@ export async function createDrSystem(config: DrSystemConfig): Promise<DrSystem> 
   await mirrors.facade.recover()
   await evMirrors.facade.recover()
   await serverGroups.facade.recover()
+  await vms.facade.recover()
+  await freeze.facade.recover()
   snapshots.scheduler.start()
 
   const close = async (): Promise<void> => {
@@ -255,6 +301,8 @@ export async function createDrSystem(config: DrSystemConfig): Promise<DrSystem> 
     cancelRenewal()
     await snapshots.scheduler.stop()
     await namespace.close()
+    await freeze.close()
+    await vms.close()
     await serverGroups.close()
     await evMirrors.close()
     await mirrors.close()
@@ -279,6 +327,8 @@ export async function createDrSystem(config: DrSystemConfig): Promise<DrSystem> 
     namespace: namespace.facade,
     evMirrors: evMirrors.facade,
     serverGroups: serverGroups.facade,
+    vms: vms.facade,
+    freeze: freeze.facade,
     site: siteOf,
     token,
     recover,

@@ -1,0 +1,241 @@
+import { randomUUID } from 'node:crypto'
+import { DrError, callAdapter, isDrError, toDrError } from '../../kernel/errors.js'
+import type { Json } from '../../kernel/codecs.js'
+import type { FreezeContext } from './context.js'
+import { decideRecovered } from './decide.js'
+import type { DetectionChannel } from './events.js'
+import type { RestoreSource } from './inputs.js'
+import { RESTORE_WORKFLOW, RestoreWorkflow, RestoreWorkflowInput, type RestoreResult } from './restore-workflow.js'
+import { VolumeRuntime } from './volume-runtime.js'
+
+/**
+ * A disruption as the coordinator is told about it: how it was seen, whether it is a planned restore, the sources
+ * to use (default: the protection's), actors to freeze besides those the host lists, and the error behind it.
+ *
+ * @public
+ */
+export interface Detection {
+  readonly channel: DetectionChannel
+  readonly planned: boolean
+  readonly sources?: readonly RestoreSource[]
+  readonly actors?: readonly string[]
+  readonly error?: DrError
+}
+
+/**
+ * A restore the coordinator started (or that a detection was coalesced into) and its outcome.
+ *
+ * @public
+ */
+export interface StartedRestore {
+  readonly restoreId: string
+  readonly coalesced: boolean
+  readonly done: Promise<RestoreResult>
+}
+
+/** Errors of a volume operation that are the caller's own, never a disruption. */
+const CALLER_ERRORS = new Set(['E_INVALID_INPUT', 'E_CLOSED', 'E_FENCED', 'E_ABORTED', 'E_CONFLICT'])
+
+/**
+ * Runs the freeze module in this process: the in-memory side of each protected volume (its I/O gate and handles),
+ * disruption detection (intercepted I/O errors, health probes, reports, planned restores — duplicates of one
+ * disruption start one restore), the restore workflows, and their recovery after a crash.
+ *
+ * @public
+ */
+export class FreezeCoordinator {
+  readonly ctx: FreezeContext
+  readonly #runtimes = new Map<string, VolumeRuntime>()
+  readonly #probes = new Map<string, () => void>()
+  readonly #workflow: RestoreWorkflow
+  #closed = false
+
+  constructor(ctx: FreezeContext) {
+    this.ctx = ctx
+    this.#workflow = new RestoreWorkflow(ctx, (key) => this.runtime(key))
+    ctx.workflows.register(RESTORE_WORKFLOW, { input: RestoreWorkflowInput, run: (wf, input) => this.#workflow.run(wf, input) })
+  }
+
+  /** The in-memory side of protected volume `key` (created on first use). */
+  runtime(key: string): VolumeRuntime {
+    let runtime = this.#runtimes.get(key)
+    if (runtime === undefined) {
+      const created = new VolumeRuntime({
+        key,
+        clock: this.ctx.clock,
+        protection: () => this.ctx.state.protection(key),
+        storage: () => this.ctx.storage(this.ctx.state.protection(key).site),
+        token: this.ctx.token,
+        intercept: (error) => this.#intercept(key, error),
+        onTimeout: (released) => {
+          const record = this.ctx.state.state.protections[key]
+          this.ctx.events.emit('freeze.timedOut', 'warning', {
+            site: record?.site ?? key,
+            volume: record?.volume ?? key,
+            restoreId: record?.restore?.restoreId ?? created.active?.restoreId ?? null,
+            kind: 'io',
+            actor: null,
+            released,
+            volumeRestored: false,
+          })
+        },
+      })
+      runtime = created
+      this.#runtimes.set(key, runtime)
+    }
+    return runtime
+  }
+
+  /** Forgets the in-memory side of a volume that is no longer protected. */
+  forget(key: string): void {
+    this.#probes.get(key)?.()
+    this.#probes.delete(key)
+    this.#runtimes.get(key)?.disarmAll()
+    this.#runtimes.delete(key)
+  }
+
+  /**
+   * Starts a restore of `key`, or joins the one that is running (a duplicate detection starts none). The volume's
+   * I/O is held from this moment. Emits `freeze.disruptionDetected` for the restore it starts.
+   */
+  detect(key: string, detection: Detection): StartedRestore {
+    if (this.#closed) throw new DrError('E_CLOSED', 'the freeze module is closed', { key })
+    const record = this.ctx.state.protection(key)
+    const runtime = this.runtime(key)
+    const active = runtime.active
+    if (active !== undefined) return { restoreId: active.restoreId, coalesced: true, done: active.done as Promise<RestoreResult> }
+    runtime.gate.close()
+    const restoreId = `${record.volume}-${this.ctx.clock.now().toString(36)}-${randomUUID().slice(0, 8)}`
+    const input: RestoreWorkflowInput = {
+      key,
+      restoreId,
+      channel: detection.channel,
+      planned: detection.planned,
+      sources: detection.sources === undefined ? null : [...detection.sources],
+      actors: [...(detection.actors ?? [])],
+    }
+    this.ctx.events.emit('freeze.disruptionDetected', detection.planned ? 'info' : 'warning', {
+      site: record.site,
+      volume: record.volume,
+      restoreId,
+      channel: detection.channel,
+      planned: detection.planned,
+      code: detection.error?.code ?? null,
+      message: detection.error?.message ?? null,
+      actors: input.actors,
+    })
+    const done = runtime.chain.then(() => this.ctx.workflows.run<Json>(RESTORE_WORKFLOW, workflowIdOf(restoreId), input as unknown as Json))
+    const settled = done.then(
+      (result) => result as unknown as RestoreResult,
+      (error: unknown) => {
+        throw toDrError(error)
+      },
+    )
+    const started = { restoreId, done: settled }
+    runtime.active = started
+    runtime.chain = settled.then(
+      () => this.#settle(runtime, restoreId),
+      () => this.#settle(runtime, restoreId),
+    )
+    return { restoreId, coalesced: false, done: settled }
+  }
+
+  /** Resumes every restore a crash interrupted; resolves once they have all settled. Returns how many there were. */
+  async recover(): Promise<number> {
+    let resumed = 0
+    for (const workflowId of await this.ctx.workflows.listRunning()) {
+      const history = await this.ctx.workflows.history(workflowId)
+      if (history?.workflowType !== RESTORE_WORKFLOW || !RestoreWorkflowInput.is(history.input)) continue
+      const input = history.input
+      if (this.ctx.state.state.protections[input.key] === undefined) continue
+      const runtime = this.runtime(input.key)
+      if (runtime.active !== undefined) continue
+      runtime.gate.close()
+      const done = this.ctx.workflows.resume<Json>(workflowId).then((result) => result as unknown as RestoreResult)
+      runtime.active = { restoreId: input.restoreId, done }
+      resumed++
+      await done.then(
+        () => this.#settle(runtime, input.restoreId),
+        () => this.#settle(runtime, input.restoreId),
+      )
+    }
+    return resumed
+  }
+
+  /** Starts (or restarts) the health probe of `key` per its protection (none when `probeEveryMs` is null). */
+  armProbe(key: string): void {
+    this.#probes.get(key)?.()
+    this.#probes.delete(key)
+    const every = this.ctx.state.state.protections[key]?.probeEveryMs ?? null
+    if (every === null || this.#closed) return
+    let cancel = (): void => undefined
+    let stopped = false
+    const tick = (): void => {
+      void this.#probe(key).finally(() => {
+        if (!stopped && !this.#closed) cancel = this.ctx.clock.setTimer(every, tick)
+      })
+    }
+    cancel = this.ctx.clock.setTimer(every, tick)
+    this.#probes.set(key, () => {
+      stopped = true
+      cancel()
+    })
+  }
+
+  /** Stops the probes and timers and waits for the running restores to settle. */
+  async close(): Promise<void> {
+    this.#closed = true
+    for (const stop of this.#probes.values()) stop()
+    this.#probes.clear()
+    await Promise.all([...this.#runtimes.values()].map((runtime) => runtime.chain))
+    for (const runtime of this.#runtimes.values()) runtime.disarmAll()
+  }
+
+  async #probe(key: string): Promise<void> {
+    const record = this.ctx.state.state.protections[key]
+    if (record === undefined) return
+    const runtime = this.runtime(key)
+    if (runtime.active !== undefined) return
+    const storage = this.ctx.storage(record.site)
+    let problem: DrError | undefined
+    try {
+      const info = await callAdapter(storage.kind, 'volumeInfo', () => storage.volumeInfo(record.activeVolume))
+      if (!info.online) problem = new DrError('E_UNAVAILABLE', `volume ${record.activeVolume} is offline`, { key })
+    } catch (error) {
+      problem = toDrError(error)
+    }
+    const now = this.ctx.state.state.protections[key]
+    if (now === undefined || this.#closed) return
+    if (problem === undefined) {
+      if (now.status === 'failed') await this.ctx.state.execute((state) => decideRecovered(state, key))
+      return
+    }
+    if (now.status === 'protected' && runtime.active === undefined) {
+      const started = this.detect(key, { channel: 'probe', planned: false, error: problem })
+      void started.done.catch(() => undefined)
+    }
+  }
+
+  /** A failed volume operation: a disruption to hold it for, unless it is the caller's own mistake. */
+  #intercept(key: string, error: DrError): boolean {
+    if (this.#closed || CALLER_ERRORS.has(error.code) || isDrError(error, 'E_TIMEOUT')) return false
+    const record = this.ctx.state.state.protections[key]
+    if (record === undefined || record.status === 'failed') return false
+    const started = this.detect(key, { channel: 'io-error', planned: false, error })
+    void started.done.catch(() => undefined)
+    return true
+  }
+
+  #settle(runtime: VolumeRuntime, restoreId: string): void {
+    if (runtime.active?.restoreId === restoreId) runtime.active = undefined
+  }
+}
+
+/**
+ * The workflow id of restore `restoreId`.
+ *
+ * @public
+ */
+export function workflowIdOf(restoreId: string): string {
+  return `freeze-restore-${restoreId}`
+}

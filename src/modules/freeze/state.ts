@@ -1,0 +1,244 @@
+import * as t from 'io-ts'
+import type { Draft } from 'immer'
+import { RestoreSourceCodec } from './inputs.js'
+
+const Nullable = <C extends t.Mixed>(codec: C) => t.union([codec, t.null])
+
+/**
+ * A restore source as recorded: its kind and the snapshot, replica reference or standby volume it names.
+ *
+ * @public
+ */
+export const SourceViewCodec = t.type({ kind: t.keyof({ snapshot: null, replica: null, standby: null }), ref: t.string }, 'SourceView')
+
+/**
+ * The protection of one volume as configured: where it is mounted and with which identity, where it can be
+ * restored from, the freeze and actor timeouts (null: none), how often it is probed (null: never), and how the
+ * update lock is retried.
+ *
+ * @public
+ */
+export const ProtectionConfigCodec = t.type(
+  {
+    site: t.string,
+    volume: t.string,
+    mountPath: t.string,
+    identity: t.string,
+    sources: t.array(RestoreSourceCodec),
+    freezeTimeoutMs: Nullable(t.number),
+    actorTimeoutMs: Nullable(t.number),
+    probeEveryMs: Nullable(t.number),
+    mountOptions: t.record(t.string, t.string),
+    readOnly: t.boolean,
+    lockRetry: t.type({ minDelayMs: t.number, maxDelayMs: t.number, maxAttempts: t.number }),
+  },
+  'ProtectionConfig',
+)
+
+/**
+ * One protection's configuration.
+ *
+ * @public
+ */
+export type ProtectionConfig = t.TypeOf<typeof ProtectionConfigCodec>
+
+/**
+ * An actor a restore froze (so that it, and only it, is thawed): when, and whether it joined late.
+ *
+ * @public
+ */
+export const OwnedActorCodec = t.type({ id: t.string, frozenAt: t.number, late: t.boolean }, 'OwnedActor')
+
+/**
+ * The restore running for a volume: its id, its workflow, when and how it started, and the actors it froze.
+ *
+ * @public
+ */
+export const ActiveRestoreCodec = t.type(
+  { restoreId: t.string, workflowId: t.string, startedAt: t.number, channel: t.string, actors: t.array(OwnedActorCodec) },
+  'ActiveRestore',
+)
+
+/**
+ * How the last restore of a volume ended.
+ *
+ * @public
+ */
+export const RestoreSummaryCodec = t.type(
+  {
+    restoreId: t.string,
+    outcome: t.keyof({ restored: null, impossible: null, failed: null }),
+    startedAt: t.number,
+    finishedAt: t.number,
+    source: Nullable(SourceViewCodec),
+    freezeWindowMs: Nullable(t.number),
+    code: Nullable(t.string),
+    message: Nullable(t.string),
+  },
+  'RestoreSummary',
+)
+
+/**
+ * How the last restore of a volume ended: outcome, source, freeze window and, on failure, the error.
+ *
+ * @public
+ */
+export type RestoreSummary = t.TypeOf<typeof RestoreSummaryCodec>
+
+/**
+ * A protected volume as the state keeps it: its configuration, the volume currently backing it (a standby after a
+ * swap), whether it is `protected`, being restored (`restoring`) or could not be restored (`failed`, with the
+ * error), the running restore and the last one.
+ *
+ * @public
+ */
+export const ProtectionRecordCodec = t.intersection(
+  [
+    ProtectionConfigCodec,
+    t.type({
+      activeVolume: t.string,
+      status: t.keyof({ protected: null, restoring: null, failed: null }),
+      failure: Nullable(t.type({ code: t.string, message: t.string })),
+      restore: Nullable(ActiveRestoreCodec),
+      lastRestore: Nullable(RestoreSummaryCodec),
+    }),
+  ],
+  'ProtectionRecord',
+)
+
+/**
+ * One protected volume.
+ *
+ * @public
+ */
+export type ProtectionRecord = t.TypeOf<typeof ProtectionRecordCodec>
+
+/**
+ * The freeze module's state: protected volumes by key (`site/volume`). Plain, serialisable data.
+ *
+ * @public
+ */
+export interface FreezeState {
+  readonly protections: Readonly<Record<string, ProtectionRecord>>
+}
+
+/**
+ * Codec for {@link FreezeState}, checked when a saved state is loaded.
+ *
+ * @public
+ */
+export const FreezeStateCodec = t.type({ protections: t.record(t.string, ProtectionRecordCodec) }, 'FreezeState')
+
+const KeyData = t.type({ key: t.string })
+
+/**
+ * The journal events of the freeze module.
+ *
+ * @public
+ */
+export const FreezeJournalEventCodec = t.union([
+  t.type({ type: t.literal('protection.set'), data: t.type({ key: t.string, config: ProtectionConfigCodec }) }),
+  t.type({ type: t.literal('protection.removed'), data: KeyData }),
+  t.type({ type: t.literal('protection.recovered'), data: KeyData }),
+  t.type({
+    type: t.literal('restore.started'),
+    data: t.type({ key: t.string, restoreId: t.string, workflowId: t.string, startedAt: t.number, channel: t.string }),
+  }),
+  t.type({ type: t.literal('restore.actorOwned'), data: t.type({ key: t.string, restoreId: t.string, actor: OwnedActorCodec }) }),
+  t.type({ type: t.literal('restore.repointed'), data: t.type({ key: t.string, activeVolume: t.string }) }),
+  t.type({ type: t.literal('restore.finished'), data: t.type({ key: t.string, summary: RestoreSummaryCodec }) }),
+])
+
+/**
+ * One decoded freeze journal event.
+ *
+ * @public
+ */
+export type FreezeJournalEvent = t.TypeOf<typeof FreezeJournalEventCodec>
+
+/**
+ * The state key of a protected volume.
+ *
+ * @public
+ */
+export function protectionKey(site: string, volume: string): string {
+  return `${site}/${volume}`
+}
+
+/**
+ * The state before anything is protected.
+ *
+ * @public
+ */
+export const emptyFreezeState: FreezeState = { protections: {} }
+
+/**
+ * Folds one journal event into the state (used with immer).
+ *
+ * @public
+ */
+export function reduceFreezeState(draft: Draft<FreezeState>, event: FreezeJournalEvent): void {
+  const protections = draft.protections
+  switch (event.type) {
+    case 'protection.set': {
+      const existing = protections[event.data.key]
+      if (existing === undefined) {
+        protections[event.data.key] = {
+          ...event.data.config,
+          activeVolume: event.data.config.volume,
+          status: 'protected',
+          failure: null,
+          restore: null,
+          lastRestore: null,
+        }
+        return
+      }
+      Object.assign(existing, event.data.config)
+      if (existing.status === 'failed') {
+        existing.status = 'protected'
+        existing.failure = null
+      }
+      return
+    }
+    case 'protection.removed':
+      delete protections[event.data.key]
+      return
+    case 'protection.recovered': {
+      const record = protections[event.data.key]
+      if (record?.status === 'failed') {
+        record.status = 'protected'
+        record.failure = null
+      }
+      return
+    }
+    case 'restore.started': {
+      const record = protections[event.data.key]
+      if (record === undefined) return
+      const { restoreId, workflowId, startedAt, channel } = event.data
+      record.status = 'restoring'
+      record.restore = { restoreId, workflowId, startedAt, channel, actors: [] }
+      return
+    }
+    case 'restore.actorOwned': {
+      const restore = protections[event.data.key]?.restore
+      if (restore === undefined || restore === null || restore.restoreId !== event.data.restoreId) return
+      if (!restore.actors.some((actor) => actor.id === event.data.actor.id)) restore.actors.push(event.data.actor)
+      return
+    }
+    case 'restore.repointed': {
+      const record = protections[event.data.key]
+      if (record !== undefined) record.activeVolume = event.data.activeVolume
+      return
+    }
+    case 'restore.finished': {
+      const record = protections[event.data.key]
+      if (record === undefined) return
+      const { summary } = event.data
+      record.lastRestore = summary
+      record.restore = null
+      record.status = summary.outcome === 'restored' ? 'protected' : 'failed'
+      record.failure = summary.outcome === 'restored' ? null : { code: summary.code ?? 'E_INTERNAL', message: summary.message ?? summary.outcome }
+      return
+    }
+  }
+}
