@@ -3,10 +3,12 @@ import { join } from 'node:path'
 import {
   MemoryNamespaceServer,
   createDrSystem,
+  processHost,
   fileStateStore,
   localStorage,
   tcpNetwork,
   type DrSystem,
+  type HostPort,
   type NamespaceServer,
   type StoragePort,
   type TcpNetwork,
@@ -22,11 +24,13 @@ export interface DrillWorld {
   readonly namespaceServer: NamespaceServer
   /** East's storage behind a switch: `crash()` makes every call fail as a dead array would. */
   readonly eastPower: FaultInjector<StoragePort>
+  /** East's hypervisors behind the same kind of switch. */
+  readonly eastHosts: FaultInjector<HostPort>
   /** The WAN link into each site (both drop when east is lost: the WAN is the only path between the sites). */
   readonly links: { readonly east: WanLink; readonly west: WanLink }
   /** Bytes carried by both WAN links so far. */
   wireBytes(): number
-  /** Site east is lost: its storage stops answering and it drops off the network. */
+  /** Site east is lost: its storage and hypervisors stop answering and it drops off the network. */
   loseEast(): void
   /** Site east is back, with whatever its disks held. */
   restoreEast(): void
@@ -48,11 +52,22 @@ export async function openDrillWorld(root: string): Promise<DrillWorld> {
   networks.east.setPeer('west', links.west.address())
   networks.west.setPeer('east', links.east.address())
   const eastPower = injectFaults<StoragePort>(localStorage({ dir: join(root, 'east') }), { name: 'east' })
+  // VMs are child processes (the built-in guest answers quiesce requests); each site has its own hypervisors.
+  const eastHosts = injectFaults<HostPort>(processHost({ workDir: join(root, 'east-hosts'), hosts: [{ name: 'hv-east-1', cpus: 8, memoryMb: 8192 }] }), {
+    name: 'east.hosts',
+  })
+  const westHosts = processHost({
+    workDir: join(root, 'west-hosts'),
+    hosts: [
+      { name: 'hv-west-1', cpus: 4, memoryMb: 4096 },
+      { name: 'hv-west-2', cpus: 16, memoryMb: 32768 },
+    ],
+  })
   const dr = await createDrSystem({
     state: fileStateStore({ dir: join(root, 'journal') }),
     sites: {
-      east: { storage: eastPower.port, network: networks.east },
-      west: { storage: localStorage({ dir: join(root, 'west') }), network: networks.west },
+      east: { storage: eastPower.port, network: networks.east, host: eastHosts.port },
+      west: { storage: localStorage({ dir: join(root, 'west') }), network: networks.west, host: westHosts },
     },
     // The namespace server is reached through west's network adapter: it must stay reachable when east is lost.
     namespaceSite: 'west',
@@ -62,15 +77,18 @@ export async function openDrillWorld(root: string): Promise<DrillWorld> {
     root,
     namespaceServer,
     eastPower,
+    eastHosts,
     links,
     wireBytes: () => links.east.bytes + links.west.bytes,
     loseEast: () => {
       eastPower.crash()
+      eastHosts.crash()
       links.east.cut()
       links.west.cut()
     },
     restoreEast: () => {
       eastPower.restart()
+      eastHosts.restart()
       links.east.restore()
       links.west.restore()
     },
