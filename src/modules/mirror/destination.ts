@@ -219,10 +219,17 @@ export class DestinationSession {
     if (this.#replica.isOpen) await this.#replica.close()
   }
 
-  /** Raises the epoch this side accepts (a failover is under way): older senders are refused from now on. */
+  /**
+   * Raises the epoch this side accepts (a failover is under way): older senders are refused from now on. Complete
+   * delta sets not yet played back stay staged at the new epoch (the failover may still play them); a partially
+   * received one is dropped. The staging index is stamped before the session record, so a crash in between
+   * loses nothing (see {@link StagingArea.open}). Repeating it with the same epoch finishes an interrupted fence.
+   */
   async fence(epoch: number): Promise<void> {
-    if (epoch <= this.#record.epoch) return
+    if (epoch < this.#record.epoch) return
     this.#record = { ...this.#record, epoch }
+    if (this.#receiving?.direct === false) this.#receiving = undefined
+    await this.#staging.restamp(epoch)
     await writeVolumeSession(this.#ctx.storage, this.volume, this.#record, this.#ctx.token())
     await this.#channel?.close().catch(() => undefined)
   }

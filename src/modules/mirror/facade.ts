@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import * as E from 'fp-ts/lib/Either.js'
 import * as t from 'io-ts'
 import { DrError, toDrError } from '../../kernel/errors.js'
@@ -67,6 +68,8 @@ const Reported = t.type({ restartPoint: t.string, lastApplied: t.union([t.number
 export class MirrorFacade {
   readonly #co: Coordinator
   readonly #workflows: WorkflowEngine
+  /** Workflow ids of operations this facade recorded and is running (their workflow may not be journaled yet). */
+  readonly #driving = new Set<string>()
   #sequence = 0
 
   /**
@@ -249,14 +252,19 @@ export class MirrorFacade {
     return this.#reverse(id, 'swap', options)
   }
 
-  /** Resumes every operation of this module that a crash interrupted; resolves once they have all settled. */
+  /**
+   * Resumes every operation of this module that a crash interrupted; resolves once they have all settled. An
+   * operation recorded by a coordinator that stopped before its workflow started changed nothing: it is recorded
+   * as failed (`mirror.operationFailed`, code `E_ABORTED`), so the relationship returns to the state it had (or
+   * keeps the resume point of an earlier attempt) and the operation can be issued again.
+   */
   async recover(): Promise<void> {
     for (const rel of Object.values(this.#co.deps.store.state.relationships)) {
       const op = rel.operation
-      if (op === null || op.workflowId === '') continue
+      if (op === null || op.workflowId === '' || this.#driving.has(op.workflowId)) continue
       const history = await this.#workflows.history(op.workflowId)
-      if (history?.status !== 'running') continue
-      await this.#drive(rel, op, () => this.#workflows.resume(op.workflowId)).catch(() => undefined)
+      if (history === undefined) await this.#neverStarted(rel, op)
+      else if (history.status === 'running') await this.#drive(rel, op, () => this.#workflows.resume(op.workflowId)).catch(() => undefined)
     }
   }
 
@@ -283,20 +291,45 @@ export class MirrorFacade {
     return this.status(rel.id)
   }
 
-  /** Starts operation `kind` as a workflow (or resumes the one a crash interrupted) and records its outcome. */
+  /**
+   * Starts operation `kind` as a workflow and records its outcome. The same operation already recorded is
+   * continued under its workflow id: resumed if a crash interrupted it, started from this call's input if the
+   * coordinator that recorded it stopped before its workflow started.
+   */
   async #operation(rel: Relationship, kind: MirrorOperation['kind'], type: string, input: (resume: ResumePoint | null) => Json, signal: AbortSignal | undefined): Promise<Json> {
+    const options = signal === undefined ? {} : { signal }
     const running = rel.operation
     if (running !== null && running.kind === kind && running.workflowId !== '') {
       const history = await this.#workflows.history(running.workflowId)
-      if (history?.status === 'running') return this.#drive(rel, running, () => this.#workflows.resume(running.workflowId, signal === undefined ? {} : { signal }))
+      if (history === undefined || history.status === 'running') {
+        return this.#tracked(running.workflowId, () => this.#drive(rel, running, () => this.#workflows.run(type, running.workflowId, input(running.resume), options)))
+      }
     }
     const workflowId = this.#runId(type, rel.id)
-    await this.#co.commit((state) => decideBeginOperation(state, rel.id, kind, workflowId, this.#co.deps.clock.now()))
-    const started = this.#co.rel(rel.id)
-    const operation = started.operation
-    if (operation === null) throw new DrError('E_INTERNAL', `mirror "${rel.id}": operation ${kind} was not recorded`)
-    this.#co.deps.events.emit('mirror.operationStarted', 'info', { id: rel.id, kind, state: started.state, resumed: operation.resume !== null })
-    return this.#drive(rel, operation, () => this.#workflows.run(type, workflowId, input(operation.resume), signal === undefined ? {} : { signal }))
+    return this.#tracked(workflowId, async () => {
+      await this.#co.commit((state) => decideBeginOperation(state, rel.id, kind, workflowId, this.#co.deps.clock.now()))
+      const started = this.#co.rel(rel.id)
+      const operation = started.operation
+      if (operation === null) throw new DrError('E_INTERNAL', `mirror "${rel.id}": operation ${kind} was not recorded`)
+      this.#co.deps.events.emit('mirror.operationStarted', 'info', { id: rel.id, kind, state: started.state, resumed: operation.resume !== null })
+      return this.#drive(rel, operation, () => this.#workflows.run(type, workflowId, input(operation.resume), options))
+    })
+  }
+
+  /** Runs `drive` with `workflowId` marked as driven here, so {@link MirrorFacade.recover} leaves it alone. */
+  async #tracked(workflowId: string, drive: () => Promise<Json>): Promise<Json> {
+    this.#driving.add(workflowId)
+    try {
+      return await drive()
+    } finally {
+      this.#driving.delete(workflowId)
+    }
+  }
+
+  /** Records that `operation`, whose workflow never started, failed having changed nothing. */
+  async #neverStarted(rel: Relationship, operation: MirrorOperation): Promise<void> {
+    const message = `mirror "${rel.id}": the coordinator stopped before the ${operation.kind} started; nothing was changed, issue it again`
+    await this.#drive(rel, operation, () => Promise.reject(new DrError('E_ABORTED', message, { id: rel.id, resume: operation.resume }))).catch(() => undefined)
   }
 
   async #drive(rel: Relationship, operation: MirrorOperation, run: () => Promise<Json>): Promise<Json> {
@@ -329,6 +362,6 @@ export class MirrorFacade {
   }
 
   #runId(type: string, id: string): string {
-    return `${type}:${id}:${this.#co.deps.clock.now()}.${this.#sequence++}`
+    return `${type}:${id}:${this.#co.deps.clock.now()}.${this.#sequence++}.${randomUUID().slice(0, 8)}`
   }
 }

@@ -93,7 +93,9 @@ export class StagingArea {
 
   /**
    * Opens (creating when missing) the staging volume of replica `replica` for `session` at `epoch`. Staged
-   * data of another session or of an older epoch is discarded.
+   * data of another session or of an older epoch is discarded. An index of a newer epoch is what a fence
+   * leaves when it stopped before the session record was raised: its complete delta sets were received at
+   * `epoch`, so they are kept and the index is stamped back to `epoch`.
    */
   static async open(options: { storage: StoragePort; replica: string; session: string; epoch: number; blockSize: number; token: () => FenceToken }): Promise<StagingArea> {
     const { storage, session, epoch } = options
@@ -116,9 +118,11 @@ export class StagingArea {
     const area = new StagingArea(storage, volume, options.token, stored ?? { session, epoch, writeOffset: 0, sets: [] })
     area.#blockSize = info.blockSize
     area.#sizeBytes = info.sizeBytes
-    if (stored === undefined || stored.session !== session || stored.epoch !== epoch) {
+    if (stored === undefined || stored.session !== session || stored.epoch < epoch) {
       area.#index = { session, epoch, writeOffset: stored?.writeOffset ?? 0, sets: [] }
       await area.#reset()
+    } else if (stored.epoch > epoch) {
+      await area.#restamp(epoch)
     }
     return area
   }
@@ -171,6 +175,22 @@ export class StagingArea {
       this.#index = { ...this.#index, sets: [] }
       await this.#reset()
     })
+  }
+
+  /**
+   * Stamps the index with `epoch` (a failover fences the destination): complete delta sets stay staged, so the
+   * failover can still play them back; an incomplete one is dropped, its sender being refused from now on.
+   */
+  restamp(epoch: number): Promise<void> {
+    return this.#exclusive(() => this.#restamp(epoch))
+  }
+
+  async #restamp(epoch: number): Promise<void> {
+    const sets = this.#index.sets.filter((s) => s.header !== null)
+    if (epoch === this.#index.epoch && sets.length === this.#index.sets.length) return
+    this.#index = { ...this.#index, epoch, sets }
+    if (sets.length === 0) await this.#reset()
+    else await this.#save(this.#index)
   }
 
   async #begin(n: number, baseN: number | null, at: number): Promise<StagedSet> {
