@@ -100,6 +100,8 @@ export class JournaledStore<S, E extends NewRecord> {
   readonly #store: Store<S, E>
   #version = 0
   #sinceSnapshot = 0
+  /** The tail of this instance's queue: refresh, commit and execute run one at a time. */
+  #tail: Promise<unknown> = Promise.resolve()
 
   private constructor(options: JournaledStoreOptions<S, E>) {
     this.#options = options
@@ -130,7 +132,11 @@ export class JournaledStore<S, E extends NewRecord> {
   }
 
   /** Applies events appended by others since the last read. */
-  async refresh(): Promise<void> {
+  refresh(): Promise<void> {
+    return this.#exclusive(() => this.#refresh())
+  }
+
+  async #refresh(): Promise<void> {
     const records = await this.#options.stateStore.read(this.#options.stream, this.#version)
     for (const record of records) {
       const decoded = this.#options.eventCodec.decode({ type: record.type, data: record.data })
@@ -150,7 +156,11 @@ export class JournaledStore<S, E extends NewRecord> {
    * Journals `events` (expecting the stream to be at the version this store has seen) and then applies them.
    * Rejects with `E_CONFLICT`, changing nothing, when another writer appended first.
    */
-  async commit(events: readonly E[]): Promise<void> {
+  commit(events: readonly E[]): Promise<void> {
+    return this.#exclusive(() => this.#commit(events))
+  }
+
+  async #commit(events: readonly E[]): Promise<void> {
     if (events.length === 0) return
     const version = await this.#options.stateStore.append(this.#options.stream, this.#version, events)
     for (const event of events) this.#store.apply(event)
@@ -160,21 +170,31 @@ export class JournaledStore<S, E extends NewRecord> {
   }
 
   /**
-   * Runs a pure decision against the current state and commits its events. On a concurrent append the store
-   * catches up and decides again (up to `attempts` times), so decisions always see the latest state.
+   * Runs a pure decision against the current state and commits its events. Decisions of one process run one at a
+   * time, so they never conflict with each other; on an append by another process the store catches up and
+   * decides again (up to `attempts` times), so decisions always see the latest state.
    */
-  async execute(decide: Decision<S, E>, attempts = 5): Promise<readonly E[]> {
-    for (let attempt = 1; ; attempt++) {
-      const decision = decide(this.state)
-      if (isLeft(decision)) throw decision.left
-      try {
-        await this.commit(decision.right)
-        return decision.right
-      } catch (error) {
-        if (!isDrError(error, 'E_CONFLICT') || attempt >= attempts) throw error
-        await this.refresh()
+  execute(decide: Decision<S, E>, attempts = 5): Promise<readonly E[]> {
+    return this.#exclusive(async () => {
+      for (let attempt = 1; ; attempt++) {
+        const decision = decide(this.state)
+        if (isLeft(decision)) throw decision.left
+        try {
+          await this.#commit(decision.right)
+          return decision.right
+        } catch (error) {
+          if (!isDrError(error, 'E_CONFLICT') || attempt >= attempts) throw error
+          await this.#refresh()
+        }
       }
-    }
+    })
+  }
+
+  /** Runs `work` after everything queued before it on this instance, whatever their outcome. */
+  #exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.#tail.then(work, work)
+    this.#tail = run.catch(() => undefined)
+    return run
   }
 
   async #loadSnapshot(): Promise<void> {

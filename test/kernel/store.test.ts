@@ -70,6 +70,21 @@ describe('JournaledStore', () => {
     expect(store.version).toBe(1)
   })
 
+  it('runs 200 concurrent decisions of one process one after another: none conflicts, each sees the one before', async () => {
+    const store = await open()
+    const seen: number[] = []
+    const decisions = Array.from({ length: 200 }, () =>
+      store.execute((state) => {
+        seen.push(state.total)
+        return E.right([{ type: 'added' as const, data: { amount: 1 } }])
+      }, 1),
+    )
+    await Promise.all(decisions)
+    expect(store.state.total).toBe(200)
+    expect(seen).toEqual(Array.from({ length: 200 }, (_, n) => n))
+    expect(store.version).toBe(200)
+  })
+
   it('rejects a stale commit with E_CONFLICT, and execute() catches up and decides again', async () => {
     const stateStore = memoryStateStore()
     const a = await open(stateStore)
