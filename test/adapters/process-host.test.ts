@@ -25,6 +25,12 @@ async function gone(pid: number): Promise<boolean> {
   return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')
 }
 
+/** The one-letter state of a process from /proc (`S` sleeping, `R` running, `T` stopped…). */
+async function processState(pid: number): Promise<string> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
+  return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3)
+}
+
 /** Polls `check` every 20 ms until it holds, failing after `limitMs`. */
 async function until(what: string, check: () => boolean | Promise<boolean>, limitMs = 15_000): Promise<void> {
   const deadline = Date.now() + limitMs
@@ -205,6 +211,22 @@ describe('process host: I/O actors', () => {
     expect(await readFile(file, 'utf8')).toBe(expected)
     expect(await host.listActors('logs')).toEqual([])
     await expect(host.freezeActor('writer', token)).rejects.toMatchObject({ code: 'E_NOT_FOUND' })
+  })
+
+  it('behaviour 28 (seed 004): the lowest-priority mechanism drops a frozen actor to nice 19 and gives back its own priority at the thaw', async () => {
+    const { host } = await newHost({ freezeMechanism: 'lowest-priority' })
+    const actor = await host.startActor({ id: 'busy', command: 'sleep', args: ['60'], volumes: ['v'] }, token)
+    const pid = actor.pid ?? -1
+    os.setPriority(pid, 5) // its own base priority π, not the default
+    await host.freezeActor('busy', token)
+    expect(os.getPriority(pid)).toBe(19)
+    expect((await host.listActors('v'))[0]?.frozen).toBe(true)
+    expect(await processState(pid)).not.toBe('T') // starved, not stopped
+    await host.freezeActor('busy', token)
+    await host.thawActor('busy', token)
+    expect(os.getPriority(pid)).toBe(5)
+    expect((await host.listActors('v'))[0]?.frozen).toBe(false)
+    await expect(newHost({ freezeMechanism: 'nice' as never })).rejects.toMatchObject({ code: 'E_INVALID_INPUT' })
   })
 
   it('stopActor ends a frozen actor', async () => {

@@ -34,6 +34,7 @@ export const ProcessHostOptionsCodec = t.intersection(
       stopGraceMs: NonNegativeInt,
       controlTimeoutMs: PositiveInt,
       clock: implementing<Clock>('Clock', ['now', 'setTimer', 'sleep']),
+      freezeMechanism: t.keyof({ stop: null, 'lowest-priority': null }),
     }),
   ],
   'ProcessHostOptions',

@@ -1,8 +1,9 @@
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process'
+import os from 'node:os'
 import { readFile } from 'node:fs/promises'
 import { DrError } from '../../kernel/errors.js'
 import type { Clock } from '../../kernel/clock.js'
-import type { ProcessExit } from './types.js'
+import type { FreezeMechanism, ProcessExit } from './types.js'
 
 /** Process groups started by any process host of this Node process and not yet ended, by leader pid. */
 const liveGroups = new Set<number>()
@@ -59,6 +60,21 @@ export interface GroupSpawn {
   readonly cwd?: string
 }
 
+
+/** The lowest scheduling priority (the highest nice value) on Linux and macOS. */
+const LOWEST_PRIORITY = 19
+
+/** Runs an `os` priority call, turning its system error into `E_ADAPTER` naming the process. */
+function priorityCall<T>(call: () => T, pid: number): T {
+  try {
+    return call()
+  } catch (error) {
+    throw new DrError('E_ADAPTER', `process host: cannot change the scheduling priority of process ${pid}: ${error instanceof Error ? error.message : String(error)}`, {
+      adapter: 'process',
+      pid,
+    })
+  }
+}
 /**
  * A child process started in its own process group (session), so that signals reach everything it started:
  * freeze (SIGSTOP) and thaw (SIGCONT) the whole group, stop it with SIGTERM then SIGKILL, and kill any
@@ -71,6 +87,8 @@ export class ProcessGroup {
   readonly exited: Promise<ProcessExit>
   #exit: ProcessExit | undefined
   #frozen = false
+  /** The leader's priority before a `lowest-priority` freeze, to give back at the thaw; undefined otherwise. */
+  #savedPriority: number | undefined
 
   private constructor(child: ChildProcess, pid: number) {
     this.child = child
@@ -129,17 +147,32 @@ export class ProcessGroup {
     return this.#exit
   }
 
-  /** Stops every process of the group (SIGSTOP) and waits until the leader is stopped. Idempotent. */
-  async freeze(): Promise<void> {
+  /**
+   * Freezes the group. `stop` (default) stops every process of the group (SIGSTOP) and waits until the leader is
+   * stopped; `lowest-priority` drops the leader to nice 19, keeping the priority it had for the thaw. Idempotent.
+   */
+  async freeze(mechanism: FreezeMechanism = 'stop'): Promise<void> {
     if (!this.running || this.#frozen) return
+    if (mechanism === 'lowest-priority') {
+      this.#savedPriority = priorityCall(() => os.getPriority(this.pid), this.pid)
+      priorityCall(() => os.setPriority(this.pid, LOWEST_PRIORITY), this.pid)
+      this.#frozen = true
+      return
+    }
     if (signalGroup(this.pid, 'SIGSTOP')) this.#frozen = true
     await waitStopped(this.pid, 1000)
   }
 
-  /** Resumes every process of the group (SIGCONT). Idempotent. */
+  /** Thaws the group the way it was frozen: SIGCONT, or the leader's priority from before the freeze. Idempotent. */
   thaw(): void {
     if (!this.running || !this.#frozen) return
-    signalGroup(this.pid, 'SIGCONT')
+    const saved = this.#savedPriority
+    if (saved !== undefined) {
+      priorityCall(() => os.setPriority(this.pid, saved), this.pid)
+      this.#savedPriority = undefined
+    } else {
+      signalGroup(this.pid, 'SIGCONT')
+    }
     this.#frozen = false
   }
 

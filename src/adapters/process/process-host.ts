@@ -15,9 +15,9 @@ import { MountTable, ensurePath, hostPath } from './mount-table.js'
 import { ProcessActors } from './process-actors.js'
 import type { ProcessGroup } from './process-group.js'
 import { RunningGuest, type GuestDisk } from './running-guest.js'
-import type { GuestCommand, ProcessActorOptions, ProcessExit, ProcessHostOptions } from './types.js'
+import type { FreezeMechanism, GuestCommand, ProcessActorOptions, ProcessExit, ProcessHostOptions } from './types.js'
 
-export type { GuestCommand, ProcessActorOptions, ProcessExit, ProcessHostOptions } from './types.js'
+export type { FreezeMechanism, GuestCommand, ProcessActorOptions, ProcessExit, ProcessHostOptions } from './types.js'
 export type { GuestReply, GuestRequest } from './guest.js'
 
 interface VmRecord {
@@ -49,6 +49,7 @@ export class ProcessHost implements HostPort {
   readonly #hookShell: string
   readonly #stopGraceMs: number
   readonly #controlTimeoutMs: number
+  readonly #freezeMechanism: FreezeMechanism
   readonly #guard = new FenceGuard('process.host')
   readonly #mounts: MountTable
   readonly #ready: Promise<void>
@@ -70,6 +71,7 @@ export class ProcessHost implements HostPort {
     this.#rootDir = path.resolve(input.rootDir ?? '/')
     this.#hookShell = input.hookShell ?? '/bin/sh'
     this.#stopGraceMs = input.stopGraceMs ?? 5000
+    this.#freezeMechanism = input.freezeMechanism ?? 'stop'
     this.#controlTimeoutMs = input.controlTimeoutMs ?? 5000
     this.#hosts = new HostInventory(input.hosts)
     this.#mounts = new MountTable(path.resolve(input.workDir), this.#rootDir, this.#guard)
@@ -239,7 +241,7 @@ export class ProcessHost implements HostPort {
   async freezeActor(actorId: string, token: FenceToken): Promise<void> {
     await this.#enter('freezeActor')
     await this.#fence(token, 'freezeActor')
-    await this.#actorGroup(actorId).freeze()
+    await this.#actorGroup(actorId).freeze(this.#freezeMechanism)
   }
 
   async thawActor(actorId: string, token: FenceToken): Promise<void> {

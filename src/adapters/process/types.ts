@@ -26,6 +26,10 @@ export interface GuestCommand {
  * - `stopGraceMs`: how long a process has to exit after SIGTERM before it gets SIGKILL (default 5000).
  * - `controlTimeoutMs`: how long a guest has to acknowledge an unquiesce (default 5000).
  * - `clock`: the clock timeouts run on (default: the system clock).
+ * - `freezeMechanism`: how `freezeActor` freezes a process (seed 004's mechanisms): `stop` (default) suspends its
+ *   whole process group with SIGSTOP; `lowest-priority` leaves it running at the lowest scheduling priority
+ *   (nice 19), starved by everything else, and `thawActor` gives back the priority it had. Only the group leader's
+ *   priority changes, and restoring a priority higher than nice 19 needs root or CAP_SYS_NICE (else `E_ADAPTER`).
  *
  * @public
  */
@@ -38,7 +42,15 @@ export interface ProcessHostOptions {
   readonly stopGraceMs?: number
   readonly controlTimeoutMs?: number
   readonly clock?: Clock
+  readonly freezeMechanism?: FreezeMechanism
 }
+
+/**
+ * How a process host freezes an I/O actor: `stop` (SIGSTOP/SIGCONT) or `lowest-priority` (nice 19, then back).
+ *
+ * @public
+ */
+export type FreezeMechanism = 'stop' | 'lowest-priority'
 
 /**
  * A plain application process to start as an I/O actor of a {@link ProcessHost}: its id (unique among the
