@@ -79,6 +79,7 @@ class MeteredStorage implements StoragePort {
   getConfig: StoragePort['getConfig'] = (volume, key) => this.#metered('getConfig', () => this.#inner.getConfig(volume, key))
   listConfig: StoragePort['listConfig'] = (volume) => this.#metered('listConfig', () => this.#inner.listConfig(volume))
   deleteConfig: StoragePort['deleteConfig'] = (volume, key, token) => this.#metered('deleteConfig', () => this.#inner.deleteConfig(volume, key, token))
+  presentToken: StoragePort['presentToken'] = (token) => this.#metered('presentToken', () => this.#inner.presentToken(token))
   close: StoragePort['close'] = () => this.#metered('close', () => this.#inner.close())
 }
 

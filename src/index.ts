@@ -12,6 +12,7 @@ export * from './ports/host-codecs.js'
 
 export { createDrSystem } from './system.js'
 export type { DrSystem, DrEvents, Site } from './system.js'
+export type { TakeoverReport, TokenPresentation } from './system-takeover.js'
 export { DrSystemConfigCodec, SiteConfigCodec } from './system-config.js'
 export type { DrSystemConfig, SiteConfig } from './system-config.js'
 

@@ -10,6 +10,7 @@ import type { StoragePort } from './ports/storage.js'
 import type { NetworkPort } from './ports/network.js'
 import type { HostPort } from './ports/host.js'
 import { DrSystemConfigCodec, type DrSystemConfig } from './system-config.js'
+import { presentTokenToSites, type TakeoverReport } from './system-takeover.js'
 import { openSnapshotModule } from './modules/snapshot/module.js'
 import type { SnapshotFacade } from './modules/snapshot/facade.js'
 import type { SnapshotEvents } from './modules/snapshot/events.js'
@@ -115,6 +116,11 @@ export interface DrSystem extends AsyncDisposable {
   /** The fence token of this coordinator's system lease; `E_FENCED` once the lease is lost. */
   token(): FenceToken
   /**
+   * How this coordinator presented its token to every port of every site when it started (so that a deposed
+   * coordinator is refused everywhere at once), and which ports it could not reach.
+   */
+  readonly takeover: TakeoverReport
+  /**
    * Resumes every workflow that a previous coordinator left unfinished (crash, lost lease), in journal order.
    * Runs at start-up; call it again after taking over from another coordinator.
    */
@@ -178,6 +184,7 @@ export async function createDrSystem(config: DrSystemConfig): Promise<DrSystem> 
     if (closed || !lease.isValid()) throw new DrError('E_FENCED', `coordinator "${coordinator}" no longer holds the system lease`, { coordinator })
     return lease.token
   }
+  const takeover = await presentTokenToSites(valid.sites, lease.token, clock)
   const siteOf = (name: string): Site => {
     const site = sites.get(name)
     if (site === undefined) throw new DrError('E_NOT_FOUND', `site "${name}" is not configured`, { site: name, known: [...sites.keys()] })
@@ -331,6 +338,7 @@ export async function createDrSystem(config: DrSystemConfig): Promise<DrSystem> 
     freeze: freeze.facade,
     site: siteOf,
     token,
+    takeover,
     recover,
     close,
     [Symbol.asyncDispose]: close,

@@ -8,8 +8,10 @@ import {
   memoryStorage,
   memoryHost,
   MemoryNetworkFabric,
+  MemoryLeaseManager,
   type DrError as DrErrorType,
 } from '../src/index.js'
+import { injectFaults } from '../src/testkit/index.js'
 
 async function rejection(config: unknown): Promise<DrErrorType> {
   try {
@@ -68,6 +70,39 @@ describe('createDrSystem', () => {
     await dr.close()
     expect(() => dr.token()).toThrow(expect.objectContaining({ code: 'E_FENCED' }))
     await expect(storage.volumeInfo('v')).rejects.toMatchObject({ code: 'E_CLOSED' })
+  })
+
+  it('a coordinator that takes over presents its token to every port, so the deposed one is refused everywhere at once', async () => {
+    const leaseClock = new ManualClock()
+    const leases = new MemoryLeaseManager(leaseClock)
+    const state = memoryStateStore()
+    const fabric = new MemoryNetworkFabric()
+    const east = { storage: memoryStorage(), network: fabric.port('east'), host: memoryHost({ hosts: [{ name: 'h1', cpus: 4, memoryMb: 4096 }] }) }
+    const west = injectFaults(memoryStorage(), { name: 'west-storage' })
+    // The first coordinator's own clock never moves: it stops renewing, as a paused or partitioned process would.
+    const first = await createDrSystem({ state, leases, leaseTtlMs: 1_000, clock: new ManualClock(), coordinator: 'first', sites: { east, west: { storage: west.port } } })
+    const deposed = first.token()
+    await east.storage.createVolume({ name: 'untouched', sizeBytes: 65536 }, deposed)
+    await leaseClock.advance(1_500)
+    west.fail({ method: 'presentToken', times: 1, error: new DrError('E_UNAVAILABLE', 'west is down') })
+    const second = await createDrSystem({ state, leases, leaseTtlMs: 1_000, clock: new ManualClock(), coordinator: 'second', sites: { east, west: { storage: west.port } } })
+    expect(second.token().value).toBeGreaterThan(deposed.value)
+    // Nothing the second coordinator did touched volume "untouched", the host or the identity registry, yet:
+    await expect(east.storage.write('untouched', 0, new Uint8Array([1]), deposed)).rejects.toMatchObject({ code: 'E_FENCED' })
+    await expect(east.host.mount({ path: '/m', volume: 'untouched', identity: 'id', options: {}, readOnly: false }, deposed)).rejects.toMatchObject({ code: 'E_FENCED' })
+    await expect(east.network.identity.claimAddress('10.0.0.1', 'east', deposed)).rejects.toMatchObject({ code: 'E_FENCED' })
+    // West could not be reached: reported, and the start went on; west learns the token from its first call.
+    expect(second.takeover.ports.filter((port) => port.outcome === 'unreached')).toEqual([
+      { site: 'west', port: 'storage', outcome: 'unreached', code: 'E_UNAVAILABLE', message: 'west is down' },
+    ])
+    expect(second.takeover.ports.filter((port) => port.outcome === 'presented').map((port) => `${port.site}.${port.port}`)).toEqual([
+      'east.storage',
+      'east.network',
+      'east.host',
+    ])
+    await west.port.createVolume({ name: 'w', sizeBytes: 65536 }, second.token())
+    await expect(west.port.write('w', 0, new Uint8Array([1]), deposed)).rejects.toMatchObject({ code: 'E_FENCED' })
+    await second.close()
   })
 
   it('resumes workflows a crashed coordinator left unfinished when the next one starts', async () => {

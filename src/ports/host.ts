@@ -178,6 +178,14 @@ export interface HostPort {
   /** Runs a hook script with a timeout. Never rejects for the script's own failure: see the result. */
   runHook(request: HookRequest): Promise<HookResult>
 
+  /**
+   * Raises this adapter's fence floor for `token.scope` to `token.value` and changes nothing else (durably, where
+   * the adapter persists its tokens); a stale token rejects with `E_FENCED`. A coordinator that takes over a scope
+   * presents its new token on every port at once, so a deposed coordinator is refused everywhere — not only on the
+   * resources the new one happens to touch first.
+   */
+  presentToken(token: FenceToken): Promise<void>
+
   /** Releases resources (child processes, timers). Later calls reject with `E_CLOSED`; a second `close()` does nothing. */
   close(): Promise<void>
 }

@@ -91,6 +91,13 @@ export interface NamespaceServer {
   writeNamespace(document: NamespaceDocument, token: FenceToken): Promise<void>
   /** Refers a logical path to its active target by the longest matching link; `E_NOT_FOUND` if none. */
   resolve(namespace: string, logicalPath: string): Promise<Referral>
+  /**
+   * Raises this adapter's fence floor for `token.scope` to `token.value` and changes nothing else (durably, where
+   * the adapter persists its tokens); a stale token rejects with `E_FENCED`. A coordinator that takes over a scope
+   * presents its new token on every port at once, so a deposed coordinator is refused everywhere — not only on the
+   * resources the new one happens to touch first.
+   */
+  presentToken(token: FenceToken): Promise<void>
 }
 
 /**
@@ -111,6 +118,13 @@ export interface IdentityRegistry {
   getNameRecord(name: string): Promise<string | undefined>
   /** Deletes a name record (idempotent). */
   deleteNameRecord(name: string, token: FenceToken): Promise<void>
+  /**
+   * Raises this adapter's fence floor for `token.scope` to `token.value` and changes nothing else (durably, where
+   * the adapter persists its tokens); a stale token rejects with `E_FENCED`. A coordinator that takes over a scope
+   * presents its new token on every port at once, so a deposed coordinator is refused everywhere — not only on the
+   * resources the new one happens to touch first.
+   */
+  presentToken(token: FenceToken): Promise<void>
 }
 
 /**
@@ -137,6 +151,11 @@ export interface NetworkPort {
   connect(site: string, service: string): Promise<Channel>
   /** Checks whether `site` answers within `timeoutMs` (default adapter-specific). Never rejects for unreachability. */
   probe(site: string, timeoutMs?: number): Promise<ProbeResult>
+  /**
+   * Presents a new coordinator's token to this site's namespace server and identity registry (see
+   * {@link NamespaceServer.presentToken}); a stale token rejects with `E_FENCED`.
+   */
+  presentToken(token: FenceToken): Promise<void>
   /** Closes every channel and listener. Later calls reject with `E_CLOSED`; a second `close()` does nothing. */
   close(): Promise<void>
 }

@@ -208,6 +208,14 @@ export interface StoragePort {
   /** Deletes a configuration record (idempotent). */
   deleteConfig(volume: string, key: string, token: FenceToken): Promise<void>
 
+  /**
+   * Raises this adapter's fence floor for `token.scope` to `token.value` and changes nothing else (durably, where
+   * the adapter persists its tokens); a stale token rejects with `E_FENCED`. A coordinator that takes over a scope
+   * presents its new token on every port at once, so a deposed coordinator is refused everywhere — not only on the
+   * resources the new one happens to touch first.
+   */
+  presentToken(token: FenceToken): Promise<void>
+
   /** Releases resources (files, timers). Later calls reject with `E_CLOSED`; a second `close()` does nothing. */
   close(): Promise<void>
 }

@@ -229,6 +229,23 @@ function fencingAndCloseCases(factory: AdapterFactory<HostConformanceTarget>): C
       assert.equal(await h.getVm('conformance-fenced'), undefined)
     }),
 
+    withAdapter(factory, 'presentToken raises the fence floor without changing anything; a stale presentation is refused', async (t) => {
+      const h = t.host
+      await h.registerVm(t.hostName, vmSpec('conformance-presented'), token)
+      const vmsBefore = await h.listVms()
+      const mountsBefore = await h.listMounts()
+      const newer = { ...token, value: token.value + 1 }
+      await h.presentToken(newer)
+      assert.deepEqual(await h.listVms(), vmsBefore, 'presentToken changed no VM')
+      assert.deepEqual(await h.listMounts(), mountsBefore, 'presentToken changed no mount')
+      await assert.rejects(h.powerOn('conformance-presented', token), failsWith('E_FENCED'), 'the superseded token is stale at once')
+      await assert.rejects(h.mount(mountAt('/conformance/presented'), token), failsWith('E_FENCED'))
+      await assert.rejects(h.presentToken(token), failsWith('E_FENCED'), 'presenting a stale token')
+      assert.equal((await h.getVm('conformance-presented'))?.power, 'off')
+      assert.equal(await h.getMount('/conformance/presented'), undefined)
+      await h.unregisterVm('conformance-presented', newer)
+    }),
+
     withAdapter(factory, 'after close every call rejects with E_CLOSED', async (t) => {
       await t.host.close()
       await assert.rejects(t.host.listHosts(), failsWith('E_CLOSED'))
@@ -236,6 +253,7 @@ function fencingAndCloseCases(factory: AdapterFactory<HostConformanceTarget>): C
       await assert.rejects(t.host.registerVm(t.hostName, vmSpec('conformance-closed'), token), failsWith('E_CLOSED'))
       await assert.rejects(t.host.mount(mountAt('/conformance/closed'), token), failsWith('E_CLOSED'))
       await assert.rejects(t.host.runHook({ script: 'true', args: [], env: {}, timeoutMs: 1000 }), failsWith('E_CLOSED'))
+      await assert.rejects(t.host.presentToken(token), failsWith('E_CLOSED'))
     }),
   ]
 }

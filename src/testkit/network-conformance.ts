@@ -415,6 +415,20 @@ function identityCases(factory: AdapterFactory<NetworkConformanceTarget>): Confo
       assert.equal(await identity.addressOwner('10.0.0.11'), undefined)
       assert.equal(await identity.getNameRecord('db.example.test'), '10.0.0.10')
     }),
+
+    withAdapter(factory, "presentToken on a port fences its namespace server and identity registry at once; a stale presentation is refused", async (t) => {
+      const newer = { ...token, value: token.value + 1 }
+      await t.a.identity.claimAddress('10.0.0.10', t.a.site, token)
+      await t.a.namespaceServer.writeNamespace({ namespace: 'corp', version: 1, links: [] }, token)
+      await t.b.presentToken(newer)
+      assert.equal(await t.a.identity.addressOwner('10.0.0.10'), t.a.site, 'presentToken changed no identity')
+      assert.equal((await t.a.namespaceServer.readNamespace('corp')).version, 1, 'presentToken changed no namespace')
+      await assert.rejects(t.a.identity.claimAddress('10.0.0.10', t.b.site, token), failsWith('E_FENCED'))
+      await assert.rejects(t.a.namespaceServer.writeNamespace({ namespace: 'corp', version: 2, links: [] }, token), failsWith('E_FENCED'))
+      await assert.rejects(t.b.presentToken(token), failsWith('E_FENCED'))
+      await t.a.identity.claimAddress('10.0.0.10', t.b.site, newer)
+      assert.equal(await t.a.identity.addressOwner('10.0.0.10'), t.b.site)
+    }),
   ]
 }
 

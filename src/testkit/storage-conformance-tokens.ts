@@ -103,6 +103,21 @@ export function tokenCases(test: StorageCaseBuilder): ConformanceCase[] {
       assert.deepEqual(await storage.read('vol', 0, 10), pattern(4, 10))
     }),
 
+    test('presentToken raises the fence floor and changes nothing else; presenting a stale token is refused', async (storage) => {
+      await buildWorld(storage)
+      const before = await observe(storage)
+      await storage.presentToken(token(CURRENT + 1))
+      assert.deepEqual(await observe(storage), before, 'presentToken changed nothing observable')
+      await rejectsWith(storage.write('spare', 0, pattern(3, 10), token(CURRENT)), 'E_FENCED', 'write with the token presentToken superseded')
+      await rejectsWith(storage.createVolume({ name: 'new', sizeBytes: 2 * BS, blockSize: BS }, token(CURRENT)), 'E_FENCED', 'createVolume with the superseded token')
+      await rejectsWith(storage.presentToken(token(CURRENT)), 'E_FENCED', 'presentToken with a stale token')
+      await storage.presentToken(token(CURRENT + 1))
+      await storage.presentToken(token(1, 'another-scope'))
+      assert.deepEqual(await observe(storage), before, 'stale and repeated presentations changed nothing')
+      await storage.write('spare', 0, pattern(3, 10), token(CURRENT + 1))
+      assert.deepEqual(await storage.read('spare', 0, 10), pattern(3, 10))
+    }),
+
     test('fence tokens of different scopes are independent', async (storage) => {
       await storage.createVolume({ name: 'vol', sizeBytes: 2 * BS, blockSize: BS }, token(10, 'scope-a'))
       await storage.write('vol', 0, pattern(1, 10), token(1, 'scope-b'))
@@ -131,6 +146,7 @@ export function tokenCases(test: StorageCaseBuilder): ConformanceCase[] {
         ['probeShare', () => storage.probeShare('share', ['read'])],
         ['putConfig', () => storage.putConfig('vol', 'k', 1, t)],
         ['getConfig', () => storage.getConfig('vol', 'k')],
+        ['presentToken', () => storage.presentToken(t)],
       ]
       for (const [operation, call] of calls) await rejectsWith(call(), 'E_CLOSED', operation)
     }),

@@ -199,6 +199,17 @@ describe('localStorage persistence', () => {
     expect((await recovered.verify()).problems).toEqual([])
   })
 
+  it('a presented token is durable once presentToken resolves: a crash image taken then refuses the superseded token', async () => {
+    const dir = await tempDir()
+    const storage = await open(dir, { fsync: true })
+    await storage.createVolume({ name: 'v', sizeBytes: MiB, blockSize: 4 * KiB }, { scope: 'leader', value: 3 })
+    await storage.presentToken({ scope: 'leader', value: 4 })
+    const recovered = await open(await crashImage(dir))
+    expect((await rejection(recovered.write('v', 0, pattern(1, 10), { scope: 'leader', value: 3 }))).code).toBe('E_FENCED')
+    await recovered.write('v', 0, pattern(1, 10), { scope: 'leader', value: 4 })
+    expectBytes(await recovered.read('v', 0, 10), pattern(1, 10))
+  })
+
   it('folds the log into a new checkpoint as it grows, while writes keep coming, without losing any', async () => {
     const dir = await tempDir()
     const storage = await open(dir, { fsync: true, checkpointAfterBytes: 2048 })

@@ -55,11 +55,19 @@ export class LocalPool {
    * value; the log record is durable no later than the change that follows it.
    */
   authorize(token: FenceToken, operation: string): void {
+    this.#raise(token, operation)?.catch(() => undefined)
+  }
+
+  /** Like {@link LocalPool.authorize}, but resolves only once a raised token is durable. */
+  async authorizeDurably(token: FenceToken, operation: string): Promise<void> {
+    await this.#raise(token, operation)
+  }
+
+  /** Checks `token`; when it raises the scope's highest value, returns the commit of the new value. */
+  #raise(token: FenceToken, operation: string): Promise<void> | undefined {
     const before = this.state.guard.highest(token?.scope)
     this.state.guard.check(token, operation)
-    if (before !== token.value) {
-      this.metadata.commit({ op: 'token', scope: token.scope, value: token.value }).catch(() => undefined)
-    }
+    return before === token.value ? undefined : this.metadata.commit({ op: 'token', scope: token.scope, value: token.value })
   }
 
   /** Applies a change and resolves once it is durable. */

@@ -236,6 +236,10 @@ export class LocalStorage implements StoragePort {
     })
   }
 
+  presentToken(token: FenceToken): Promise<void> {
+    return this.#run('presentToken', (pool) => pool.authorizeDurably(token, 'presentToken'))
+  }
+
   read(volume: string, offset: number, length: number, source?: ReadSource): Promise<Uint8Array> {
     return this.#run('read', (pool) => blockIo.readVolume(pool, volume, offset, length, source?.snapshot))
   }

@@ -329,6 +329,11 @@ export class MemoryHost implements HostPort {
     this.#closing.abort()
   }
 
+  async presentToken(token: FenceToken): Promise<void> {
+    await this.#enter('presentToken')
+    this.#guard.check(token, 'presentToken')
+  }
+
   async #setFrozen(operation: string, actorId: string, token: FenceToken, frozen: boolean): Promise<void> {
     await this.#enter(operation)
     this.#guard.check(token, operation)

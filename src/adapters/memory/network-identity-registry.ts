@@ -31,6 +31,10 @@ export class MemoryIdentityRegistry implements IdentityRegistry {
     if (this.#owners.get(key) === owner) this.#owners.delete(key)
   }
 
+  async presentToken(token: FenceToken): Promise<void> {
+    this.#guard.check(token, 'presentToken')
+  }
+
   async addressOwner(address: string): Promise<string | undefined> {
     return this.#owners.get(decode(NonEmptyText, address, 'address'))
   }

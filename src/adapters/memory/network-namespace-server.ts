@@ -51,6 +51,10 @@ export class MemoryNamespaceServer implements NamespaceServer {
     return structuredClone(this.#documents.get(name) ?? { namespace: name, version: 0, links: [] })
   }
 
+  async presentToken(token: FenceToken): Promise<void> {
+    this.#guard.check(token, 'presentToken')
+  }
+
   async writeNamespace(document: NamespaceDocument, token: FenceToken): Promise<void> {
     const input = decode(NamespaceDocumentCodec, document, 'namespace document')
     const links: NamespaceLink[] = input.links.map((link) => ({

@@ -2,6 +2,7 @@ import { DrError } from '../../kernel/errors.js'
 import { decode } from '../../kernel/decode.js'
 import { Name } from '../../kernel/codecs.js'
 import type { Clock } from '../../kernel/clock.js'
+import type { FenceToken } from '../../kernel/fencing.js'
 import type { Channel, IdentityRegistry, NamespaceServer, NetworkPort, ProbeResult } from '../../ports/network.js'
 import type { ChannelPair, MemoryChannel } from './network-channel.js'
 import { NonEmptyText } from './network-codecs.js'
@@ -95,6 +96,12 @@ export class MemoryNetworkPort implements NetworkPort {
     }
     await this.#delay(rttMs)
     return answers() ? { site: remote, reachable: true, rttMs } : { site: remote, reachable: false }
+  }
+
+  async presentToken(token: FenceToken): Promise<void> {
+    this.#assertOpen('presentToken')
+    await this.namespaceServer.presentToken(token)
+    await this.identity.presentToken(token)
   }
 
   async close(): Promise<void> {

@@ -342,6 +342,10 @@ export class MemoryStorage implements StoragePort {
     for (const volume of this.#volumes.values()) volume.gate.unfence()
   }
 
+  async presentToken(token: FenceToken): Promise<void> {
+    await this.#op('presentToken', token, () => undefined)
+  }
+
   /** Runs a call that does not wait for fences: closed check, token check, body, then the latency. */
   async #op<R>(operation: string, token: FenceToken | undefined, body: (operation: string) => R | Promise<R>): Promise<R> {
     try {

@@ -238,6 +238,11 @@ export class ProcessHost implements HostPort {
     return actors.sort((a, b) => byName(a.id, b.id))
   }
 
+  async presentToken(token: FenceToken): Promise<void> {
+    await this.#enter('presentToken')
+    await this.#fence(token, 'presentToken')
+  }
+
   async freezeActor(actorId: string, token: FenceToken): Promise<void> {
     await this.#enter('freezeActor')
     await this.#fence(token, 'freezeActor')

@@ -6,6 +6,7 @@ import { DrError } from '../../kernel/errors.js'
 import { decode } from '../../kernel/decode.js'
 import { Name } from '../../kernel/codecs.js'
 import { systemClock, type Clock } from '../../kernel/clock.js'
+import type { FenceToken } from '../../kernel/fencing.js'
 import type { Channel, IdentityRegistry, NamespaceServer, NetworkPort, ProbeResult } from '../../ports/network.js'
 import { dial, type DialRequest } from './dial.js'
 import type { FrameConnection } from './frame-connection.js'
@@ -215,6 +216,13 @@ class TcpNetworkPort implements TcpNetwork {
     } catch {
       return { site: remote, reachable: false }
     }
+  }
+
+  /** Presents the token to the namespace server and identity registry this port was given (those it has). */
+  async presentToken(token: FenceToken): Promise<void> {
+    this.#assertOpen('presentToken')
+    await this.#options.namespaceServer?.presentToken(token)
+    await this.#options.identity?.presentToken(token)
   }
 
   close(): Promise<void> {

@@ -114,7 +114,7 @@ export const TcpNetworkOptionsCodec = t.intersection(
     t.partial({
       tls: t.type({ key: Pem, cert: Pem, ca: Pem }),
       plaintext: t.literal(true),
-      namespaceServer: implementing<NamespaceServer>('NamespaceServer', ['readNamespace', 'writeNamespace', 'resolve']),
+      namespaceServer: implementing<NamespaceServer>('NamespaceServer', ['readNamespace', 'writeNamespace', 'resolve', 'presentToken']),
       identity: implementing<IdentityRegistry>('IdentityRegistry', [
         'claimAddress',
         'releaseAddress',
@@ -122,6 +122,7 @@ export const TcpNetworkOptionsCodec = t.intersection(
         'setNameRecord',
         'getNameRecord',
         'deleteNameRecord',
+        'presentToken',
       ]),
       clock: implementing<Clock>('Clock', ['now', 'setTimer', 'sleep']),
       window: t.partial({ frames: bounded('window.frames', 65_536), bytes: bounded('window.bytes', 1024 ** 3) }),
