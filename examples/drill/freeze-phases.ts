@@ -41,10 +41,10 @@ export async function frozenRestorePhase(world: DrillWorld, report: DrillReport)
   await app.close()
   const view = await dr.freeze.get({ site: 'west', volume: VOLUME })
   const mount = await dr.site('west').host().getMount(MOUNT)
-  report.verify('frozen restore', `16 reads issued during the restore all completed without an error (${io.length} answered)`, errors.length === 0)
-  report.verify('frozen restore', 'the damaged blocks hold the last good snapshot again, byte for byte', repaired)
-  report.verify('frozen restore', 'the write the application had been acknowledged survived the restore', kept)
-  report.verify(
+  report.state('frozen restore', `16 reads issued during the restore all completed without an error (${io.length} answered)`, errors.length === 0)
+  report.bytes('frozen restore', 'the damaged blocks hold the last good snapshot again, byte for byte', repaired)
+  report.bytes('frozen restore', 'the write the application had been acknowledged survived the restore, byte for byte', kept)
+  report.state(
     'frozen restore',
     `${VOLUME} is mounted again at ${MOUNT} with its identity unchanged, and thawed`,
     mount?.identity === 'ledger-fs-1' && view.status === 'protected' && windows.length === 1,

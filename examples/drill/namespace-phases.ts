@@ -1,7 +1,10 @@
+import { nextEvent } from './checks.js'
 import type { DrillReport } from './report.js'
 import type { DrillWorld } from './sites.js'
 
 const LINK = { namespace: 'corp', path: '/eng' }
+/** How often the primary share is probed, and how many failed probes in a row declare it inaccessible. */
+const PROBE = { intervalMs: 250, failures: 2 } as const
 
 /** Where a client resolving `\\corp\eng\plan.doc` is sent, as `site/share`. */
 export async function referral(world: DrillWorld): Promise<string> {
@@ -10,35 +13,72 @@ export async function referral(world: DrillWorld): Promise<string> {
 }
 
 /**
- * A share on the replicated volume, a link point to it in the logical namespace, and a data-protection policy:
- * automatic failover after two failed probes, breaking the mirror with the `default` mode (apply what west
- * received, then promote) — the one mode that works when east is gone.
+ * The monitoring passes of the drill's link, run every probe interval (only the shares that are due, as the
+ * monitor's own timer runs them). The drill runs them itself because the system's monitor timer was armed before
+ * the link existed and next wakes up a minute after start-up, later than the disaster.
  */
-export async function protectLinkPhase(world: DrillWorld, report: DrillReport, mirrorId: string, volume: string): Promise<void> {
+export class LinkMonitor {
+  readonly #ticker: NodeJS.Timeout
+
+  constructor(world: DrillWorld) {
+    this.#ticker = setInterval(() => void world.dr.namespace.probeNow({ all: false }).catch(() => undefined), PROBE.intervalMs)
+  }
+
+  /** Stops the passes (idempotent). */
+  stop(): void {
+    clearInterval(this.#ticker)
+  }
+}
+
+/**
+ * A share on the replicated volume, a link point to it in the logical namespace, and a data-protection policy:
+ * automatic failover after two failed probes 250 ms apart, breaking the mirror with the `default` mode (apply
+ * what west received, then promote) — the one mode that works when east is gone. Monitoring starts.
+ */
+export async function protectLinkPhase(world: DrillWorld, report: DrillReport, mirrorId: string, volume: string): Promise<LinkMonitor> {
   const { dr } = world
   await dr.site('east').storage.createShare({ name: 'eng', volume, path: '/eng', protocol: 'smb', access: ['read', 'write'] }, dr.token())
   await dr.namespace.createNamespace({ namespace: LINK.namespace })
   await dr.namespace.createLink({ ...LINK, targets: [{ site: 'east', share: 'eng' }] })
-  await dr.namespace.createPolicy({ name: 'gold', automaticFailover: true, breakMirror: true, failuresBeforeInaccessible: 2, mirrorFailoverMode: 'default' })
+  await dr.namespace.createPolicy({
+    name: 'gold',
+    automaticFailover: true,
+    breakMirror: true,
+    failuresBeforeInaccessible: PROBE.failures,
+    probeInterval: PROBE.intervalMs,
+    probeTimeout: '1s',
+    mirrorFailoverMode: 'default',
+  })
   await dr.namespace.protect({ ...LINK, policy: 'gold', mirrorId, destinationShare: 'eng_dr' })
-  report.verify('namespace', `\\\\corp\\eng resolves to east/eng on the namespace server`, (await referral(world)) === 'east/eng')
+  report.state('namespace', `\\\\corp\\eng resolves to east/eng on the namespace server`, (await referral(world)) === 'east/eng')
+  return new LinkMonitor(world)
 }
 
-/** Probes find the primary share inaccessible; the policy fails the link — and the mirror behind it — over to west. */
-export async function linkFailoverPhase(world: DrillWorld, report: DrillReport): Promise<void> {
+/**
+ * East has just been lost: waits for the monitor to declare east's share inaccessible after two failed probes
+ * and for the policy to fail the link — and the mirror behind it — over to west; then monitoring stops. Resolves
+ * with the `performance.now()` time of the declaration.
+ */
+export async function linkFailoverPhase(world: DrillWorld, report: DrillReport, monitor: LinkMonitor): Promise<number> {
   const { dr } = world
-  const failedOver: boolean[] = []
-  const stop = dr.events.on('namespace.linkFailedOver', (event) => failedOver.push(event.payload.mirrorFailedOver))
-  await dr.namespace.probeNow()
-  await dr.namespace.probeNow()
-  await dr.namespace.idle()
-  stop()
-  report.verify('failover', 'two failed probes of east/eng failed the link over, breaking the mirror', failedOver.length === 1 && failedOver[0] === true)
-  report.verify('failover', `\\\\corp\\eng now resolves to west/eng_dr — the same logical path`, (await referral(world)) === 'west/eng_dr')
+  let declaredAt = Number.NaN
+  const stopDeclared = dr.events.on('namespace.shareInaccessible', () => (declaredAt = performance.now()))
+  try {
+    const mirrorFailedOver = await nextEvent('the link to fail over', (deliver: (broke: boolean) => void) =>
+      dr.events.on('namespace.linkFailedOver', (event) => deliver(event.payload.mirrorFailedOver)),
+    )
+    await dr.namespace.idle()
+    report.state('failover', `${PROBE.failures} failed probes of east/eng failed the link over, breaking the mirror`, mirrorFailedOver && Number.isFinite(declaredAt))
+    report.state('failover', `\\\\corp\\eng now resolves to west/eng_dr — the same logical path`, (await referral(world)) === 'west/eng_dr')
+    return declaredAt
+  } finally {
+    monitor.stop()
+    stopDeclared()
+  }
 }
 
 /** After the mirror is back in its original direction, the link returns to the original share. */
 export async function linkFailbackPhase(world: DrillWorld, report: DrillReport): Promise<void> {
   await world.dr.namespace.failback(LINK)
-  report.verify('failback', `\\\\corp\\eng resolves to east/eng again`, (await referral(world)) === 'east/eng')
+  report.state('failback', `\\\\corp\\eng resolves to east/eng again`, (await referral(world)) === 'east/eng')
 }

@@ -1,6 +1,11 @@
-/** One check the drill made, byte for byte or state by state. */
+/**
+ * One check the drill made: `bytes` when data read back was compared byte for byte (SHA-256 of a whole volume or
+ * disk, or `Buffer.equals` of objects and blocks), `state` when it checked what drkit or an adapter reports (a
+ * referral, a placement, a mount, a mode).
+ */
 export interface Verification {
   readonly phase: string
+  readonly kind: 'bytes' | 'state'
   readonly what: string
   readonly ok: boolean
 }
@@ -9,9 +14,11 @@ export interface Verification {
 export interface DrillMetrics {
   /** Data loss window at the failover: age of the newest delta set west had applied when east was lost. */
   rpoSeconds: number | null
-  /** From the decision to fail over to the last service running again at west. */
+  /** From the moment east was lost to the last service running again at west (detection included). */
   rtoSeconds: number | null
-  /** Bytes the mirror put on the wire (through the WAN links), initial copy included. */
+  /** From the moment east was lost to the monitor declaring its share inaccessible (part of the RTO). */
+  detectionSeconds: number | null
+  /** Bytes carried by the WAN links between the sites, initial copies and control traffic included. */
   bytesSent: number
   /** Longest I/O fence window of a consistency-group snapshot. */
   fenceWindowMs: number | null
@@ -19,21 +26,32 @@ export interface DrillMetrics {
   freezeWindowMs: number | null
 }
 
+/** How each metric was measured, printed with the report and included in its JSON. */
+export const MEASUREMENT = {
+  rpo: 'time between the cut of the newest delta set west had applied and the loss of east',
+  rto: "wall time from the loss of east to the VM running at west and the expandable volume presented read-write; detection is the data-protection monitor's own probes on its timer, not a forced probe",
+  bytesSent: 'bytes relayed by the loopback WAN links in both directions, counted by the relays',
+} as const
+
 /** The drill's outcome: every verification, the metrics, and the timeline of phases. */
 export class DrillReport {
   readonly verifications: Verification[] = []
   readonly phases: Array<{ readonly name: string; readonly ms: number }> = []
-  readonly metrics: DrillMetrics = { rpoSeconds: null, rtoSeconds: null, bytesSent: 0, fenceWindowMs: null, freezeWindowMs: null }
+  readonly metrics: DrillMetrics = { rpoSeconds: null, rtoSeconds: null, detectionSeconds: null, bytesSent: 0, fenceWindowMs: null, freezeWindowMs: null }
   readonly #log: (line: string) => void
 
   constructor(log: (line: string) => void) {
     this.#log = log
   }
 
-  /** Records a check; a failed check does not stop the drill, it fails the verdict. */
-  verify(phase: string, what: string, ok: boolean): void {
-    this.verifications.push({ phase, what, ok })
-    this.#log(`  ${ok ? '✔' : '✘'} ${what}`)
+  /** Records a byte-for-byte comparison of data; a failed check does not stop the drill, it fails the verdict. */
+  bytes(phase: string, what: string, ok: boolean): void {
+    this.#record({ phase, kind: 'bytes', what, ok })
+  }
+
+  /** Records a check of state (not of data bytes); a failed check fails the verdict. */
+  state(phase: string, what: string, ok: boolean): void {
+    this.#record({ phase, kind: 'state', what, ok })
   }
 
   /** Runs one phase, timing it. */
@@ -47,12 +65,14 @@ export class DrillReport {
     }
   }
 
+  /** True when there was at least one check and every check passed. */
   get passed(): boolean {
     return this.verifications.length > 0 && this.verifications.every((v) => v.ok)
   }
 
+  /** The report as `--json` prints it. */
   toJSON(): Record<string, unknown> {
-    return { passed: this.passed, metrics: this.metrics, phases: this.phases, verifications: this.verifications }
+    return { passed: this.passed, metrics: this.metrics, measurement: MEASUREMENT, phases: this.phases, verifications: this.verifications }
   }
 
   /** The closing summary for a terminal. */
@@ -60,18 +80,26 @@ export class DrillReport {
     const m = this.metrics
     const show = (value: number | null, unit: string, digits = 2) => (value === null ? 'not measured' : `${value.toFixed(digits)} ${unit}`)
     const failed = this.verifications.filter((v) => !v.ok)
+    const count = (kind: Verification['kind']) => this.verifications.filter((v) => v.kind === kind).length
     return [
       '',
       '── DR drill report ─────────────────────────────',
-      `  RPO achieved      ${show(m.rpoSeconds, 's')}`,
-      `  RTO achieved      ${show(m.rtoSeconds, 's')}`,
+      `  RPO achieved      ${show(m.rpoSeconds, 's')}   (${MEASUREMENT.rpo})`,
+      `  RTO achieved      ${show(m.rtoSeconds, 's')}   (loss of east → every service back at west; detection ${show(m.detectionSeconds, 's')})`,
       `  bytes sent        ${m.bytesSent.toLocaleString('en-US')} B`,
       `  fence window      ${show(m.fenceWindowMs, 'ms', 0)}`,
       `  freeze window     ${show(m.freezeWindowMs, 'ms', 0)}`,
       `  verifications     ${this.verifications.length - failed.length} of ${this.verifications.length} passed`,
       ...failed.map((v) => `    ✘ [${v.phase}] ${v.what}`),
       '',
-      this.passed ? 'verdict: every verification passed — the data was verified byte for byte at each step' : 'verdict: VERIFICATION FAILED',
+      this.passed
+        ? `verdict: every verification passed — ${count('bytes')} comparisons of data byte for byte (volumes, objects, disks, blocks) and ${count('state')} checks of state`
+        : 'verdict: VERIFICATION FAILED',
     ].join('\n')
+  }
+
+  #record(check: Verification): void {
+    this.verifications.push(check)
+    this.#log(`  ${check.ok ? '✔' : '✘'} ${check.kind === 'bytes' ? '[bytes] ' : ''}${check.what}`)
   }
 }

@@ -28,8 +28,12 @@ export interface DrillWorld {
   readonly eastHosts: FaultInjector<HostPort>
   /** The WAN link into each site (both drop when east is lost: the WAN is the only path between the sites). */
   readonly links: { readonly east: WanLink; readonly west: WanLink }
+  /** Whether transfers show progress bars (not in the `--json` mode). */
+  readonly showProgress: boolean
   /** Bytes carried by both WAN links so far. */
   wireBytes(): number
+  /** Changed bytes of every delta set cut so far (`mirror.deltaSetCut`): what the mirrors set out to send. */
+  cutBytes(): number
   /** Site east is lost: its storage and hypervisors stop answering and it drops off the network. */
   loseEast(): void
   /** Site east is back, with whatever its disks held. */
@@ -41,7 +45,7 @@ export interface DrillWorld {
  * Builds the drill's two sites on the embedded defaults — local storage under `root`, the file journal, TCP on
  * loopback between the sites (through a WAN link that can be cut) — and opens the system on them.
  */
-export async function openDrillWorld(root: string): Promise<DrillWorld> {
+export async function openDrillWorld(root: string, showProgress: boolean): Promise<DrillWorld> {
   await mkdir(root, { recursive: true })
   const namespaceServer = new MemoryNamespaceServer()
   const networks: Record<'east' | 'west', TcpNetwork> = {
@@ -72,6 +76,8 @@ export async function openDrillWorld(root: string): Promise<DrillWorld> {
     // The namespace server is reached through west's network adapter: it must stay reachable when east is lost.
     namespaceSite: 'west',
   })
+  let cut = 0
+  dr.events.on('mirror.deltaSetCut', (event) => (cut += event.payload.changedBytes))
   return {
     dr,
     root,
@@ -79,7 +85,9 @@ export async function openDrillWorld(root: string): Promise<DrillWorld> {
     eastPower,
     eastHosts,
     links,
+    showProgress,
     wireBytes: () => links.east.bytes + links.west.bytes,
+    cutBytes: () => cut,
     loseEast: () => {
       eastPower.crash()
       eastHosts.crash()

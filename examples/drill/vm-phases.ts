@@ -1,20 +1,13 @@
-import { createHash, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
+import { sha, until } from './checks.js'
+import { TransferProgress } from './progress.js'
 import type { DrillReport } from './report.js'
 import type { DrillWorld } from './sites.js'
+import { MIRROR } from './storage-phases.js'
 
 const VM = 'erp-app'
 const DISK = 'erp-app-disk0'
 const PLAN = 'erp'
-
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 25))
-  }
-}
-
-const sha = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex')
 
 /** What the VM's disk held at its replicated backup, to compare with the restored disk at west. */
 export interface VmBackupState {
@@ -49,14 +42,16 @@ export async function vmBackupPhase(world: DrillWorld, report: DrillReport): Pro
     replicateEvery: '1h',
     placement: { rule: 'capacity', hosts: ['hv-west-1', 'hv-west-2'] },
   })
-  report.verify('vm', `the DR plan places ${VM} on ${plan.placed[0]?.host ?? 'nothing'} before any disaster`, plan.placed.length === 1 && plan.unplaced.length === 0)
+  report.state('vm', `the DR plan places ${VM} on ${plan.placed[0]?.host ?? 'nothing'} before any disaster`, plan.placed.length === 1 && plan.unplaced.length === 0)
   const backup = await dr.vms.backupNow({ plan: PLAN, vm: VM })
-  report.verify('vm', `backup ${backup.backupId} is application-consistent (the guest quiesced)`, backup.consistency === 'application-consistent')
-  const cuts = await dr.vms.replicateNow(PLAN)
-  const mirror = (await dr.mirrors.list()).find((m) => m.id !== 'db')
-  if (mirror === undefined) throw new Error('no mirror carries the VM backups')
-  await until('the VM backup to reach west', async () => ((await dr.mirrors.status(mirror.id)).lastPlayedBack ?? 0) >= (cuts[VM] ?? Infinity))
-  report.verify('vm', 'the backup and its metadata are at west', (await dr.vms.listBackups({ vm: VM, site: 'west' })).some((b) => b.metadata.backupId === backup.backupId))
+  report.state('vm', `backup ${backup.backupId} is application-consistent (the guest quiesced)`, backup.consistency === 'application-consistent')
+  await new TransferProgress(world, `${VM} backup → west`).around(async () => {
+    const cuts = await dr.vms.replicateNow(PLAN)
+    const mirror = (await dr.mirrors.list()).find((m) => m.id !== MIRROR)
+    if (mirror === undefined) throw new Error('no mirror carries the VM backups')
+    await until('the VM backup to reach west', async () => ((await dr.mirrors.status(mirror.id)).lastPlayedBack ?? 0) >= (cuts[VM] ?? Infinity))
+  })
+  report.state('vm', 'the backup and its metadata are at west', (await dr.vms.listBackups({ vm: VM, site: 'west' })).some((b) => b.metadata.backupId === backup.backupId))
   // Writes after the replicated backup: a disaster loses them, and the restore must not show them.
   await east.storage.write(DISK, 0, randomBytes(4096), dr.token())
   return { diskDigest: sha(disk), diskBytes }
@@ -67,10 +62,10 @@ export async function vmFailoverPhase(world: DrillWorld, report: DrillReport, ba
   const { dr } = world
   const result = await dr.vms.failover({ plan: PLAN })
   const restored = result.vms.find((vm) => vm.vmId === VM)
-  report.verify('failover', `${VM} was restored on ${restored?.host ?? 'no host'} at west`, result.outcome === 'succeeded' && restored?.outcome === 'restored')
+  report.state('failover', `${VM} was restored on ${restored?.host ?? 'no host'} at west`, result.outcome === 'succeeded' && restored?.outcome === 'restored')
   const info = await dr.site('west').host().getVm(VM)
   const metadata = (await dr.vms.listBackups({ vm: VM, site: 'west' })).map((b) => b.metadata.hostName)
-  report.verify(
+  report.state(
     'failover',
     `${VM} is running at west on an alternate host; its backup metadata still names hv-east-1`,
     info?.power === 'running' && info.host !== 'hv-east-1' && metadata.length > 0 && metadata.every((host) => host === 'hv-east-1'),
@@ -78,5 +73,5 @@ export async function vmFailoverPhase(world: DrillWorld, report: DrillReport, ba
   const west = dr.site('west').storage
   const volume = info?.disks[0]?.volume ?? DISK
   const restoredDisk = await west.read(volume, 0, backup.diskBytes)
-  report.verify('failover', `the restored disk equals the replicated backup byte for byte`, sha(restoredDisk) === backup.diskDigest)
+  report.bytes('failover', `the restored disk equals the replicated backup byte for byte`, sha(restoredDisk) === backup.diskDigest)
 }

@@ -65,6 +65,7 @@ export class WanLink {
     this.#up = true
   }
 
+  /** Cuts the link and stops listening. */
   async close(): Promise<void> {
     this.cut()
     await new Promise<void>((resolve) => this.#server.close(() => resolve()))
