@@ -1,4 +1,4 @@
-import { crc32 } from 'node:zlib'
+import { crc32 } from '../../kernel/crc32.js'
 import { callAdapter } from '../../kernel/errors.js'
 import type { StoragePort } from '../../ports/storage.js'
 import type { BlockRun } from './protocol.js'

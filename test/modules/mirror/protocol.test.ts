@@ -4,6 +4,7 @@ import * as E from 'fp-ts/lib/Either.js'
 import { MirrorAgent } from '../../../src/modules/mirror/agent.js'
 import { chainCrc, payloadCrc, planChunks, readChunk, summarize } from '../../../src/modules/mirror/delta-chunks.js'
 import { planDelta } from '../../../src/modules/mirror/decide.js'
+import { crc32Js } from '../../../src/kernel/crc32.js'
 import {
   decodeFrame,
   decodeRuns,
@@ -111,6 +112,20 @@ describe('mirror protocol: frames and codecs', () => {
     ]
     for (const bytes of bad) expect(() => decodeFrame(bytes)).toThrow(expect.objectContaining({ code: 'E_CORRUPT' }))
     expect(() => decodeRuns(payload, BS, 3)).toThrow(expect.objectContaining({ code: 'E_CORRUPT' }))
+  })
+
+  it('chunk checksums are the standard CRC-32 on every supported Node (the kernel\'s JavaScript CRC-32 gives the same values)', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 3000 }), fc.uint8Array({ maxLength: 3000 }), (first, second) => {
+        const a = payloadCrc(first)
+        expect(a).toBe(crc32Js(first))
+        const chained = new Uint8Array(4)
+        new DataView(chained.buffer).setUint32(0, payloadCrc(second), true)
+        expect(chainCrc(a, payloadCrc(second))).toBe(crc32Js(chained, a))
+      }),
+      { numRuns: 50 },
+    )
+    expect(payloadCrc(new TextEncoder().encode('123456789'))).toBe(0xcbf43926)
   })
 
   it('property: chunk plans cover exactly the changed blocks, ascending, each chunk within the chunk size; runs survive encoding', () => {
