@@ -1,5 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { execFileSync } from 'node:child_process'
+import { Buffer } from 'node:buffer'
+import { connect as tlsConnect, type TLSSocket } from 'node:tls'
+import { crc32 } from '../../src/kernel/crc32.js'
+import { FRAME_HEADER_BYTES, FrameType } from '../../src/adapters/tcp/framing.js'
 import { isDrError } from '../../src/kernel/errors.js'
 import type { Channel } from '../../src/ports/network.js'
 import { tcpNetwork, type PeerRejection, type TcpNetwork } from '../../src/adapters/tcp/tcp-network.js'
@@ -125,6 +129,59 @@ describe('tcp network: mutual TLS', () => {
     await until(() => rejections.length > 0)
     expect(rejections[0]?.reason).toMatch(/TLS/)
     expect(channels).toEqual([])
+  })
+})
+
+/** Opens a raw TLS connection to `port` with `tls` material (no drkit handshake); resolves once it is negotiated. */
+async function rawTls(port: TcpNetwork, tlsMaterial: TcpTlsMaterial): Promise<TLSSocket> {
+  const { host, port: number } = await port.address()
+  const socket = tlsConnect({ host, port: number, key: tlsMaterial.key, cert: tlsMaterial.cert, ca: tlsMaterial.ca, rejectUnauthorized: false })
+  socket.on('error', () => undefined)
+  await new Promise<void>((resolve) => socket.once('secureConnect', () => resolve()))
+  return socket
+}
+
+describe('tcp network: nothing large before authentication', () => {
+  it.each([
+    ['an untrusted client (certificate of another CA)', 'rogue-west'],
+    ['a trusted client that has not sent its hello yet', 'west'],
+  ])('%s announcing a 64 MiB frame is cut at the frame header (at most 4 KiB before the hello) and reported', async (_, who) => {
+    const { east, channels, rejections } = await eastAnd(tlsSite('west'))
+    const socket = await rawTls(east, material.get(who) as TcpTlsMaterial)
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()))
+    const header = Buffer.alloc(FRAME_HEADER_BYTES)
+    header.writeUInt8(FrameType.hello, 0)
+    header.writeUInt32BE(64 * 1024 * 1024, 1)
+    header.writeUInt32BE(0, 5)
+    header.writeUInt32BE(crc32(header.subarray(0, 9)), 9)
+    socket.write(header)
+    await closed
+    await until(() => rejections.length > 0)
+    expect(rejections[0]?.reason).toMatch(/announces 67108864 bytes, over the limit of 4096/)
+    expect(channels).toEqual([])
+  })
+
+  it('an untrusted client that never names itself is cut after the close grace and reported as not trusted', async () => {
+    const { east, channels, rejections } = await eastAnd(tlsSite('west'))
+    const socket = await rawTls(east, material.get('rogue-west') as TcpTlsMaterial)
+    await new Promise<void>((resolve) => socket.once('close', () => resolve()))
+    await until(() => rejections.length > 0)
+    expect(rejections[0]).toMatchObject({ claimedSite: undefined, direction: 'inbound' })
+    expect(rejections[0]?.reason).toMatch(/not trusted/)
+    expect(channels).toEqual([])
+  })
+
+  it('once authenticated, the same connection carries frames up to the channel limit', async () => {
+    const west = tlsSite('west')
+    const { channels } = await eastAnd(west)
+    const near = await west.connect('east', 'svc')
+    await until(() => channels.length === 1)
+    const big = new Uint8Array(1024 * 1024).fill(7)
+    const sent = near.send(big)
+    const got = await (channels[0] as Channel).frames()[Symbol.asyncIterator]().next()
+    await sent
+    expect((got.value as Uint8Array).byteLength).toBe(big.byteLength)
+    await near.close()
   })
 })
 

@@ -46,6 +46,11 @@ export class FrameConnection {
     return this.#end !== undefined
   }
 
+  /** Changes the largest frame this connection accepts from the next frame header on. */
+  setMaxFrameBytes(bytes: number): void {
+    this.#decoder.maxFrameBytes = bytes
+  }
+
   /** Makes `handler` receive every following frame (and any that waited for a handler). */
   setHandler(handler: (frame: WireFrame) => void): void {
     this.#handler = handler

@@ -69,7 +69,7 @@ function corrupt(message: string, details: Record<string, unknown>): DrError {
  * are still returned, and nothing after it ever is: a stream is never trusted again after a corrupt frame.
  */
 export class FrameDecoder {
-  readonly #maxFrameBytes: number
+  #maxFrameBytes: number
   readonly #pieces: Buffer[] = []
   #buffered = 0
   #header: { type: FrameTypeCode; length: number; checksum: number } | undefined
@@ -109,6 +109,14 @@ export class FrameDecoder {
       this.#buffered = 0
     }
     return frames
+  }
+
+  /**
+   * Changes the largest payload accepted from the next frame header on (a connection raises it once the peer has
+   * authenticated itself).
+   */
+  set maxFrameBytes(bytes: number) {
+    this.#maxFrameBytes = bytes
   }
 
   /** The corruption that stopped the stream, if one did. */

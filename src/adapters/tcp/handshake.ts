@@ -9,6 +9,14 @@ import { Name, PositiveInt } from '../../kernel/codecs.js'
  */
 export const TCP_PROTOCOL_VERSION = 1
 
+/**
+ * The largest frame a server reads from a connection before its hello has been checked (4 KiB): an unauthenticated
+ * peer can make the server hold no more than this, however large the frames of an open channel may be. Every hello
+ * fits: at most two 128-character site names, a 256-character service (1.5 KiB as JSON even if every character
+ * is escaped) and the adapter's own channel id of under 300 characters.
+ */
+export const HANDSHAKE_MAX_FRAME_BYTES = 4096
+
 const WindowCodec = t.type({ frames: PositiveInt, bytes: PositiveInt })
 
 const ShortText = (name: string, max: number): t.Type<string, string, unknown> =>

@@ -5,7 +5,7 @@ import type { Clock } from '../../kernel/clock.js'
 import type { Channel } from '../../ports/network.js'
 import { FrameConnection } from './frame-connection.js'
 import { FrameType, type FrameTypeCode, type WireFrame } from './framing.js'
-import { decodeHandshake, encodeHandshake, HelloCodec, TCP_PROTOCOL_VERSION, type Hello, type Refuse } from './handshake.js'
+import { decodeHandshake, encodeHandshake, HANDSHAKE_MAX_FRAME_BYTES, HelloCodec, TCP_PROTOCOL_VERSION, type Hello, type Refuse } from './handshake.js'
 import type { RejectionReporter } from './peer-rejection.js'
 import { peerIdentityProblem } from './tls.js'
 import type { TcpChannel, TcpWindow } from './tcp-channel.js'
@@ -29,7 +29,11 @@ export interface InboundContext {
 /**
  * The server side of the handshake: takes each accepted connection through its hello — protocol version, the
  * client's proof (on TLS) that it is the site it claims, the target site and the service — and either hands it to
- * the service's listener as a channel or refuses it. Nothing a refused peer sent ever reaches a listener.
+ * the service's listener as a channel or refuses it. Nothing a refused peer sent ever reaches a listener, and until
+ * its hello has been checked a connection may send no frame over {@link HANDSHAKE_MAX_FRAME_BYTES}: the channel's
+ * full frame size is granted only to an authenticated peer. A TLS client whose certificate did not verify is known
+ * from the start (`socket.authorized`); its small hello is read only to report the site it claimed, then it is
+ * refused.
  */
 export class InboundHandshakes {
   readonly #context: InboundContext
@@ -46,10 +50,15 @@ export class InboundHandshakes {
       socket.destroy()
       return
     }
-    const connection = new FrameConnection(socket, this.#context.maxFrameBytes)
+    const connection = new FrameConnection(socket, HANDSHAKE_MAX_FRAME_BYTES)
     const remoteAddress = connection.remoteAddress
     this.#pending.add(connection)
-    const cancelTimer = this.#context.clock.setTimer(this.#context.timeoutMs, () => connection.destroy())
+    // A TLS client whose certificate did not verify is given only the close grace to name the site it claims.
+    const untrusted = socket instanceof tls.TLSSocket && !socket.authorized ? peerIdentityProblem(socket, '') : undefined
+    const cancelTimer = this.#context.clock.setTimer(untrusted === undefined ? this.#context.timeoutMs : this.#context.closeGraceMs, () => {
+      if (untrusted !== undefined) this.#context.rejections.report({ reason: untrusted, remoteAddress, claimedSite: undefined, direction: 'inbound' })
+      connection.destroy()
+    })
     connection.setEndListener((end) => {
       cancelTimer()
       this.#pending.delete(connection)
@@ -89,6 +98,7 @@ export class InboundHandshakes {
     }
     const socket = connection.socket
     if (socket instanceof tls.TLSSocket) {
+      // socket.authorized was settled when the TLS handshake finished: an unverified client gets no further.
       const problem = peerIdentityProblem(socket, hello.site)
       if (problem !== undefined) {
         rejections.report({ reason: problem, remoteAddress, claimedSite: hello.site, direction: 'inbound' })
@@ -112,6 +122,7 @@ export class InboundHandshakes {
     if (onChannel === undefined) {
       return this.#refuse(connection, { reason: 'no-listener', message: `nothing listens on service "${hello.service}" at site "${site}"` })
     }
+    connection.setMaxFrameBytes(this.#context.maxFrameBytes)
     connection.send(FrameType.accept, accept)
     const channel = this.#context.openChannel(hello, connection)
     try {
