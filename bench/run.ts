@@ -1,29 +1,35 @@
 /**
  * Benchmark runner: `tsx bench/run.ts <suite>` runs `bench/<suite>.ts`; with no argument it runs every suite in
- * this folder (every `.ts` file exporting `run`) and also writes `bench/results.json` and `bench/RESULTS.md`.
+ * this folder (every `.ts` file exporting `run`) and also writes `bench/results.json` and `bench/RESULTS.md`. A
+ * suite that throws is recorded as failed in both files and the next suite runs; a case a suite could not measure
+ * (its peer is not installed) is listed as skipped. The exit code is 1 when a suite failed.
  */
 import { readdir, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
-import { createReporter, type BenchResult, type BenchSuite } from './report.js'
+import { createReporter, type BenchFailure, type BenchResult, type BenchSkip, type BenchSuite } from './report.js'
 
 const benchDir = path.dirname(fileURLToPath(import.meta.url))
+/** Files of this folder that are not suites. */
+const NOT_SUITES = new Set(['run', 'report'])
 
 function isSuite(module: unknown): module is BenchSuite {
   return typeof module === 'object' && module !== null && typeof (module as { readonly run?: unknown }).run === 'function'
 }
 
-async function loadSuite(name: string): Promise<BenchSuite | undefined> {
+async function loadSuite(name: string): Promise<BenchSuite> {
   const module: unknown = await import(pathToFileURL(path.join(benchDir, `${name}.ts`)).href)
-  return isSuite(module) ? module : undefined
+  if (!isSuite(module)) throw new Error(`bench/${name}.ts does not export run(report)`)
+  return module
 }
 
 async function suiteNames(): Promise<string[]> {
   const files = await readdir(benchDir)
   return files
-    .filter((file) => file.endsWith('.ts') && !file.endsWith('.d.ts') && file !== 'run.ts')
+    .filter((file) => file.endsWith('.ts') && !file.endsWith('.d.ts'))
     .map((file) => file.slice(0, -'.ts'.length))
+    .filter((name) => !NOT_SUITES.has(name))
     .sort()
 }
 
@@ -37,8 +43,14 @@ function machine(): Record<string, string | number> {
   }
 }
 
-function markdown(results: readonly BenchResult[], host: Record<string, string | number>, date: string): string {
-  const cell = (value: string | number): string => String(value).replaceAll('|', '\\|')
+interface Outcome {
+  readonly results: readonly BenchResult[]
+  readonly skipped: readonly BenchSkip[]
+  readonly failures: readonly BenchFailure[]
+}
+
+function markdown({ results, skipped, failures }: Outcome, host: Record<string, string | number>, date: string): string {
+  const cell = (value: string | number): string => String(value).replaceAll('|', '\\|').replaceAll('\n', ' ')
   const lines = [
     '# Benchmark results',
     '',
@@ -47,33 +59,57 @@ function markdown(results: readonly BenchResult[], host: Record<string, string |
     '',
     '| suite | case | value | unit | baseline | baselineValue | ratio |',
     '|---|---|---:|---|---|---:|---:|',
-    ...results.map((r) => `| ${cell(r.suite)} | ${cell(r.case)} | ${r.value} | ${cell(r.unit)} | ${cell(r.baseline)} | ${r.baselineValue} | ${r.ratio} |`),
+    // Suites run in name order: a suite's skipped cases follow its measured ones.
+    ...[
+      ...results.map((r) => ({ suite: r.suite, row: `| ${cell(r.suite)} | ${cell(r.case)} | ${r.value} | ${cell(r.unit)} | ${cell(r.baseline)} | ${r.baselineValue} | ${r.ratio} |` })),
+      ...skipped.map((s) => ({ suite: s.suite, row: `| ${cell(s.suite)} | ${cell(s.case)} | skipped: ${cell(s.reason)} | | ${cell(s.baseline)} | — | — |` })),
+    ]
+      .sort((a, b) => a.suite.localeCompare(b.suite))
+      .map(({ row }) => row),
     '',
   ]
+  if (failures.length > 0) {
+    lines.push('## Suites that failed', '', 'These suites threw before they finished; the cases they measured before that are in the table above.', '')
+    lines.push('| suite | error |', '|---|---|', ...failures.map((f) => `| ${cell(f.suite)} | ${cell(f.error)} |`), '')
+  }
   return lines.join('\n')
+}
+
+/** Runs every suite in turn; one that throws (or cannot be loaded) is recorded and the next one runs. */
+async function runAll(names: readonly string[]): Promise<Outcome> {
+  const results: BenchResult[] = []
+  const skipped: BenchSkip[] = []
+  const failures: BenchFailure[] = []
+  for (const name of names) {
+    try {
+      const suite = await loadSuite(name)
+      await suite.run(createReporter(name, { result: (r) => results.push(r), skip: (s) => skipped.push(s) }))
+    } catch (error) {
+      const message = error instanceof Error ? (error.stack ?? error.message) : String(error)
+      process.stderr.write(`bench: suite "${name}" failed; going on with the next one\n${message}\n`)
+      failures.push({ suite: name, error: error instanceof Error ? error.message : String(error) })
+    }
+  }
+  return { results, skipped, failures }
 }
 
 async function main(requested: string | undefined): Promise<number> {
   const available = await suiteNames()
   if (requested !== undefined) {
-    const suite = available.includes(requested) ? await loadSuite(requested) : undefined
-    if (suite === undefined) {
+    if (!available.includes(requested)) {
       process.stderr.write(`unknown benchmark suite "${requested}"; suites: ${available.join(', ')}\n`)
       return 2
     }
+    const suite = await loadSuite(requested)
     await suite.run(createReporter(requested))
     return 0
   }
-  const results: BenchResult[] = []
-  for (const name of available) {
-    const suite = await loadSuite(name)
-    if (suite !== undefined) await suite.run(createReporter(name, (result) => results.push(result)))
-  }
+  const outcome = await runAll(available)
   const host = machine()
   const date = new Date().toISOString()
-  await writeFile(path.join(benchDir, 'results.json'), `${JSON.stringify({ date, machine: host, results }, null, 2)}\n`)
-  await writeFile(path.join(benchDir, 'RESULTS.md'), markdown(results, host, date))
-  return 0
+  await writeFile(path.join(benchDir, 'results.json'), `${JSON.stringify({ date, machine: host, ...outcome }, null, 2)}\n`)
+  await writeFile(path.join(benchDir, 'RESULTS.md'), markdown(outcome, host, date))
+  return outcome.failures.length > 0 ? 1 : 0
 }
 
 process.exitCode = await main(process.argv[2])
