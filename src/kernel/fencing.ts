@@ -1,5 +1,5 @@
 import * as t from 'io-ts'
-import { DrError } from './errors.js'
+import { DrError, isDrError } from './errors.js'
 import type { Clock } from './clock.js'
 
 /**
@@ -23,6 +23,18 @@ export const FenceTokenCodec: t.Type<FenceToken, FenceToken, unknown> = t.readon
   t.type({ scope: t.string, value: t.number }),
   'FenceToken',
 )
+
+/**
+ * True when `error` is an `E_FENCED` refusal of a stale fence token — raised by a {@link FenceGuard}, a journal bound
+ * to a lease, or a lost lease, all of which name the token's `scope` in their details — meaning that a newer
+ * coordinator holds the scope. Domain refusals that reuse the code without naming a scope (a replication epoch
+ * that moved on) are not: they are ordinary failures of the operation.
+ *
+ * @public
+ */
+export function isStaleTokenError(error: unknown): boolean {
+  return isDrError(error, 'E_FENCED') && typeof error.details['scope'] === 'string'
+}
 
 /**
  * Remembers the highest fence token seen per scope and rejects stale ones. Every adapter's mutating call runs
@@ -106,9 +118,27 @@ export interface Lease {
 export interface LeaseManager {
   /**
    * Acquires the lease for `scope` on behalf of `holder`, waiting while another holder has it (up to
-   * `waitMs`, default: fail at once with `E_CONFLICT`).
+   * `waitMs`, default: fail at once with `E_CONFLICT`). A lease held under the same holder name counts as another
+   * holder's unless `takeOver` is set: then it ends at once and the scope passes to the caller with a higher token
+   * (a restarted coordinator reclaiming its scope without waiting for its old lease to expire).
    */
-  acquire(scope: string, holder: string, options?: { ttlMs?: number; waitMs?: number; signal?: AbortSignal }): Promise<Lease>
+  acquire(scope: string, holder: string, options?: AcquireOptions): Promise<Lease>
+}
+
+/**
+ * Options of {@link LeaseManager.acquire}.
+ *
+ * @public
+ */
+export interface AcquireOptions {
+  /** Time-to-live of the lease (default: the manager's). */
+  readonly ttlMs?: number
+  /** How long to wait while another holder has the scope (default 0: fail at once with `E_CONFLICT`). */
+  readonly waitMs?: number
+  /** Aborts the wait (`E_ABORTED`). */
+  readonly signal?: AbortSignal
+  /** End a lease held under the same holder name and take the scope over at once (default false). */
+  readonly takeOver?: boolean
 }
 
 interface HeldLease {
@@ -136,18 +166,18 @@ export class MemoryLeaseManager implements LeaseManager {
     this.#defaultTtlMs = options.defaultTtlMs ?? 10_000
   }
 
-  async acquire(scope: string, holder: string, options: { ttlMs?: number; waitMs?: number; signal?: AbortSignal } = {}): Promise<Lease> {
+  async acquire(scope: string, holder: string, options: AcquireOptions = {}): Promise<Lease> {
     const ttlMs = options.ttlMs ?? this.#defaultTtlMs
     const deadline = this.#clock.now() + (options.waitMs ?? 0)
     for (;;) {
       const current = this.#held.get(scope)
-      if (current === undefined || current.holder === holder) break
+      if (current === undefined || (current.holder === holder && options.takeOver === true)) break
       if (this.#clock.now() >= deadline) {
         throw new DrError('E_CONFLICT', `lease for scope "${scope}" is held by "${current.holder}"`, { scope, holder: current.holder })
       }
       await this.#clock.sleep(Math.min(50, Math.max(1, deadline - this.#clock.now())), options.signal)
     }
-    this.#held.get(scope)?.controller.abort(new DrError('E_FENCED', `lease for "${scope}" re-acquired`))
+    this.#held.get(scope)?.controller.abort(new DrError('E_FENCED', `lease for "${scope}" taken over by "${holder}"`, { scope, holder }))
     this.#held.get(scope)?.cancelExpiry()
     const value = (this.#counters.get(scope) ?? 0) + 1
     this.#counters.set(scope, value)

@@ -4,7 +4,7 @@ import { DrError, toDrError } from './errors.js'
 import { JsonValue, type Json } from './codecs.js'
 import type { Clock } from './clock.js'
 import type { EventSink } from './events.js'
-import type { FenceToken, Lease } from './fencing.js'
+import { isStaleTokenError, type FenceToken, type Lease } from './fencing.js'
 import type { StateStore, NewRecord } from './state-store.js'
 import { backoffDelay, isRetryable, type RetryPolicy } from './retry.js'
 import { foldWorkflowHistory, type WorkflowHistory, type RecordedStep } from './workflow-history.js'
@@ -102,8 +102,8 @@ export interface WorkflowDefinition<I extends Json, R extends Json> {
 }
 
 /**
- * Per-run options: cancellation, the lease under which the run acts (steps stop with `E_FENCED`, leaving the run
- * resumable, once it is lost), and crash injection for tests.
+ * Per-run options: cancellation, the lease under which the run acts (instead of the engine's; see
+ * {@link WorkflowEngine}), and crash injection for tests.
  *
  * @public
  */
@@ -118,6 +118,11 @@ export interface RunOptions {
  * crash, running the same id again replays recorded steps and continues from the first unrecorded one; on failure
  * (or abort) completed steps are compensated in reverse order; a completed run returns its recorded result.
  *
+ * Every run acts under a lease (the engine's, or the run's own): once it is lost — it expired, was taken over, or
+ * a step was refused with a stale fence token ({@link isStaleTokenError}) — the run stops with `E_FENCED` and stays
+ * resumable: nothing more is journaled and nothing is compensated, so the coordinator that now holds the scope
+ * resumes it from the journal.
+ *
  * @public
  */
 export class WorkflowEngine {
@@ -126,15 +131,18 @@ export class WorkflowEngine {
   readonly #events: EventSink<WorkflowEvents> | undefined
   readonly #definitions = new Map<string, WorkflowDefinition<Json, Json>>()
   readonly #crashAt: ((point: CrashPoint) => boolean) | undefined
+  readonly #lease: Lease | undefined
 
   /**
-   * @param options - the journal, the clock, where to publish events, and an engine-wide crash hook for tests
-   * (consulted for every run that has no `crashAt` of its own)
+   * @param options - the journal, the clock, where to publish events, the lease every run acts under (the
+   * coordinator's; a run's own `lease` replaces it) and an engine-wide crash hook for tests (consulted for every
+   * run that has no `crashAt` of its own)
    */
-  constructor(options: { stateStore: StateStore; clock: Clock; events?: EventSink<WorkflowEvents>; crashAt?: (point: CrashPoint) => boolean }) {
+  constructor(options: { stateStore: StateStore; clock: Clock; events?: EventSink<WorkflowEvents>; lease?: Lease; crashAt?: (point: CrashPoint) => boolean }) {
     this.#store = options.stateStore
     this.#clock = options.clock
     this.#events = options.events
+    this.#lease = options.lease
     this.#crashAt = options.crashAt
   }
 
@@ -155,6 +163,8 @@ export class WorkflowEngine {
     if (isLeft(decodedInput)) throw new DrError('E_INVALID_INPUT', `invalid input for workflow "${type}"`, { type, id })
     let history = await this.history(id)
     if (history === undefined) {
+      const lease = options.lease ?? this.#lease
+      if (lease !== undefined && !lease.isValid()) throw lostLease(id, lease)
       const version = await this.#store.append(streamOf(id), 0, [{ type: 'workflow.started', data: { workflowType: type, input } }])
       history = { id, workflowType: type, input, status: 'running', steps: [], version }
       this.#events?.emit('workflow.started', 'info', { id, type })
@@ -198,7 +208,8 @@ export class WorkflowEngine {
       this.#events?.emit('workflow.resumed', 'info', { id: history.id, type: history.workflowType, replayedSteps: history.steps.length })
     }
     const crashAt = options.crashAt ?? this.#crashAt
-    const run = new Run(history, this.#store, this.#clock, this.#events, crashAt === undefined ? options : { ...options, crashAt })
+    const lease = options.lease ?? this.#lease
+    const run = new Run(history, this.#store, this.#clock, this.#events, { ...options, ...(crashAt === undefined ? {} : { crashAt }), ...(lease === undefined ? {} : { lease }) })
     const decoded = definition.input.decode(history.input)
     if (isLeft(decoded)) throw new DrError('E_CORRUPT', `journaled input of workflow "${history.id}" no longer decodes`, { id: history.id })
     try {
@@ -208,7 +219,9 @@ export class WorkflowEngine {
       this.#events?.emit('workflow.completed', 'info', { id: history.id, type: history.workflowType })
       return result
     } catch (thrown) {
-      if (thrown instanceof InjectedCrash || run.leaseLost()) throw run.leaseLost() ? run.fencedError() : thrown
+      if (thrown instanceof InjectedCrash) throw thrown
+      if (run.leaseLost()) throw run.fencedError()
+      if (isStaleTokenError(thrown)) throw thrown
       const error = toDrError(thrown)
       await run.compensateAll()
       await run.append({ type: 'workflow.failed', data: { error: error.toJSON() as unknown as Json } })
@@ -227,6 +240,10 @@ export class WorkflowEngine {
 const STREAM_PREFIX = 'workflow/'
 function streamOf(id: string): string {
   return `${STREAM_PREFIX}${id}`
+}
+
+function lostLease(id: string, lease: Lease): DrError {
+  return new DrError('E_FENCED', `workflow "${id}" lost its lease; it stays resumable`, { id, scope: lease.scope, token: lease.token.value })
 }
 
 interface LiveStep {
@@ -273,10 +290,15 @@ class Run {
   }
 
   fencedError(): DrError {
-    return new DrError('E_FENCED', `workflow "${this.#history.id}" lost its lease; it stays resumable`, { id: this.#history.id })
+    const lease = this.#options.lease
+    return lease === undefined
+      ? new DrError('E_FENCED', `workflow "${this.#history.id}" was fenced; it stays resumable`, { id: this.#history.id })
+      : lostLease(this.#history.id, lease)
   }
 
+  /** Journals `record`, unless the lease was lost: a deposed coordinator writes nothing more. */
   async append(record: NewRecord): Promise<void> {
+    if (this.leaseLost()) throw this.fencedError()
     this.#version = await this.#store.append(streamOf(this.#history.id), this.#version, [record])
   }
 
@@ -300,7 +322,8 @@ class Run {
     try {
       result = await this.#attempts(index, name, run, options.retry)
     } catch (thrown) {
-      if (thrown instanceof InjectedCrash || this.leaseLost()) throw thrown
+      // A crash, a lost lease or a stale token: the step is not recorded, so whoever holds the scope runs it again.
+      if (thrown instanceof InjectedCrash || this.leaseLost() || isStaleTokenError(thrown)) throw thrown
       const error = toDrError(thrown)
       await this.append({ type: 'step.failed', data: { index, name, error: error.toJSON() as unknown as Json } })
       throw error
@@ -320,7 +343,7 @@ class Run {
       } catch (thrown) {
         if (thrown instanceof InjectedCrash) throw thrown
         const error = toDrError(thrown, 'E_INTERNAL')
-        if (retry === undefined || attempt >= retry.attempts || !isRetryable(retry, error) || this.#signal.aborted) throw error
+        if (retry === undefined || attempt >= retry.attempts || !isRetryable(retry, error) || isStaleTokenError(error) || this.#signal.aborted) throw error
         const delayMs = backoffDelay(retry, attempt)
         this.#events?.emit('workflow.stepRetried', 'warning', { id: this.#history.id, step: name, attempt, delayMs, error: error.message })
         await this.#clock.sleep(delayMs, this.#signal)
@@ -345,6 +368,7 @@ class Run {
   async compensateAll(): Promise<void> {
     for (const step of [...this.#live].reverse()) {
       if (step.compensated || step.compensate === undefined) continue
+      if (this.leaseLost()) throw this.fencedError()
       this.#crash(step.index, step.name, 'compensate')
       await step.compensate(step.result as never, this.#stepContext(step.index, step.name, 1))
       await this.append({ type: 'step.compensated', data: { index: step.index, name: step.name } })

@@ -71,6 +71,19 @@ describe('fencing', () => {
     await expect(waiting).resolves.toMatchObject({ holder: 'c' })
   })
 
+  it('takes a scope held under the same holder name over only when asked: the old lease ends, the token rises', async () => {
+    const clock = new ManualClock(0)
+    const leases = new MemoryLeaseManager(clock)
+    const old = await leases.acquire('s', 'dr-east-1')
+    await expect(leases.acquire('s', 'dr-east-1')).rejects.toMatchObject({ code: 'E_CONFLICT', details: { holder: 'dr-east-1' } })
+    expect(old.isValid()).toBe(true)
+    const reclaimed = await leases.acquire('s', 'dr-east-1', { takeOver: true })
+    expect(reclaimed.token.value).toBeGreaterThan(old.token.value)
+    expect(old.isValid()).toBe(false)
+    expect(old.signal.reason).toMatchObject({ code: 'E_FENCED', details: { scope: 's' } })
+    expect(reclaimed.isValid()).toBe(true)
+  })
+
   it('a waiting acquirer gets the lease when the holder releases it', async () => {
     const clock = new ManualClock(0)
     const leases = new MemoryLeaseManager(clock)

@@ -3,12 +3,14 @@ import * as t from 'io-ts'
 import {
   DrError,
   EventBus,
+  FenceGuard,
   InjectedCrash,
   ManualClock,
   MemoryLeaseManager,
   WorkflowEngine,
   systemClock,
   type CrashPoint,
+  type Lease,
   type WorkflowEvents,
 } from '../../src/kernel/index.js'
 import { memoryStateStore } from '../../src/kernel/memory-state-store.js'
@@ -42,6 +44,46 @@ function fiveStepWorld() {
     },
   })
   return { engine, effects, compensations }
+}
+
+/**
+ * Coordinators' engines on one journal, each under its own lease, running steps a, b, c against a target behind a
+ * FenceGuard (each effect once, by idempotency key); `during[step]` runs inside a step before its effect.
+ */
+function leasedWorld() {
+  const clock = new ManualClock()
+  const leases = new MemoryLeaseManager(clock, { defaultTtlMs: 1_000 })
+  const store = memoryStateStore()
+  const guard = new FenceGuard('target')
+  const effects: string[] = []
+  const applied = new Set<string>()
+  const undone: string[] = []
+  const during: Record<string, (() => unknown) | undefined> = {}
+  const engine = (lease: Lease): WorkflowEngine => {
+    const created = new WorkflowEngine({ stateStore: store, clock, lease })
+    created.register('fenced', {
+      input: t.null,
+      run: async (ctx) => {
+        for (const name of ['a', 'b', 'c']) {
+          await ctx.step(
+            name,
+            async (s) => {
+              await during[name]?.()
+              if (s.token === undefined) throw new DrError('E_PRECONDITION', 'a step ran without the lease token')
+              guard.check(s.token, name)
+              if (!applied.has(s.idempotencyKey)) (applied.add(s.idempotencyKey), effects.push(name))
+              return name
+            },
+            { compensate: async (result) => void undone.push(result) },
+          )
+        }
+        return 'done'
+      },
+    })
+    return created
+  }
+  const journal = async (id: string): Promise<string[]> => (await store.read(`workflow/${id}`)).map((r) => r.type)
+  return { clock, leases, guard, effects, undone, during, engine, journal }
 }
 
 describe('durable workflows', () => {
@@ -217,6 +259,50 @@ describe('durable workflows', () => {
     await engine.resume('l', { lease: second })
     expect(done).toEqual(['one', 'three'])
     expect(tokens[1]).toBeGreaterThan(tokens[0] ?? Infinity)
+  })
+
+  it('acts under the engine\'s lease in every run: a lease lost mid-run stops it resumable, journaling and compensating nothing; the next holder completes it', async () => {
+    const w = leasedWorld()
+    const first = await w.leases.acquire('scope', 'coordinator-a')
+    // The lease runs out while step b runs (a coordinator paused past its TTL); b's effect still lands.
+    w.during.b = () => w.clock.advance(5_000)
+    const outcome = await w.engine(first).run('fenced', 'r', null).catch((error: unknown) => error)
+    expect(outcome).toMatchObject({ code: 'E_FENCED', details: { scope: 'scope', token: first.token.value } })
+    expect(await w.journal('r')).toEqual(['workflow.started', 'step.completed'])
+    expect(w.undone).toEqual([])
+    w.during.b = undefined
+    const second = await w.leases.acquire('scope', 'coordinator-b')
+    expect(await w.engine(second).resume('r')).toBe('done')
+    expect(w.effects).toEqual(['a', 'b', 'c'])
+    expect(w.undone).toEqual([])
+    expect(await w.journal('r')).toEqual(['workflow.started', 'step.completed', 'step.completed', 'step.completed', 'workflow.completed'])
+  })
+
+  it('treats a step refused for a stale fence token as a lost lease even while the lease looks valid; a stale epoch is an ordinary failure', async () => {
+    const w = leasedWorld()
+    const lease = await w.leases.acquire('scope', 'coordinator-a')
+    // A newer coordinator showed the target its token; this one's lease service has not told it yet.
+    w.during.b = () => w.guard.check({ scope: 'scope', value: lease.token.value + 1 }, 'presentToken')
+    await expect(w.engine(lease).run('fenced', 'stale', null)).rejects.toMatchObject({ code: 'E_FENCED', details: { scope: 'scope' } })
+    expect(lease.isValid()).toBe(true)
+    expect(await w.journal('stale')).toEqual(['workflow.started', 'step.completed'])
+    expect(w.undone).toEqual([])
+    const other = leasedWorld()
+    other.during.b = () => {
+      throw new DrError('E_FENCED', 'epoch 1 is older than 2', { epoch: 1, current: 2 })
+    }
+    await expect(other.engine(await other.leases.acquire('scope', 'a')).run('fenced', 'epoch', null)).rejects.toMatchObject({ code: 'E_FENCED' })
+    expect(await other.journal('epoch')).toEqual(['workflow.started', 'step.completed', 'step.failed', 'step.compensated', 'workflow.failed'])
+    expect(other.undone).toEqual(['a'])
+  })
+
+  it('starts no run under a lost lease: nothing is journaled', async () => {
+    const w = leasedWorld()
+    const lease = await w.leases.acquire('scope', 'coordinator-a')
+    await lease.release()
+    await expect(w.engine(lease).run('fenced', 'never', null)).rejects.toMatchObject({ code: 'E_FENCED' })
+    expect(await w.journal('never')).toEqual([])
+    expect(w.effects).toEqual([])
   })
 
   it('refuses a workflow whose steps changed between runs (non-determinism) with E_CORRUPT', async () => {
