@@ -6,6 +6,7 @@ import { decideRecovered } from './decide.js'
 import type { DetectionChannel } from './events.js'
 import type { RestoreSource } from './inputs.js'
 import { RESTORE_WORKFLOW, RestoreWorkflow, RestoreWorkflowInput, type RestoreResult } from './restore-workflow.js'
+import { autoRestoreLimitOf, type ProtectionRecord } from './state.js'
 import { VolumeRuntime } from './volume-runtime.js'
 
 /**
@@ -66,7 +67,7 @@ export class FreezeCoordinator {
         protection: () => this.ctx.state.protection(key),
         storage: () => this.ctx.storage(this.ctx.state.protection(key).site),
         token: this.ctx.token,
-        intercept: (error) => this.#intercept(key, error),
+        intercept: (error, requeued) => this.#intercept(key, error, requeued),
         onTimeout: (released) => {
           const record = this.ctx.state.state.protections[key]
           this.ctx.events.emit('freeze.timedOut', 'warning', {
@@ -210,25 +211,63 @@ export class FreezeCoordinator {
       if (now.status === 'failed') await this.ctx.state.execute((state) => decideRecovered(state, key))
       return
     }
-    if (now.status === 'protected' && runtime.active === undefined) {
+    if (now.status === 'protected' && runtime.active === undefined && this.#admit(runtime, now, 'probe', problem)) {
       const started = this.detect(key, { channel: 'probe', planned: false, error: problem })
       void started.done.catch(() => undefined)
     }
   }
 
-  /** A failed volume operation: a disruption to hold it for, unless it is the caller's own mistake. */
-  #intercept(key: string, error: DrError): boolean {
-    if (this.#closed || CALLER_ERRORS.has(error.code) || isDrError(error, 'E_TIMEOUT')) return false
+  /**
+   * A failed volume operation: held for a restore when it is a disruption, else the error the caller gets — its
+   * own for the caller's mistakes and while the volume is not restored automatically, `E_UNAVAILABLE` when it
+   * fails again after the restore that re-ran it (a restore does not cure it, and another would loop).
+   */
+  #intercept(key: string, error: DrError, requeued: boolean): 'hold' | DrError {
+    if (this.#closed || CALLER_ERRORS.has(error.code) || isDrError(error, 'E_TIMEOUT')) return error
     const record = this.ctx.state.state.protections[key]
-    if (record === undefined || record.status === 'failed') return false
+    if (record === undefined || record.status === 'failed') return error
+    const runtime = this.runtime(key)
+    if (runtime.active === undefined) {
+      if (requeued) return uncured(key, error, record.lastRestore?.restoreId ?? null)
+      if (!this.#admit(runtime, record, 'io-error', error)) return error
+    }
     const started = this.detect(key, { channel: 'io-error', planned: false, error })
     void started.done.catch(() => undefined)
-    return true
+    return 'hold'
+  }
+
+  /** Whether one more automatic restore of the volume may start now; reports the first refusal of a window. */
+  #admit(runtime: VolumeRuntime, record: ProtectionRecord, channel: DetectionChannel, error: DrError): boolean {
+    const limit = autoRestoreLimitOf(record)
+    const admission = runtime.admitAutoRestore(limit, this.ctx.clock.now())
+    if (admission === 'limited') {
+      this.ctx.events.emit('freeze.autoRestoreLimited', 'critical', {
+        site: record.site,
+        volume: record.volume,
+        channel,
+        restores: limit.restores,
+        windowMs: limit.windowMs,
+        code: error.code,
+        message: error.message,
+      })
+    }
+    return admission === 'admitted'
   }
 
   #settle(runtime: VolumeRuntime, restoreId: string): void {
     if (runtime.active?.restoreId === restoreId) runtime.active = undefined
   }
+}
+
+/** The error of an operation that failed again after the restore that re-ran it. */
+function uncured(key: string, error: DrError, restoreId: string | null): DrError {
+  const after = restoreId === null ? 'a restore' : `restore ${restoreId}`
+  return new DrError(
+    'E_UNAVAILABLE',
+    `volume ${key}: the operation failed again after ${after} (${error.code}: ${error.message}); restoring the volume does not cure it`,
+    { key, reason: 'uncured', cause: error.code, restoreId },
+    { cause: error },
+  )
 }
 
 /**

@@ -2,7 +2,7 @@ import * as E from 'fp-ts/lib/Either.js'
 import { DrError } from '../../kernel/errors.js'
 import type { DrEither } from '../../kernel/either.js'
 import type { RestoreSource } from './inputs.js'
-import type { FreezeJournalEvent, FreezeState, ProtectionConfig, RestoreSummary } from './state.js'
+import { autoRestoreLimitOf, type FreezeJournalEvent, type FreezeState, type ProtectionConfig, type RestoreSummary } from './state.js'
 import type { SourceView } from './events.js'
 
 type Decided = DrEither<readonly FreezeJournalEvent[]>
@@ -41,13 +41,29 @@ export function decideProtect(state: FreezeState, key: string, config: Protectio
       }),
     )
   }
-  const unchanged = JSON.stringify(pickConfig(existing)) === JSON.stringify(config)
+  const unchanged = JSON.stringify(pickConfig(existing)) === JSON.stringify(pickConfig(config))
   return unchanged && existing.status !== 'failed' ? none : E.right([{ type: 'protection.set', data: { key, config } }])
 }
 
+/** The configuration part of a record, in one key order (so that two configurations compare as JSON). */
 function pickConfig(record: ProtectionConfig): ProtectionConfig {
   const { site, volume, mountPath, identity, sources, freezeTimeoutMs, actorTimeoutMs, probeEveryMs, mountOptions, readOnly, lockRetry } = record
-  return { site, volume, mountPath, identity, sources, freezeTimeoutMs, actorTimeoutMs, probeEveryMs, mountOptions, readOnly, lockRetry }
+  const limit = autoRestoreLimitOf(record)
+  return {
+    site,
+    volume,
+    mountPath,
+    identity,
+    sources,
+    freezeTimeoutMs,
+    actorTimeoutMs,
+    probeEveryMs,
+    mountOptions,
+    readOnly,
+    lockRetry: { minDelayMs: lockRetry.minDelayMs, maxDelayMs: lockRetry.maxDelayMs, maxAttempts: lockRetry.maxAttempts },
+    allowRollback: record.allowRollback ?? false,
+    autoRestoreLimit: { restores: limit.restores, windowMs: limit.windowMs },
+  }
 }
 
 /**

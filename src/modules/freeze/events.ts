@@ -104,6 +104,11 @@ export type FreezeEvents = {
   'freeze.sourceFailed': { site: string; volume: string; restoreId: string; source: SourceView; code: string; message: string }
   /** The update lock was held by someone else; the restore waits `delayMs` before trying again. */
   'freeze.lockContended': { site: string; volume: string; restoreId: string; holder: string; attempt: number; delayMs: number }
+  /**
+   * A disruption was detected but the volume had `restores` automatic restores in the last `windowMs` already: no
+   * restore starts, and the error reaches the application (emitted once per window).
+   */
+  'freeze.autoRestoreLimited': { site: string; volume: string; channel: DetectionChannel; restores: number; windowMs: number; code: string; message: string }
   /** The restore failed after its compensations ran; held I/O was released with an error. */
   'freeze.restoreFailed': { site: string; volume: string; restoreId: string; code: string; message: string; released: number }
   /**

@@ -24,17 +24,18 @@ import {
 } from './inputs.js'
 import { ensureMounted } from './mounting.js'
 import type { RestoreResult } from './restore-workflow.js'
-import { protectionKey, type ProtectionConfig, type ProtectionRecord } from './state.js'
+import { AUTO_RESTORE_LIMIT, protectionKey, type ProtectionConfig, type ProtectionRecord } from './state.js'
 import type { LockGrant } from './update-lock.js'
 import { DEFAULT_CACHE_POLICY, VolumeHandle, type HandleCachePolicy } from './volume-handle.js'
 
 /**
- * Defaults of `freeze.protect`: no actor timeout beyond the freeze timeout, no health probe, and the update lock
- * retried after a random 10–100 ms wait, 50 times at most.
+ * Defaults of `freeze.protect`: no actor timeout beyond the freeze timeout, no health probe, the update lock
+ * retried after a random 10–100 ms wait, 50 times at most, no automatic rollback that would discard writes already
+ * on the volume, and at most five automatic restores in ten minutes.
  *
  * @public
  */
-export const FREEZE_DEFAULTS = { lockRetry: { minDelayMs: 10, maxDelayMs: 100, maxAttempts: 50 } } as const
+export const FREEZE_DEFAULTS = { lockRetry: { minDelayMs: 10, maxDelayMs: 100, maxAttempts: 50 }, allowRollback: false, autoRestoreLimit: AUTO_RESTORE_LIMIT } as const
 
 /**
  * A protected volume as the facade returns it: its configuration, the volume backing it now, its status and
@@ -95,6 +96,8 @@ export class FreezeFacade {
       mountOptions: input.mountOptions ?? {},
       readOnly: input.readOnly ?? false,
       lockRetry: { ...FREEZE_DEFAULTS.lockRetry, ...input.lockRetry },
+      allowRollback: input.allowRollback ?? FREEZE_DEFAULTS.allowRollback,
+      autoRestoreLimit: input.autoRestoreLimit ?? FREEZE_DEFAULTS.autoRestoreLimit,
     }
     const { ctx } = this.#co
     const key = protectionKey(input.site, input.volume)

@@ -86,6 +86,14 @@ export type RestoreSource = t.TypeOf<typeof RestoreSourceCodec>
 export const LockRetryInput = t.partial({ minDelayMs: Duration, maxDelayMs: Duration, maxAttempts: PositiveInt }, 'LockRetry')
 
 /**
+ * At most `restores` automatic restores (started by an intercepted I/O error or a health probe) in any
+ * `windowMs`; beyond that, errors reach the applications and `freeze.autoRestoreLimited` says why.
+ *
+ * @public
+ */
+export const AutoRestoreLimitInput = t.type({ restores: PositiveInt, windowMs: PositiveDuration }, 'AutoRestoreLimit')
+
+/**
  * Options of `freeze.protect`.
  *
  * @public
@@ -106,6 +114,8 @@ export const ProtectInput = t.intersection(
       mountOptions: t.record(t.string, t.string),
       readOnly: t.boolean,
       lockRetry: LockRetryInput,
+      allowRollback: t.boolean,
+      autoRestoreLimit: AutoRestoreLimitInput,
     }),
   ],
   'ProtectOptions',

@@ -25,20 +25,22 @@ export interface IoGateOptions {
 }
 
 /**
- * Decides whether an operation's failure is a disruption to hold it for (true), or an answer for the caller (false).
+ * Decides what happens to an operation that failed: `'hold'` (a disruption: the operation waits in the gate and
+ * runs again after the restore), or the error the caller gets. `requeued` is true when the operation was held
+ * once already and failed again after that restore.
  *
  * @public
  */
-export type InterceptDecision = (error: DrError) => boolean | Promise<boolean>
+export type InterceptDecision = (error: DrError, requeued: boolean) => 'hold' | DrError | Promise<'hold' | DrError>
 
 /**
  * The in-process I/O gate of a protected volume — freeze mechanism M1 of the seed ("the driver holds the open call
  * and returns the response later"). Every operation on the volume runs through {@link IoGate.run}. While the gate
  * is frozen, operations wait (their promises stay pending, in arrival order); {@link IoGate.open} lets them run in
- * FIFO order; {@link IoGate.fail} releases them with an error. An operation that fails with an error the
- * `intercept` decision accepts is not failed: it is put back in the queue at its arrival position and the gate
- * freezes, so it re-runs after the thaw. Each waiting operation times out on its own `timeoutMs` after its
- * arrival. Operations never settle twice.
+ * FIFO order; {@link IoGate.fail} releases them with an error. An operation whose failure the `intercept` decision
+ * holds is not failed: it is put back in the queue at its arrival position and the gate freezes, so it re-runs
+ * after the thaw (and the decision is told, should it fail again, that it was requeued once). Each waiting
+ * operation times out on its own `timeoutMs` after its arrival. Operations never settle twice.
  *
  * @public
  */
@@ -90,20 +92,22 @@ export class IoGate {
   }
 
   /**
-   * Runs `op` through the gate: waits while frozen, then runs it. A failure that `intercept` accepts freezes the
-   * gate and holds the operation for a re-run after the thaw; any other failure rejects (as a `DrError`).
+   * Runs `op` through the gate: waits while frozen, then runs it. A failure that `intercept` holds freezes the
+   * gate and holds the operation for a re-run after the thaw; otherwise the operation rejects with the error the
+   * decision gives (without a decision, its own, as a `DrError`).
    */
   async run<T>(op: () => Promise<T>, intercept?: InterceptDecision): Promise<T> {
     const seq = this.#nextSeq++
     const arrivedAt = this.#clock.now()
-    for (;;) {
+    for (let requeued = false; ; requeued = true) {
       if (this.#frozen) await this.#wait(seq, arrivedAt)
       this.#inFlight++
       try {
         return await op()
       } catch (thrown) {
         const error = toDrError(thrown)
-        if (intercept === undefined || !(await intercept(error))) throw error
+        const decision = intercept === undefined ? error : await intercept(error, requeued)
+        if (decision !== 'hold') throw decision
         this.close()
       } finally {
         this.#inFlight--

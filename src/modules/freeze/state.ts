@@ -13,27 +13,54 @@ export const SourceViewCodec = t.type({ kind: t.keyof({ snapshot: null, replica:
 
 /**
  * The protection of one volume as configured: where it is mounted and with which identity, where it can be
- * restored from, the freeze and actor timeouts (null: none), how often it is probed (null: never), and how the
- * update lock is retried.
+ * restored from, the freeze and actor timeouts (null: none), how often it is probed (null: never), how the
+ * update lock is retried, and two safety limits of automatic restores: whether one may roll the volume back to a
+ * snapshot that lacks writes already on the volume (`allowRollback`, default false), and how many may start in a
+ * window (`autoRestoreLimit`, default {@link AUTO_RESTORE_LIMIT}). Both are optional in the journal, so that
+ * protections recorded before they existed still decode.
  *
  * @public
  */
-export const ProtectionConfigCodec = t.type(
-  {
-    site: t.string,
-    volume: t.string,
-    mountPath: t.string,
-    identity: t.string,
-    sources: t.array(RestoreSourceCodec),
-    freezeTimeoutMs: Nullable(t.number),
-    actorTimeoutMs: Nullable(t.number),
-    probeEveryMs: Nullable(t.number),
-    mountOptions: t.record(t.string, t.string),
-    readOnly: t.boolean,
-    lockRetry: t.type({ minDelayMs: t.number, maxDelayMs: t.number, maxAttempts: t.number }),
-  },
+export const ProtectionConfigCodec = t.intersection(
+  [
+    t.type({
+      site: t.string,
+      volume: t.string,
+      mountPath: t.string,
+      identity: t.string,
+      sources: t.array(RestoreSourceCodec),
+      freezeTimeoutMs: Nullable(t.number),
+      actorTimeoutMs: Nullable(t.number),
+      probeEveryMs: Nullable(t.number),
+      mountOptions: t.record(t.string, t.string),
+      readOnly: t.boolean,
+      lockRetry: t.type({ minDelayMs: t.number, maxDelayMs: t.number, maxAttempts: t.number }),
+    }),
+    t.partial({
+      allowRollback: t.boolean,
+      autoRestoreLimit: t.type({ restores: t.number, windowMs: t.number }),
+    }),
+  ],
   'ProtectionConfig',
 )
+
+/**
+ * How many automatic restores (started by an intercepted I/O error or a health probe) a volume may have in a
+ * window unless its protection says otherwise: five in ten minutes. A volume disrupted more often than that is
+ * flapping, and restoring it again would hide the fault rather than cure it.
+ *
+ * @public
+ */
+export const AUTO_RESTORE_LIMIT = { restores: 5, windowMs: 10 * 60_000 } as const
+
+/**
+ * The automatic restore limit of a protection (its own, else {@link AUTO_RESTORE_LIMIT}).
+ *
+ * @public
+ */
+export function autoRestoreLimitOf(config: ProtectionConfig): { readonly restores: number; readonly windowMs: number } {
+  return config.autoRestoreLimit ?? AUTO_RESTORE_LIMIT
+}
 
 /**
  * One protection's configuration.

@@ -96,9 +96,10 @@ export class VolumeHandle {
     if (!(data instanceof Uint8Array)) {
       throw new DrError('E_INVALID_INPUT', 'invalid write data: field "data" must be a Uint8Array', { what: 'write data', violations: [{ path: 'data', expected: 'Uint8Array', actual: typeof data }] })
     }
+    // The caller's mistake, checked before the gate: it must never look like a disruption to restore from.
+    if (this.#runtime.protection.readOnly) throw new DrError('E_PRECONDITION', `volume ${this.#runtime.key} is mounted read-only`, { key: this.#runtime.key })
     const bytes = data.slice()
     return this.#io(async () => {
-      if (this.#runtime.protection.readOnly) throw new DrError('E_PRECONDITION', `volume ${this.#runtime.key} is mounted read-only`, { key: this.#runtime.key })
       await this.#inside(at, bytes.length)
       if (this.#policy.mode === 'writeThrough') {
         await this.#locked(() => this.#writeThrough(at, bytes))

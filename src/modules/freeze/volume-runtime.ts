@@ -64,6 +64,10 @@ export class VolumeRuntime {
   readonly disarm = new Set<() => void>()
   /** `restoreId/actor` of the actors a restore released already (each is released exactly once). */
   readonly releasedActors = new Set<string>()
+  /** When the automatic restores of the current window started. */
+  #autoRestores: number[] = []
+  /** True once the current window's limit was reported. */
+  #limitReported = false
 
   constructor(deps: VolumeRuntimeDeps) {
     this.#deps = deps
@@ -167,6 +171,22 @@ export class VolumeRuntime {
   /** Forgets the cached size (the backing volume changed or was restored). */
   forgetSize(): void {
     this.#sizeBytes = undefined
+  }
+
+  /**
+   * Counts an automatic restore about to start at `now` against `limit`: `admitted` (counted), or, when the
+   * window is full, `limited` the first time (to be reported) and `limitedAgain` after that.
+   */
+  admitAutoRestore(limit: { readonly restores: number; readonly windowMs: number }, now: number): 'admitted' | 'limited' | 'limitedAgain' {
+    this.#autoRestores = this.#autoRestores.filter((at) => at > now - limit.windowMs)
+    if (this.#autoRestores.length < limit.restores) {
+      this.#autoRestores.push(now)
+      this.#limitReported = false
+      return 'admitted'
+    }
+    if (this.#limitReported) return 'limitedAgain'
+    this.#limitReported = true
+    return 'limited'
   }
 
   /** Cancels everything the running restore armed in memory. */

@@ -146,7 +146,7 @@ describe('the I/O gate', () => {
         if (fail) throw new DrError('E_ADAPTER', 'lost')
         order.push('first')
       },
-      () => true,
+      () => 'hold',
     )
     await clock.advance(0)
     expect(gate.frozen).toBe(true)
@@ -155,6 +155,23 @@ describe('the I/O gate', () => {
     gate.open()
     await Promise.all([first, second])
     expect(order).toEqual(['first', 'second'])
+  })
+
+  it('an operation held once is told so when it fails again, and gets the error the decision gives', async () => {
+    const clock = new ManualClock()
+    const gate = new IoGate({ clock, timeoutMs: null })
+    const seen: boolean[] = []
+    const run = gate.run(
+      async () => {
+        throw new DrError('E_ADAPTER', 'lost')
+      },
+      (error, requeued) => (seen.push(requeued), requeued ? new DrError('E_UNAVAILABLE', `uncured: ${error.message}`) : 'hold'),
+    )
+    await clock.advance(0)
+    expect(gate.frozen).toBe(true)
+    gate.open()
+    await expect(run).rejects.toMatchObject({ code: 'E_UNAVAILABLE', message: 'uncured: lost' })
+    expect(seen).toEqual([false, true])
   })
 
   it('each held operation times out on its own, later ones wait again, and nothing settles twice', async () => {
