@@ -77,7 +77,7 @@ describe('the fence reader', () => {
     } finally {
       await rm(dir, { recursive: true, force: true })
     }
-  }, 120_000)
+  }, 300_000)
 
   it('reports a fence that is never closed', () => {
     expect(fencesOf('text\n```ts\nconst a = 1\n').map((f) => [f.kind, f.line])).toEqual([['unclosed', 2]])
