@@ -1,5 +1,6 @@
+import * as t from 'io-ts'
+import { NonNegativeInt, type Json } from '../kernel/codecs.js'
 import type { FenceToken } from '../kernel/fencing.js'
-import type { Json } from '../kernel/codecs.js'
 
 /**
  * What a volume is and how it is set: size and block size in bytes, whether it accepts I/O (`online`) and
@@ -108,6 +109,73 @@ export interface ReadSource {
 }
 
 /**
+ * A byte range of a volume: `length` bytes from byte `offset`.
+ *
+ * @public
+ */
+export interface ByteRange {
+  readonly offset: number
+  readonly length: number
+}
+
+/**
+ * One change of a {@link StoragePort.writeRanges} call: either `data` written at byte `offset` (any offset and
+ * length; partial blocks are merged), or a hole: the whole blocks inside `[offset, offset + length)` unmapped, as
+ * `trim` does (they read as zeros again; partial edge blocks are kept).
+ *
+ * @public
+ */
+export type RangeChange =
+  | { readonly offset: number; readonly data: Uint8Array; readonly hole?: undefined }
+  | { readonly offset: number; readonly length: number; readonly hole: true }
+
+/**
+ * Options of {@link StoragePort.writeRanges}. `replication: true` is for drkit's replication engine only: it lets
+ * the call change a read-only volume (a mirror destination, which stays read-only to every client while delta
+ * sets are applied into it). Clients never set it.
+ *
+ * @public
+ */
+export interface WriteRangesOptions {
+  readonly replication?: boolean
+}
+
+const Bytes = new t.Type<Uint8Array, Uint8Array, unknown>(
+  'Uint8Array',
+  (u): u is Uint8Array => u instanceof Uint8Array,
+  (u, c) => (u instanceof Uint8Array ? t.success(u) : t.failure(u, c)),
+  t.identity,
+)
+
+/**
+ * Codec of the `ranges` of {@link StoragePort.readRanges}: an array of {@link ByteRange}; adapters decode with it.
+ *
+ * @public
+ */
+export const ByteRangesCodec = t.readonlyArray(t.type({ offset: NonNegativeInt, length: NonNegativeInt }), 'ByteRange[]')
+
+/**
+ * Codec of the `changes` of {@link StoragePort.writeRanges}: an array of {@link RangeChange} (a change is data or a
+ * hole, never both); adapters decode with it.
+ *
+ * @public
+ */
+export const RangeChangesCodec = t.readonlyArray(
+  t.union([
+    t.intersection([t.type({ offset: NonNegativeInt, data: Bytes }), t.partial({ hole: t.undefined })]),
+    t.type({ offset: NonNegativeInt, length: NonNegativeInt, hole: t.literal(true) }),
+  ]),
+  'RangeChange[]',
+)
+
+/**
+ * Codec of {@link WriteRangesOptions}.
+ *
+ * @public
+ */
+export const WriteRangesOptionsCodec = t.union([t.undefined, t.partial({ replication: t.boolean })], 'WriteRangesOptions')
+
+/**
  * The storage port of a site: volumes and their blocks, snapshots, changed blocks, I/O fences, shares and
  * configuration records. Every mutating call takes the caller's {@link FenceToken} and rejects a token lower than
  * the highest seen for its scope with `E_FENCED`. Missing resources reject with `E_NOT_FOUND`, name clashes with
@@ -147,6 +215,28 @@ export interface StoragePort {
   write(volume: string, offset: number, data: Uint8Array, token: FenceToken): Promise<void>
   /** Marks whole blocks in `[offset, offset + length)` as unallocated (they read as zeros again). */
   trim(volume: string, offset: number, length: number, token: FenceToken): Promise<void>
+  /**
+   * Reads many ranges of the volume or of one of its snapshots in one call; resolves with one array per range,
+   * in request order. Each range reads exactly as {@link StoragePort.read} would (zeros where unwritten,
+   * `E_CORRUPT` on a checksum mismatch), and all of them from the same state: no write lands between two of
+   * them. Waits while the volume is fenced. Rejects with `E_INVALID_INPUT`, reading nothing, when any range is
+   * malformed or ends past the end; `E_PRECONDITION` when the volume is offline. Ranges may overlap, repeat or be
+   * empty. An adapter reads them as few large reads as it can, so a caller passes a whole batch at once.
+   */
+  readRanges(volume: string, ranges: readonly ByteRange[], source?: ReadSource): Promise<Uint8Array[]>
+  /**
+   * Applies many changes to the live volume in one call: data written and holes punched (see
+   * {@link RangeChange}), in array order, so a later change wins where two overlap. The call is one unit: no
+   * reader sees some of its changes and not the others, a fence waits for the whole call, and it resolves once
+   * every change is durable. An adapter that survives crashes keeps all of a call's changes or none after a crash
+   * before the call resolved (the local adapter commits them in one log batch); a unit larger than one call
+   * still needs a snapshot to roll back to. The token is checked as `write` checks it (`E_FENCED`, nothing
+   * changed). Any malformed change, or one past the end, rejects the whole call with `E_INVALID_INPUT` before
+   * anything changes; so does an offline volume (`E_PRECONDITION`) and a read-only one unless
+   * `options.replication` is set (see {@link WriteRangesOptions}; clients never set it). Snapshots keep their
+   * contents, as with `write`.
+   */
+  writeRanges(volume: string, changes: readonly RangeChange[], token: FenceToken, options?: WriteRangesOptions): Promise<void>
 
   /** Takes a snapshot of the volume as it is now (O(1) in volume size). */
   createSnapshot(volume: string, name: string, token: FenceToken, labels?: Readonly<Record<string, string>>): Promise<SnapshotInfo>

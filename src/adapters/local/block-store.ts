@@ -22,7 +22,8 @@ export interface BlockFileUsage {
  * charges each slot in use to the volume that wrote it (what `allocatedBytes` reports); a
  * slot whose count drops to zero waits in limbo until the metadata that freed it is durable, and only then
  * returns to the free list (lowest slot first) — so a crash can never find a durable map pointing at a slot
- * that was reused. Free slots at the end of the file are truncated away.
+ * that was reused. Free slots at the end of the file are truncated away. Single writes take the lowest free
+ * slots; vectored writes take consecutive ones (see {@link BlockStore.allocateRun}).
  */
 export class BlockStore {
   /** Bytes per slot. */
@@ -32,6 +33,8 @@ export class BlockStore {
   #owners = new Uint32Array(1024)
   readonly #owned = new Map<number, number>()
   #isFree = new Uint8Array(1024)
+  /** Slots marked in `#isFree`: the heap may also hold stale entries, taken since by {@link BlockStore.allocateRun}. */
+  #freeCount = 0
   readonly #free = new SlotHeap()
   #limbo: number[] = []
   #slotCount: number
@@ -39,6 +42,8 @@ export class BlockStore {
   #tracking = false
   #dirty = false
   #truncation: Promise<void> = Promise.resolve()
+  #reads = 0
+  #writes = 0
 
   private constructor(file: FileHandle, blockSize: number, slotCount: number) {
     this.#file = file
@@ -124,8 +129,14 @@ export class BlockStore {
   }
 
   #markFree(slot: number): void {
+    if (this.#isFree[slot] !== 1) this.#freeCount++
     this.#isFree[slot] = 1
     this.#free.push(slot)
+  }
+
+  #take(slot: number): void {
+    this.#isFree[slot] = 0
+    this.#freeCount--
   }
 
   /** Reserves `count` free slots for new data (lowest first, then the end of the file). */
@@ -135,14 +146,55 @@ export class BlockStore {
       const slot = this.#free.pop()
       if (slot === undefined) break
       if (slot >= this.#slotCount || this.#isFree[slot] !== 1) continue
-      this.#isFree[slot] = 0
+      this.#take(slot)
       slots.push(slot)
     }
-    while (slots.length < count) {
-      this.#grow(this.#slotCount + 1)
-      slots.push(this.#slotCount++)
-    }
+    while (slots.length < count) slots.push(...this.#extend(count - slots.length))
     return slots
+  }
+
+  /**
+   * Reserves `count` consecutive slots for one vectored write, so it goes out (and is later read back) in a few
+   * large calls: the first run of free slots long enough, otherwise the end of the file. When more than a
+   * quarter of the file is free yet no run fits, it takes the lowest free slots as {@link BlockStore.allocate}
+   * does, so space freed in scattered slots is still reused and the file does not keep growing.
+   */
+  allocateRun(count: number): number[] {
+    const start = this.#freeCount >= count ? this.#freeRun(count) : undefined
+    if (start === undefined) return this.#freeCount * 4 > this.#slotCount ? this.allocate(count) : this.#extend(count)
+    const slots: number[] = []
+    for (let slot = start; slot < start + count; slot++) {
+      this.#take(slot)
+      slots.push(slot)
+    }
+    if (this.#free.size > 2 * this.#freeCount + 1024) this.#rebuildFreeList()
+    return slots
+  }
+
+  /** The first slot of the lowest run of `count` free slots inside the file, if there is one. */
+  #freeRun(count: number): number | undefined {
+    const free = this.#isFree.subarray(0, this.#slotCount)
+    for (let at = free.indexOf(1); at !== -1; ) {
+      const end = free.indexOf(0, at)
+      const runEnd = end === -1 ? free.length : end
+      if (runEnd - at >= count) return at
+      at = end === -1 ? -1 : free.indexOf(1, end)
+    }
+    return undefined
+  }
+
+  /** Drops the free list's stale entries (slots {@link BlockStore.allocateRun} took without popping them). */
+  #rebuildFreeList(): void {
+    this.#free.clear()
+    for (let slot = 0; slot < this.#slotCount; slot++) if (this.#isFree[slot] === 1) this.#free.push(slot)
+  }
+
+  /** `count` new slots at the end of the file. */
+  #extend(count: number): number[] {
+    const first = this.#slotCount
+    this.#grow(first + count)
+    this.#slotCount += count
+    return Array.from({ length: count }, (_, k) => first + k)
   }
 
   /** Gives back reserved slots that were never referenced (their write failed). */
@@ -167,9 +219,7 @@ export class BlockStore {
 
   #truncateTail(): void {
     const before = this.#slotCount
-    while (this.#slotCount > 0 && this.#isFree[this.#slotCount - 1] === 1) {
-      this.#isFree[--this.#slotCount] = 0
-    }
+    while (this.#slotCount > 0 && this.#isFree[this.#slotCount - 1] === 1) this.#take(--this.#slotCount)
     if (this.#slotCount === before) return
     const bytes = this.#slotCount * this.blockSize
     this.#truncation = this.#truncation.then(() => this.#file.truncate(bytes))
@@ -182,6 +232,7 @@ export class BlockStore {
     let pending = buffers.slice()
     while (pending.length > 0) {
       const { bytesWritten } = await this.#file.writev(pending, position)
+      this.#writes++
       if (bytesWritten === 0) throw new DrError('E_ADAPTER', `local: no progress writing block slots at byte ${position}`, { adapter: 'local' })
       position += bytesWritten
       pending = skipBytes(pending, bytesWritten)
@@ -189,17 +240,28 @@ export class BlockStore {
     this.#dirty = true
   }
 
-  /** Reads consecutive slots from `first` into `target` (a whole number of blocks); bytes past the end read as zeros. */
-  async read(first: number, target: Uint8Array): Promise<void> {
-    let done = 0
-    while (done < target.length) {
-      const { bytesRead } = await this.#file.read(target, done, target.length - done, first * this.blockSize + done)
+  /**
+   * Reads consecutive slots from `first` into `targets`, one buffer of `blockSize` bytes each, in one `preadv`
+   * when the kernel allows; bytes past the end of the file read as zeros.
+   */
+  async read(first: number, targets: readonly Uint8Array[]): Promise<void> {
+    let position = first * this.blockSize
+    let pending = targets.slice()
+    while (pending.length > 0) {
+      const { bytesRead } = await this.#file.readv(pending, position)
+      this.#reads++
       if (bytesRead === 0) {
-        target.fill(0, done)
+        for (const target of pending) target.fill(0)
         return
       }
-      done += bytesRead
+      position += bytesRead
+      pending = skipBytes(pending, bytesRead)
     }
+  }
+
+  /** File reads and writes (each one `preadv` or `pwritev`, of however many slots) issued since the file was opened. */
+  calls(): { readonly reads: number; readonly writes: number } {
+    return { reads: this.#reads, writes: this.#writes }
   }
 
   /** Makes every completed write durable (a no-op when nothing was written since the last sync). */

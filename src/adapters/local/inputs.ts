@@ -38,7 +38,8 @@ export const AccessInput = Access
 /** Codec of snapshot labels. */
 export const LabelsInput = t.record(t.string, t.string)
 
-function invalid(message: string, details: Record<string, unknown>): DrError {
+/** An `E_INVALID_INPUT` rejection of the local adapter: `local: <message>`, with the adapter in its details. */
+export function invalid(message: string, details: Record<string, unknown>): DrError {
   return new DrError('E_INVALID_INPUT', `local: ${message}`, { adapter: 'local', ...details })
 }
 

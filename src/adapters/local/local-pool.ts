@@ -75,6 +75,11 @@ export class LocalPool {
     return this.metadata.commit(record)
   }
 
+  /** Applies several records as one change that a crash keeps whole or drops whole; resolves once it is durable. */
+  commitAll(records: readonly LogRecord[]): Promise<void> {
+    return this.metadata.commitAll(records)
+  }
+
   /**
    * Runs a map change that may free slots under the volume's exclusive lock (so no read is using them), then
    * waits for it to be durable outside the lock. `change` re-checks its preconditions and commits.

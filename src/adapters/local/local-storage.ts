@@ -4,22 +4,27 @@ import { decode } from '../../kernel/decode.js'
 import { adapterError, DrError } from '../../kernel/errors.js'
 import type { FenceToken } from '../../kernel/fencing.js'
 import type {
+  ByteRange,
   ChangedBlocks,
   CreateVolumeRequest,
+  RangeChange,
   ReadSource,
   ShareInfo,
   ShareProbe,
   SnapshotInfo,
   StoragePort,
   VolumeInfo,
+  WriteRangesOptions,
 } from '../../ports/storage.js'
+import { copyChanges } from '../storage-common/range-changes.js'
+import { describeSnapshot } from '../storage-common/snapshot-info.js'
 import * as blockIo from './block-io.js'
-import type { BlockFileUsage } from './block-store.js'
 import { checkBlockSize, checkBytes, checkVolumeSize, CreateVolumeInput } from './inputs.js'
 import { LocalPool } from './local-pool.js'
 import { PoolLock } from './pool-lock.js'
 import { PoolMetadata } from './pool-metadata.js'
-import { describeSnapshot, type SnapshotState } from './pool-state.js'
+import { poolStats, type LocalStorageStats } from './pool-stats.js'
+import type { SnapshotState } from './pool-state.js'
 import { verifyPool, type PoolCheck } from './pool-verify.js'
 import * as shares from './shares.js'
 import * as snapshots from './snapshots.js'
@@ -39,20 +44,7 @@ export interface LocalStorageOptions {
   readonly checkpointAfterBytes?: number
 }
 
-/**
- * Work and space counters of a local pool since it was opened, for tests and benchmarks: map pages and
- * entries looked at by changed-block diffs, bytes and batches written to the metadata log and checkpoints,
- * and the space of each block file.
- *
- * @public
- */
-export interface LocalStorageStats {
-  readonly pagesVisited: number
-  readonly entriesVisited: number
-  readonly metadataBytesWritten: number
-  readonly logBatches: number
-  readonly blockFiles: readonly BlockFileUsage[]
-}
+export type { LocalStorageStats } from './pool-stats.js'
 
 const DEFAULT_BLOCK_SIZE = 64 * 1024
 
@@ -145,13 +137,7 @@ export class LocalStorage implements StoragePort {
 
   /** Counters of work done and space used (see {@link LocalStorageStats}). */
   stats(): Promise<LocalStorageStats> {
-    return this.#run('stats', (pool) => ({
-      pagesVisited: pool.state.stats.pagesVisited,
-      entriesVisited: pool.state.stats.entriesVisited,
-      metadataBytesWritten: pool.metadata.metadataBytesWritten,
-      logBatches: pool.metadata.batchesWritten,
-      blockFiles: [...pool.state.stores.values()].map((store) => store.usage()),
-    }))
+    return this.#run('stats', (pool) => poolStats(pool))
   }
 
   /** Checks the whole pool (map references, slot references, every block's checksum); see {@link PoolCheck}. */
@@ -251,6 +237,15 @@ export class LocalStorage implements StoragePort {
 
   trim(volume: string, offset: number, length: number, token: FenceToken): Promise<void> {
     return this.#run('trim', (pool) => blockIo.trimVolume(pool, volume, offset, length, token))
+  }
+
+  readRanges(volume: string, ranges: readonly ByteRange[], source?: ReadSource): Promise<Uint8Array[]> {
+    return this.#run('readRanges', (pool) => blockIo.readVolumeRanges(pool, volume, ranges, source?.snapshot))
+  }
+
+  writeRanges(volume: string, changes: readonly RangeChange[], token: FenceToken, options?: WriteRangesOptions): Promise<void> {
+    const copy = copyChanges(changes)
+    return this.#run('writeRanges', (pool) => blockIo.writeVolumeRanges(pool, volume, copy, token, options))
   }
 
   createSnapshot(volume: string, name: string, token: FenceToken, labels?: Readonly<Record<string, string>>): Promise<SnapshotInfo> {

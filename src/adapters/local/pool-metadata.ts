@@ -123,10 +123,18 @@ export class PoolMetadata {
    * call this without awaiting in between, so the checks and the change are atomic.
    */
   commit(record: LogRecord): Promise<void> {
+    return this.commitAll([record])
+  }
+
+  /**
+   * Applies `records` in order now, as one change: they go into the same log batch, one checksummed frame, so
+   * a crash leaves all of them or none (a torn frame is dropped whole on replay). Resolves once they are durable.
+   */
+  commitAll(records: readonly LogRecord[]): Promise<void> {
     if (this.#failure !== undefined) return Promise.reject(this.#failure)
-    this.state.apply(record)
-    const bytes = encodeRecord(record)
-    this.#pending.push(bytes)
+    const encoded = records.map(encodeRecord)
+    for (const record of records) this.state.apply(record)
+    this.#pending.push(...encoded)
     const durable = new Promise<void>((resolve, reject) => this.#waiters.push({ resolve, reject }))
     if (!this.#flushQueued) {
       this.#flushQueued = true

@@ -1,7 +1,7 @@
 import type { Json } from '../../kernel/codecs.js'
 import { DrError } from '../../kernel/errors.js'
 import { FenceGuard } from '../../kernel/fencing.js'
-import type { ShareInfo, SnapshotInfo, VolumeInfo } from '../../ports/storage.js'
+import type { ShareInfo, VolumeInfo } from '../../ports/storage.js'
 import { clearRange, MAX_BLOCKS, releaseTree, retainTree, setBlocks, type MapStats, type NodePage, type SlotOwner } from './block-map.js'
 import type { BlockStore } from './block-store.js'
 import type { LogRecord } from './records.js'
@@ -30,18 +30,6 @@ export interface VolumeState {
   root: NodePage | null
   readonly snapshots: Map<string, SnapshotState>
   readonly config: Map<string, Json>
-}
-
-/** A snapshot's description as the port returns it. */
-export function describeSnapshot(volume: VolumeState, snapshot: SnapshotState): SnapshotInfo {
-  return {
-    volume: volume.name,
-    name: snapshot.name,
-    createdAt: snapshot.createdAt,
-    sizeBytes: snapshot.sizeBytes,
-    labels: { ...snapshot.labels },
-    holds: [...snapshot.holds].sort(),
-  }
 }
 
 /**

@@ -69,7 +69,7 @@ export async function verifyPool(pool: LocalPool): Promise<PoolCheck> {
       for (const [slot, { refs: count, crc }] of refs) {
         if (store.references(slot) !== count) problems.push(`slot ${slot} (${store.blockSize}): ${store.references(slot)} references recorded, ${count} found`)
         const data = new Uint8Array(store.blockSize)
-        await store.read(slot, data)
+        await store.read(slot, [data])
         if (crc32(data) !== crc) problems.push(`slot ${slot} (${store.blockSize}): checksum mismatch`)
       }
     }

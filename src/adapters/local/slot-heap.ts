@@ -11,6 +11,11 @@ export class SlotHeap {
     return this.#size
   }
 
+  /** Empties the heap. */
+  clear(): void {
+    this.#size = 0
+  }
+
   /** Adds a slot. */
   push(slot: number): void {
     if (this.#size === this.#items.length) {

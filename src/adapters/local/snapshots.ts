@@ -5,7 +5,8 @@ import type { ChangedBlocks, SnapshotInfo, VolumeInfo } from '../../ports/storag
 import { diffTrees, EMPTY_SLOT } from './block-map.js'
 import { checkName, checkText, LabelsInput } from './inputs.js'
 import type { LocalPool } from './local-pool.js'
-import { describeSnapshot, type SnapshotState, type VolumeState } from './pool-state.js'
+import { describeSnapshot } from '../storage-common/snapshot-info.js'
+import type { SnapshotState, VolumeState } from './pool-state.js'
 
 function precondition(message: string, details: Record<string, unknown>): DrError {
   return new DrError('E_PRECONDITION', `local: ${message}`, { adapter: 'local', ...details })

@@ -1,5 +1,5 @@
 import type { Json } from '../../kernel/codecs.js'
-import type { SnapshotInfo, VolumeInfo } from '../../ports/storage.js'
+import type { VolumeInfo } from '../../ports/storage.js'
 import { BlockMap, type Allocation, type DataBlock } from './storage-block-map.js'
 import { IoGate } from './storage-fences.js'
 import { storageError } from './storage-inputs.js'
@@ -62,18 +62,6 @@ export function describeVolume(volume: VolumeState): VolumeInfo {
     createdAt: volume.createdAt,
   }
   return volume.origin === undefined ? info : { ...info, origin: `${volume.origin.volume}@${volume.origin.snapshot}` }
-}
-
-/** The public description of a snapshot of `volume`. */
-export function describeSnapshot(volume: VolumeState, snapshot: SnapshotState): SnapshotInfo {
-  return {
-    volume: volume.name,
-    name: snapshot.name,
-    createdAt: snapshot.createdAt,
-    sizeBytes: snapshot.sizeBytes,
-    labels: { ...snapshot.labels },
-    holds: [...snapshot.holds].sort(),
-  }
 }
 
 /** Freezes the live contents of `volume` as snapshot `name` at `generation`, sharing every block (O(1)). */

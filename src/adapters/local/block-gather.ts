@@ -1,0 +1,67 @@
+import { DrError } from '../../kernel/errors.js'
+import { crc32 } from '../../kernel/crc32.js'
+import type { ByteRange } from '../../ports/storage.js'
+import { EMPTY_SLOT, lookupRange, type NodePage } from './block-map.js'
+import type { BlockStore } from './block-store.js'
+import { slotRuns } from './slot-runs.js'
+
+/** One allocated block a read needs: its slot and checksum, and the buffer its bytes are read into. */
+interface Fetch {
+  readonly slot: number
+  readonly crc: number
+  readonly block: number
+  readonly target: Uint8Array
+  /** For a block its range covers only in part: which bytes of `target` go where in the range's result. */
+  readonly partial?: { readonly out: Uint8Array; readonly from: number; readonly to: number; readonly at: number }
+}
+
+/** Adds the fetches of one range (its unallocated blocks stay zero in `out`). */
+function plan(root: NodePage | null, blockSize: number, { offset, length }: ByteRange, out: Uint8Array, fetches: Fetch[]): void {
+  if (length === 0) return
+  const first = Math.floor(offset / blockSize)
+  const count = Math.ceil((offset + length) / blockSize) - first
+  const slots = new Uint32Array(count)
+  const crcs = new Uint32Array(count)
+  lookupRange(root, first, count, slots, crcs)
+  for (let k = 0; k < count; k++) {
+    const slot = slots[k]!
+    if (slot === EMPTY_SLOT) continue
+    const start = (first + k) * blockSize
+    const block = first + k
+    if (start >= offset && start + blockSize <= offset + length) {
+      fetches.push({ slot, crc: crcs[k]!, block, target: out.subarray(start - offset, start - offset + blockSize) })
+      continue
+    }
+    const from = Math.max(offset, start)
+    const to = Math.min(offset + length, start + blockSize)
+    const partial = { out, from: from - start, to: to - start, at: from - offset }
+    fetches.push({ slot, crc: crcs[k]!, block, target: new Uint8Array(blockSize), partial })
+  }
+}
+
+/**
+ * Reads `ranges` through the block map rooted at `root`, one result per range in request order, unallocated
+ * blocks as zeros. The blocks of all ranges are sorted by slot and read in runs of consecutive slots, one
+ * `preadv` per run straight into the results; every block's checksum is verified (`E_CORRUPT` naming the
+ * volume and block on mismatch). The caller holds the volume's map lock, so no slot read here can be freed and
+ * reused meanwhile, and all ranges see the same state.
+ */
+export async function gatherRanges(store: BlockStore, root: NodePage | null, volume: string, ranges: readonly ByteRange[]): Promise<Uint8Array[]> {
+  const results = ranges.map(({ length }) => new Uint8Array(length))
+  const fetches: Fetch[] = []
+  ranges.forEach((range, i) => plan(root, store.blockSize, range, results[i]!, fetches))
+  fetches.sort((a, b) => a.slot - b.slot)
+  await Promise.all(
+    slotRuns(fetches.map((fetch) => fetch.slot)).map(async ({ start, end }) => {
+      const run = fetches.slice(start, end)
+      await store.read(run[0]!.slot, run.map((fetch) => fetch.target))
+      for (const { slot, crc, block, target, partial } of run) {
+        if (crc32(target) !== crc) {
+          throw new DrError('E_CORRUPT', `local: block ${block} of volume "${volume}" fails its checksum`, { adapter: 'local', volume, block, slot })
+        }
+        if (partial !== undefined) partial.out.set(target.subarray(partial.from, partial.to), partial.at)
+      }
+    }),
+  )
+  return results
+}
