@@ -1,10 +1,11 @@
 import * as t from 'io-ts'
-import { JsonValue, Name, NonNegativeInt } from '../kernel/codecs.js'
-import type { HookRequest, MountInfo, VmSpec } from './host.js'
+import { JsonValue, Name, NonNegativeInt, PositiveInt } from '../kernel/codecs.js'
+import type { HookRequest, HostPolicies, MountInfo, VmSpec } from './host.js'
 
 /**
- * A host as an adapter is configured with it: its name, capacity, tags and whether it is up (default: online,
- * no tags). Shared by the host adapters (memory, process) and by embedders' own.
+ * A host as an adapter is configured with it: its name, capacity, tags, whether it is up (default: online, no
+ * tags) and the protection policies its data protection agent reports (default: none). Shared by the host
+ * adapters (memory, process) and by embedders' own.
  *
  * @public
  */
@@ -14,8 +15,15 @@ export interface HostDefinition {
   readonly memoryMb: number
   readonly tags?: readonly string[]
   readonly online?: boolean
+  readonly policies?: HostPolicies
 }
 
+/**
+ * Codec for {@link HostPolicies}.
+ *
+ * @public
+ */
+export const HostPoliciesCodec = t.type({ backupEveryMs: PositiveInt, replicateEveryMs: PositiveInt }, 'HostPolicies')
 
 /**
  * Codec for {@link HostDefinition}.
@@ -25,7 +33,7 @@ export interface HostDefinition {
 export const HostDefinitionCodec = t.intersection(
   [
     t.type({ name: Name, cpus: NonNegativeInt, memoryMb: NonNegativeInt }),
-    t.partial({ tags: t.array(t.string), online: t.boolean }),
+    t.partial({ tags: t.array(t.string), online: t.boolean, policies: HostPoliciesCodec }),
   ],
   'HostDefinition',
 )
@@ -47,6 +55,16 @@ export const VmSpecCodec = t.type(
     config: JsonValue,
   },
   'VmSpec',
+)
+
+/**
+ * Codec for {@link HostCallOptions} (an optional idempotency key of 1 to 256 characters).
+ *
+ * @public
+ */
+export const HostCallOptionsCodec = t.partial(
+  { idempotencyKey: t.refinement(t.string, (key) => key.length > 0 && key.length <= 256, 'IdempotencyKey (1-256 characters)') },
+  'HostCallOptions',
 )
 
 /**

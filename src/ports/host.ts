@@ -98,6 +98,28 @@ export interface MountInfo {
 }
 
 /**
+ * Options of a VM call that acts (`registerVm`, `powerOn`): an idempotency key. A call repeated with the key of
+ * one that succeeded does not act again (a retry after a lost reply or `E_TIMEOUT` registers or starts nothing
+ * twice); adapters remember recent keys.
+ *
+ * @public
+ */
+export interface HostCallOptions {
+  readonly idempotencyKey?: string
+}
+
+/**
+ * The protection policies a host's data protection agent reports for the VMs it runs: how often they are backed
+ * up and how often the backups are replicated (note 003 ¶0027: a DR plan may be built from them).
+ *
+ * @public
+ */
+export interface HostPolicies {
+  readonly backupEveryMs: number
+  readonly replicateEveryMs: number
+}
+
+/**
  * A user hook script to run with a context (failover pre/post hooks and the like).
  *
  * @public
@@ -138,17 +160,21 @@ export interface HostPort {
 
   /**
    * Registers a VM on `host` (powered off). `E_CONFLICT` if the id is registered already; `E_PRECONDITION` if the
-   * host is offline or lacks the CPU or memory.
+   * host is offline or lacks the CPU or memory. Repeated with the idempotency key of a registration that
+   * succeeded, it registers nothing and resolves with the VM as it is now (or as that registration left it).
    */
-  registerVm(host: string, spec: VmSpec, token: FenceToken): Promise<VmInfo>
+  registerVm(host: string, spec: VmSpec, token: FenceToken, options?: HostCallOptions): Promise<VmInfo>
   /** Unregisters a powered-off VM (`E_PRECONDITION` while running). */
   unregisterVm(vmId: string, token: FenceToken): Promise<void>
   /** A registered VM, or undefined. */
   getVm(vmId: string): Promise<VmInfo | undefined>
   /** Registered VMs, optionally only those on `host`, sorted by id. */
   listVms(host?: string): Promise<readonly VmInfo[]>
-  /** Powers a VM on (idempotent). */
-  powerOn(vmId: string, token: FenceToken): Promise<void>
+  /**
+   * Powers a VM on (idempotent) and resolves once it runs; `E_PRECONDITION` if its host is offline. Repeated with
+   * the idempotency key of a power-on that succeeded, it does nothing (also if the VM was powered off since).
+   */
+  powerOn(vmId: string, token: FenceToken, options?: HostCallOptions): Promise<void>
   /** Powers a VM off (idempotent). */
   powerOff(vmId: string, token: FenceToken): Promise<void>
   /**
@@ -174,6 +200,12 @@ export interface HostPort {
   getMount(path: string): Promise<MountInfo | undefined>
   /** Every mount, sorted by path. */
   listMounts(): Promise<readonly MountInfo[]>
+
+  /**
+   * The protection policies the data protection agent of `host` reports, or undefined when it reports none;
+   * `E_NOT_FOUND` if the host is unknown. Optional: an adapter without agents leaves it out.
+   */
+  hostPolicies?(host: string): Promise<HostPolicies | undefined>
 
   /** Runs a hook script with a timeout. Never rejects for the script's own failure: see the result. */
   runHook(request: HookRequest): Promise<HookResult>

@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict'
 import { isDrError, type DrErrorCode } from '../kernel/errors.js'
 import type { FenceToken } from '../kernel/fencing.js'
-import type { HookRequest, HostPort, MountInfo, VmSpec } from '../ports/host.js'
+import type { HookRequest, HostPolicies, HostPort, MountInfo, VmSpec } from '../ports/host.js'
 import { withAdapter, type AdapterFactory, type ConformanceCase } from './conformance.js'
 
 /**
  * What a host conformance case runs against: the host port under test and the name of one of its hosts, online
  * and with room for at least one VM of 1 CPU and 1 MiB. Optional fixtures enable more checks: `actorVolume`, a
- * volume at least one I/O actor of the port is using; `hook`, a request the port runs to the given exit code.
+ * volume at least one I/O actor of the port is using; `hook`, a request the port runs to the given exit code;
+ * `policies`, a host whose agent reports the given protection policies (for ports with `hostPolicies`).
  *
  * @public
  */
@@ -16,6 +17,7 @@ export interface HostConformanceTarget {
   readonly hostName: string
   readonly actorVolume?: string
   readonly hook?: { readonly request: HookRequest; readonly exitCode: number }
+  readonly policies?: { readonly host: string; readonly expected: HostPolicies }
 }
 
 const token: FenceToken = { scope: 'conformance-host', value: 5 }
@@ -127,6 +129,31 @@ function registrationCases(factory: AdapterFactory<HostConformanceTarget>): Conf
       await t.host.unquiesce('conformance-quiesce')
       await t.host.powerOff('conformance-quiesce', token)
       await t.host.unregisterVm('conformance-quiesce', token)
+    }),
+
+    withAdapter(factory, 'registerVm and powerOn repeated with the idempotency key of a call that succeeded do not act again', async (t) => {
+      const id = 'conformance-keyed'
+      const first = await t.host.registerVm(t.hostName, vmSpec(id), token, { idempotencyKey: 'conformance-register-1' })
+      assert.deepEqual(await t.host.registerVm(t.hostName, vmSpec(id), token, { idempotencyKey: 'conformance-register-1' }), first, 'a retry resolves as the first call did')
+      await assert.rejects(t.host.registerVm(t.hostName, vmSpec(id), token, { idempotencyKey: 'conformance-register-2' }), failsWith('E_CONFLICT'))
+      assert.deepEqual((await t.host.listVms(t.hostName)).filter((vm) => vm.id === id).length, 1)
+      await t.host.powerOn(id, token, { idempotencyKey: 'conformance-start-1' })
+      await t.host.powerOff(id, token)
+      await t.host.powerOn(id, token, { idempotencyKey: 'conformance-start-1' })
+      assert.equal((await t.host.getVm(id))?.power, 'off', 'a retried power-on did not start the VM a second time')
+      await t.host.powerOn(id, token, { idempotencyKey: 'conformance-start-2' })
+      assert.equal((await t.host.getVm(id))?.power, 'running')
+      await t.host.powerOff(id, token)
+      await t.host.unregisterVm(id, token)
+    }),
+
+    withAdapter(factory, 'reports the protection policies of a host agent (where the port has hostPolicies); an unknown host is E_NOT_FOUND', async (t) => {
+      const read = t.host.hostPolicies?.bind(t.host)
+      if (read === undefined) return
+      const reported = await read(t.hostName)
+      assert.ok(reported === undefined || (reported.backupEveryMs > 0 && reported.replicateEveryMs > 0))
+      if (t.policies !== undefined) assert.deepEqual(await read(t.policies.host), t.policies.expected)
+      await assert.rejects(read('no-such-host'), failsWith('E_NOT_FOUND'))
     }),
 
     withAdapter(factory, 'answers E_NOT_FOUND for unknown hosts, VMs and actors, and undefined where the port reads optional things', async (t) => {
@@ -259,7 +286,8 @@ function fencingAndCloseCases(factory: AdapterFactory<HostConformanceTarget>): C
 }
 
 /**
- * The conformance suite of `HostPort`: hosts and capacity, VM registration, power and quiesce, E_NOT_FOUND
+ * The conformance suite of `HostPort`: hosts and capacity, VM registration, power and quiesce, idempotency keys,
+ * host policies, E_NOT_FOUND
  * codes, mounts, I/O actors (with an `actorVolume`), hooks, fence tokens on every mutating call, and close.
  * Run it against any host adapter: `for (const c of hostConformance(factory)) it(c.name, c.run)`.
  *

@@ -28,11 +28,12 @@ function track(promise: Promise<unknown>): { settled: boolean } {
 describe('memory host: conformance', () => {
   const suite = hostConformance({
     async create() {
-      const host = memoryHost({ hosts: [{ name: 'esx-2', cpus: 4, memoryMb: 4096 }, { name: 'esx-1', cpus: 16, memoryMb: 65536, tags: ['gpu'] }] })
+      const policies = { backupEveryMs: 2 * 3600_000, replicateEveryMs: 6 * 3600_000 }
+      const host = memoryHost({ hosts: [{ name: 'esx-2', cpus: 4, memoryMb: 4096, policies }, { name: 'esx-1', cpus: 16, memoryMb: 65536, tags: ['gpu'] }] })
       host.addActor({ id: 'postgres', kind: 'process', volumes: ['db', 'wal'], pid: 4242 })
       host.addActor({ id: 'backup-agent', kind: 'vm', volumes: ['db'] })
       host.setHookHandler((request) => ({ exitCode: request.script === hook.script ? 3 : 0, stdout: '', stderr: '', timedOut: false }))
-      return { host, hostName: 'esx-1', actorVolume: 'db', hook: { request: hook, exitCode: 3 } }
+      return { host, hostName: 'esx-1', actorVolume: 'db', hook: { request: hook, exitCode: 3 }, policies: { host: 'esx-2', expected: policies } }
     },
     async dispose(target) {
       await target.host.close()

@@ -77,11 +77,12 @@ describe('process host: conformance', () => {
   const suite = hostConformance({
     async create() {
       const dirs = await scratch()
-      const host = processHost({ ...dirs, hosts: [{ name: 'node-2', cpus: 4, memoryMb: 4096 }, { name: 'node-1', cpus: 16, memoryMb: 65536, tags: ['big'] }] })
+      const policies = { backupEveryMs: 3600_000, replicateEveryMs: 4 * 3600_000 }
+      const host = processHost({ ...dirs, hosts: [{ name: 'node-2', cpus: 4, memoryMb: 4096, policies }, { name: 'node-1', cpus: 16, memoryMb: 65536, tags: ['big'] }] })
       const actor = await host.startActor({ id: 'postgres', command: 'sleep', args: ['60'], volumes: ['db', 'wal'] }, { scope: 'setup', value: 1 })
       pids.set(host, [actor.pid ?? -1])
       const hook = { request: { script: 'test "$1" = pre && exit 3', args: ['pre'], env: {}, timeoutMs: 5000 }, exitCode: 3 }
-      return { host, hostName: 'node-1', actorVolume: 'db', hook }
+      return { host, hostName: 'node-1', actorVolume: 'db', hook, policies: { host: 'node-2', expected: policies } }
     },
     async dispose(target) {
       await target.host.close()
@@ -107,10 +108,9 @@ describe('process host: VMs are guest processes', () => {
     const result = await host.quiesce('vm-1', 10_000)
     expect(result).toEqual({ vmId: 'vm-1', applicationConsistent: true, writers: ['counter-writer'] })
     const held = await readCounter(counter)
-    await sleep(250)
-    expect(await readCounter(counter)).toBe(held)
 
     await host.unquiesce('vm-1')
+    expect(await readCounter(path.join(rootDir, 'vm/disk/released'))).toBe(held)
     await host.unquiesce('vm-1')
     await until('the guest counts again', async () => (await readCounter(counter)) > held)
 
@@ -149,9 +149,8 @@ describe('process host: VMs are guest processes', () => {
     await until('the guest counts after the release', async () => (await readCounter(counter)) > after)
     await host.quiesce('vm-slow', 10_000)
     const held = await readCounter(counter)
-    await sleep(200)
-    expect(await readCounter(counter)).toBe(held)
     await host.unquiesce('vm-slow')
+    expect(await readCounter(path.join(rootDir, 'vm/disk/released'))).toBe(held)
   })
 
   it('the built-in guest quiesces, is given its disks and environment, and a guest that exits on its own is off', async () => {
@@ -298,6 +297,34 @@ describe('process host: mounts and restarts', () => {
     await expect(again.dismount('/mnt/db', { scope: 'process-test', value: 6 })).rejects.toMatchObject({ code: 'E_FENCED' })
     await again.dismount('/mnt/db', { scope: 'process-test', value: 7 })
     expect(await again.getMount('/mnt/db')).toBeUndefined()
+  })
+
+  it('keeps registered VMs (off) and the idempotency keys of the calls that acted across a restart', async () => {
+    const { host, workDir, rootDir } = await newHost({ guest: counterGuest })
+    const registered = await host.registerVm('node-1', vmSpec('vm-kept'), token, { idempotencyKey: 'register-kept' })
+    await host.powerOn('vm-kept', token, { idempotencyKey: 'start-kept' })
+    await host.close()
+
+    const again = processHost({ workDir, rootDir, hosts: [{ name: 'node-1', cpus: 8, memoryMb: 8192 }], guest: counterGuest })
+    cleanups.push(() => again.close())
+    expect(await again.getVm('vm-kept')).toEqual({ ...registered, power: 'off' })
+    expect((await again.hostInfo('node-1')).allocatedMemoryMb).toBe(64)
+    expect(await again.registerVm('node-1', vmSpec('vm-kept'), token, { idempotencyKey: 'register-kept' })).toEqual({ ...registered, power: 'off' })
+    await again.powerOn('vm-kept', token, { idempotencyKey: 'start-kept' })
+    expect((await again.getVm('vm-kept'))?.power).toBe('off')
+    await expect(again.registerVm('node-1', vmSpec('vm-kept'), token)).rejects.toMatchObject({ code: 'E_CONFLICT' })
+  })
+
+  it('reads a registry of version 1 (mounts and fence tokens only)', async () => {
+    const { workDir, rootDir } = await scratch()
+    await mkdir(workDir, { recursive: true })
+    const mount = { path: '/mnt/old', volume: 'old', identity: 'old-id', options: {}, readOnly: true }
+    await writeFile(path.join(workDir, 'process-host.json'), JSON.stringify({ version: 1, mounts: [mount], fences: [['process-test', 3]] }))
+    const old = processHost({ workDir, rootDir })
+    cleanups.push(() => old.close())
+    expect(await old.listMounts()).toEqual([mount])
+    expect(await old.listVms()).toEqual([])
+    await expect(old.dismount('/mnt/old', { scope: 'process-test', value: 2 })).rejects.toMatchObject({ code: 'E_FENCED' })
   })
 
   it('refuses a damaged registry with E_CORRUPT and bad options with E_INVALID_INPUT', async () => {

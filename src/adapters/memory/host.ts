@@ -7,7 +7,9 @@ import { FenceGuard, type FenceToken } from '../../kernel/fencing.js'
 import type {
   HookRequest,
   HookResult,
+  HostCallOptions,
   HostInfo,
+  HostPolicies,
   HostPort,
   IoActor,
   MountInfo,
@@ -17,8 +19,9 @@ import type {
   VmSpec,
 } from '../../ports/host.js'
 import { ActorDefinitionCodec, QuiesceBehaviourCodec } from './host-codecs.js'
-import { HookRequestCodec, HostDefinitionCodec, MountInfoCodec, VmSpecCodec, type HostDefinition } from '../../ports/host-codecs.js'
+import { HookRequestCodec, HostCallOptionsCodec, HostDefinitionCodec, MountInfoCodec, VmSpecCodec, type HostDefinition } from '../../ports/host-codecs.js'
 import { runHookHandler } from './host-hook.js'
+import { IdempotencyKeys } from './host-idempotency.js'
 import type { ActorDefinition, HookHandler, MemoryHostOptions, QuiesceBehaviour } from './host-types.js'
 
 export type { ActorDefinition, HookHandler, MemoryHostOptions, QuiesceBehaviour } from './host-types.js'
@@ -29,6 +32,7 @@ interface HostRecord {
   readonly cpus: number
   readonly memoryMb: number
   readonly tags: readonly string[]
+  readonly policies: HostPolicies | undefined
 }
 
 interface VmRecord {
@@ -45,6 +49,9 @@ interface ActorRecord {
 
 /** The writer a memory VM reports when it quiesces. */
 const MEMORY_WRITER = 'memory-writer'
+
+/** How many idempotency keys a memory host remembers. */
+const KEYS_KEPT = 4096
 
 function byName(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0
@@ -70,6 +77,8 @@ export class MemoryHost implements HostPort {
   readonly #behaviours = new Map<string, QuiesceBehaviour>()
   readonly #actors = new Map<string, ActorRecord>()
   readonly #mounts = new Map<string, MountInfo>()
+  readonly #registered = new IdempotencyKeys<VmInfo>(KEYS_KEPT)
+  readonly #started = new IdempotencyKeys<true>(KEYS_KEPT)
   #hookHandler: HookHandler = () => ({ exitCode: 0, stdout: '', stderr: '', timedOut: false })
 
   constructor(options: MemoryHostOptions = {}) {
@@ -94,6 +103,7 @@ export class MemoryHost implements HostPort {
       cpus: input.cpus,
       memoryMb: input.memoryMb,
       tags: [...(input.tags ?? [])],
+      policies: input.policies === undefined ? undefined : { ...input.policies },
     })
   }
 
@@ -149,10 +159,13 @@ export class MemoryHost implements HostPort {
     return this.#hostInfo(this.#host(host))
   }
 
-  async registerVm(host: string, spec: VmSpec, token: FenceToken): Promise<VmInfo> {
+  async registerVm(host: string, spec: VmSpec, token: FenceToken, options: HostCallOptions = {}): Promise<VmInfo> {
     await this.#enter('registerVm')
     const input = decode(VmSpecCodec, spec, 'VM spec')
+    const key = decode(HostCallOptionsCodec, options, 'registerVm options').idempotencyKey
     this.#guard.check(token, 'registerVm')
+    const done = this.#registered.recall(key)
+    if (done !== undefined) return this.#vms.has(done.id) ? this.#vmInfo(this.#vm(done.id)) : structuredClone(done)
     const record = this.#host(host)
     if (this.#vms.has(input.id)) {
       throw new DrError('E_CONFLICT', `memory host: VM "${input.id}" is registered already`, { vm: input.id })
@@ -171,22 +184,11 @@ export class MemoryHost implements HostPort {
         memoryMb: input.memoryMb,
       })
     }
-    const vm: VmRecord = {
-      spec: {
-        id: input.id,
-        name: input.name,
-        cpus: input.cpus,
-        memoryMb: input.memoryMb,
-        disks: input.disks.map((disk) => ({ volume: disk.volume, mountPath: disk.mountPath })),
-        networks: [...input.networks],
-        tags: [...input.tags],
-        config: structuredClone(input.config),
-      },
-      host,
-      power: 'off',
-      quiesced: false,
-    }
+    const { id, name, cpus, memoryMb, disks, networks, tags, config } = input
+    const copy: VmSpec = { id, name, cpus, memoryMb, disks: disks.map((d) => ({ volume: d.volume, mountPath: d.mountPath })), networks: [...networks], tags: [...tags], config: structuredClone(config) }
+    const vm: VmRecord = { spec: copy, host, power: 'off', quiesced: false }
     this.#vms.set(input.id, vm)
+    this.#registered.record(key, this.#vmInfo(vm))
     return this.#vmInfo(vm)
   }
 
@@ -213,14 +215,17 @@ export class MemoryHost implements HostPort {
       .map((vm) => this.#vmInfo(vm))
   }
 
-  async powerOn(vmId: string, token: FenceToken): Promise<void> {
+  async powerOn(vmId: string, token: FenceToken, options: HostCallOptions = {}): Promise<void> {
     await this.#enter('powerOn')
+    const key = decode(HostCallOptionsCodec, options, 'powerOn options').idempotencyKey
     this.#guard.check(token, 'powerOn')
+    if (this.#started.recall(key) !== undefined) return
     const vm = this.#vm(vmId)
     if (!this.#host(vm.host).online) {
       throw new DrError('E_PRECONDITION', `memory host: host "${vm.host}" of VM "${vmId}" is offline`, { vm: vmId, host: vm.host })
     }
     vm.power = 'running'
+    this.#started.record(key, true)
   }
 
   async powerOff(vmId: string, token: FenceToken): Promise<void> {
@@ -252,6 +257,12 @@ export class MemoryHost implements HostPort {
     await this.#enter('unquiesce')
     const vm = this.#vms.get(vmId)
     if (vm !== undefined) vm.quiesced = false
+  }
+
+  async hostPolicies(host: string): Promise<HostPolicies | undefined> {
+    await this.#enter('hostPolicies')
+    const policies = this.#host(host).policies
+    return policies === undefined ? undefined : { ...policies }
   }
 
   async listActors(volume: string): Promise<readonly IoActor[]> {
@@ -362,7 +373,7 @@ export class MemoryHost implements HostPort {
       allocatedCpus += vm.spec.cpus
       allocatedMemoryMb += vm.spec.memoryMb
     }
-    return { ...host, tags: [...host.tags], allocatedCpus, allocatedMemoryMb }
+    return { name: host.name, online: host.online, cpus: host.cpus, memoryMb: host.memoryMb, tags: [...host.tags], allocatedCpus, allocatedMemoryMb }
   }
 
   #vmInfo(vm: VmRecord): VmInfo {

@@ -2,6 +2,7 @@ import * as t from 'io-ts'
 import { Name, NonNegativeInt, PositiveInt, implementing } from '../../kernel/codecs.js'
 import type { Clock } from '../../kernel/clock.js'
 import { HostDefinitionCodec } from '../../ports/host-codecs.js'
+import type { StoragePort } from '../../ports/storage.js'
 
 /** A string with at least one character. */
 const NonEmptyString = new t.Type<string, string, unknown>(
@@ -35,6 +36,7 @@ export const ProcessHostOptionsCodec = t.intersection(
       controlTimeoutMs: PositiveInt,
       clock: implementing<Clock>('Clock', ['now', 'setTimer', 'sleep']),
       freezeMechanism: t.keyof({ stop: null, 'lowest-priority': null }),
+      disks: t.type({ storage: implementing<StoragePort>('StoragePort', ['read', 'write', 'trim', 'volumeInfo']) }),
     }),
   ],
   'ProcessHostOptions',

@@ -1,6 +1,6 @@
 import os from 'node:os'
 import { DrError } from '../../kernel/errors.js'
-import type { HostInfo } from '../../ports/host.js'
+import type { HostInfo, HostPolicies } from '../../ports/host.js'
 import type { HostDefinition } from '../../ports/host-codecs.js'
 
 /** What a registered VM takes from its host. */
@@ -16,6 +16,7 @@ interface HostRecord {
   readonly cpus: number
   readonly memoryMb: number
   readonly tags: readonly string[]
+  readonly policies: HostPolicies | undefined
 }
 
 /** The host a process host has when it is given none: this machine, its CPUs and its memory. */
@@ -37,7 +38,8 @@ export class HostInventory {
         throw new DrError('E_INVALID_INPUT', `process host: host "${host.name}" is defined twice`, { host: host.name })
       }
       const tags = [...(host.tags ?? [])]
-      this.#hosts.set(host.name, { name: host.name, online: host.online ?? true, cpus: host.cpus, memoryMb: host.memoryMb, tags })
+      const policies = host.policies === undefined ? undefined : { ...host.policies }
+      this.#hosts.set(host.name, { name: host.name, online: host.online ?? true, cpus: host.cpus, memoryMb: host.memoryMb, tags, policies })
     }
   }
 
@@ -46,10 +48,15 @@ export class HostInventory {
     return [...this.#hosts.keys()].sort()
   }
 
+  /** The protection policies configured for host `name` (undefined: none); `E_NOT_FOUND` if unknown. */
+  policies(name: string): HostPolicies | undefined {
+    const policies = this.#host(name).policies
+    return policies === undefined ? undefined : { ...policies }
+  }
+
   /** Host `name` with what `allocations` take from it; `E_NOT_FOUND` if unknown. */
   info(name: string, allocations: Iterable<Allocation>): HostInfo {
-    const host = this.#hosts.get(name)
-    if (host === undefined) throw new DrError('E_NOT_FOUND', `process host: no host "${name}"`, { adapter: 'process', host: name })
+    const host = this.#host(name)
     let allocatedCpus = 0
     let allocatedMemoryMb = 0
     for (const allocation of allocations) {
@@ -57,6 +64,12 @@ export class HostInventory {
       allocatedCpus += allocation.cpus
       allocatedMemoryMb += allocation.memoryMb
     }
-    return { ...host, tags: [...host.tags], allocatedCpus, allocatedMemoryMb }
+    return { name: host.name, online: host.online, cpus: host.cpus, memoryMb: host.memoryMb, tags: [...host.tags], allocatedCpus, allocatedMemoryMb }
+  }
+
+  #host(name: string): HostRecord {
+    const host = this.#hosts.get(name)
+    if (host === undefined) throw new DrError('E_NOT_FOUND', `process host: no host "${name}"`, { adapter: 'process', host: name })
+    return host
   }
 }

@@ -4,30 +4,53 @@ import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises'
 import path from 'node:path'
 import { isRight } from 'fp-ts/lib/Either.js'
 import { DrError } from '../../kernel/errors.js'
-import type { MountInfo } from '../../ports/host.js'
+import type { MountInfo, VmInfo, VmSpec } from '../../ports/host.js'
 import { hasErrorCode, syncDirectory } from '../fs/durable-io.js'
-import { MountInfoCodec } from '../../ports/host-codecs.js'
+import { MountInfoCodec, VmSpecCodec } from '../../ports/host-codecs.js'
 
 /** The registry file of a process host, in its work directory. */
 const REGISTRY_FILE = 'process-host.json'
 
-/** What a process host keeps across restarts: its mounts and the highest fence token seen per scope. */
+/** A VM as the registry keeps it: its spec and the host it is registered on (a restarted host has it off). */
+export interface RegisteredVm {
+  readonly spec: VmSpec
+  readonly host: string
+}
+
+/**
+ * What a process host keeps across restarts: its mounts, the highest fence token seen per scope, its registered
+ * VMs, and the idempotency keys of the registrations (with what they resolved with) and power-ons that succeeded.
+ */
 export interface HostRegistryState {
   readonly mounts: readonly MountInfo[]
   readonly fences: ReadonlyArray<readonly [string, number]>
+  readonly vms: readonly RegisteredVm[]
+  readonly registered: ReadonlyArray<readonly [string, VmInfo]>
+  readonly started: readonly string[]
 }
 
-const RegistryCodec = t.type(
-  {
-    version: t.literal(1),
-    mounts: t.array(MountInfoCodec),
-    fences: t.array(t.tuple([t.string, t.number])),
-  },
+const VmInfoCodec = t.intersection([VmSpecCodec, t.type({ host: t.string, power: t.union([t.literal('running'), t.literal('off')]) })])
+
+const Fences = t.array(t.tuple([t.string, t.number]))
+
+/** Version 1 (mounts and fences only) is still read; saves write version 2. */
+const RegistryCodec = t.union(
+  [
+    t.type({ version: t.literal(1), mounts: t.array(MountInfoCodec), fences: Fences }),
+    t.type({
+      version: t.literal(2),
+      mounts: t.array(MountInfoCodec),
+      fences: Fences,
+      vms: t.array(t.type({ spec: VmSpecCodec, host: t.string })),
+      registered: t.array(t.tuple([t.string, VmInfoCodec])),
+      started: t.array(t.string),
+    }),
+  ],
   'ProcessHostRegistry',
 )
 
 /**
- * The small JSON registry of a process host. Each save writes a temporary file, fsyncs it, renames it into
+ * The small JSON registry of a process host (mounts, fence tokens, VMs, idempotency keys). Each save writes a temporary file, fsyncs it, renames it into
  * place and fsyncs the directory, so the registry on disk is always either the old or the new one.
  */
 export class HostRegistry {
@@ -46,7 +69,7 @@ export class HostRegistry {
     try {
       text = await readFile(this.#file, 'utf8')
     } catch (error) {
-      if (hasErrorCode(error, 'ENOENT')) return { mounts: [], fences: [] }
+      if (hasErrorCode(error, 'ENOENT')) return { mounts: [], fences: [], vms: [], registered: [], started: [] }
       throw error
     }
     let parsed: unknown
@@ -57,12 +80,14 @@ export class HostRegistry {
     }
     const decoded = RegistryCodec.decode(parsed)
     if (!isRight(decoded)) throw this.#corrupt('it does not match the registry format', undefined)
-    return { mounts: decoded.right.mounts, fences: decoded.right.fences }
+    const state = decoded.right
+    if (state.version === 1) return { mounts: state.mounts, fences: state.fences, vms: [], registered: [], started: [] }
+    return { mounts: state.mounts, fences: state.fences, vms: state.vms, registered: state.registered, started: state.started }
   }
 
   /** Saves `state` durably. The caller runs one save at a time. */
   async save(state: HostRegistryState): Promise<void> {
-    const body = JSON.stringify({ version: 1, mounts: state.mounts, fences: state.fences }, null, 2)
+    const body = JSON.stringify({ version: 2, ...state }, null, 2)
     const temp = `${this.#file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
     const handle = await open(temp, 'wx')
     try {

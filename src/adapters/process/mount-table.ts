@@ -4,7 +4,10 @@ import { DrError } from '../../kernel/errors.js'
 import type { FenceGuard } from '../../kernel/fencing.js'
 import type { MountInfo } from '../../ports/host.js'
 import { hasErrorCode } from '../fs/durable-io.js'
-import { HostRegistry } from './host-registry.js'
+import { HostRegistry, type HostRegistryState } from './host-registry.js'
+
+/** What the registry keeps beside the mounts and fences: the VMs and the idempotency keys. */
+export type VmRegistryState = Pick<HostRegistryState, 'vms' | 'registered' | 'started'>
 
 /** The key a mount path is known by: normalised, without a trailing slash. */
 function mountKey(mountPath: string): string {
@@ -35,37 +38,43 @@ export async function ensurePath(target: string): Promise<void> {
 }
 
 /**
- * The mounts of a process host and its persisted fence tokens. A mount is a record in the registry plus the
- * directory it names (created if missing, left in place on dismount). Changes run one at a time and are on disk
- * before they are visible.
+ * The mounts of a process host and its registry on disk (mounts, fence tokens, and the VM state `vms` provides).
+ * A mount is a record in the registry plus the directory it names (created if missing, left in place on
+ * dismount). Changes run one at a time and are on disk before they are visible.
  */
 export class MountTable {
   readonly #registry: HostRegistry
   readonly #guard: FenceGuard
   readonly #rootDir: string
+  readonly #vms: () => VmRegistryState
   #mounts = new Map<string, MountInfo>()
   #queue: Promise<void> = Promise.resolve()
 
-  constructor(workDir: string, rootDir: string, guard: FenceGuard) {
+  constructor(workDir: string, rootDir: string, guard: FenceGuard, vms: () => VmRegistryState) {
     this.#registry = new HostRegistry(workDir)
     this.#rootDir = rootDir
     this.#guard = guard
+    this.#vms = vms
   }
 
-  /** Loads the registry: its mounts, and its fence tokens into the guard. */
-  async load(): Promise<void> {
+  /** Loads the registry: its mounts, its fence tokens into the guard; resolves with the VM state it holds. */
+  async load(): Promise<VmRegistryState> {
     const state = await this.#registry.load()
     this.#mounts = new Map(state.mounts.map((mount) => [mountKey(mount.path), copyMount(mount)]))
     this.#guard.restore(state.fences)
+    return { vms: state.vms, registered: state.registered, started: state.started }
   }
 
-  /** Saves the guard's tokens (after it accepted a higher one). */
-  saveFences(): Promise<void> {
+  /** Saves the registry as it is now (after the guard accepted a higher token, or the VM state changed). */
+  save(): Promise<void> {
     return this.#serially(() => this.#save(this.#mounts))
   }
 
-  /** Mounts `mount`; `E_CONFLICT` when its path is taken. */
-  mount(mount: MountInfo): Promise<MountInfo> {
+  /**
+   * Mounts `mount`; `E_CONFLICT` when its path is taken. `prepare` runs on the mount's directory once the path is
+   * known to be free and before the mount is recorded (a failure records nothing).
+   */
+  mount(mount: MountInfo, prepare: (dir: string) => Promise<void>): Promise<MountInfo> {
     return this.#serially(async () => {
       const key = mountKey(mount.path)
       const taken = this.#mounts.get(key)
@@ -77,6 +86,7 @@ export class MountTable {
         })
       }
       await ensurePath(hostPath(this.#rootDir, key))
+      await prepare(hostPath(this.#rootDir, key))
       const next = new Map(this.#mounts)
       next.set(key, copyMount(mount))
       await this.#save(next)
@@ -85,11 +95,16 @@ export class MountTable {
     })
   }
 
-  /** Dismounts whatever is at `mountPath` (nothing there: nothing to do). */
-  dismount(mountPath: string): Promise<void> {
+  /**
+   * Dismounts whatever is at `mountPath` (nothing there: nothing to do). `release` runs on the mount and its
+   * directory before the mount is removed (a failure leaves it mounted).
+   */
+  dismount(mountPath: string, release: (mount: MountInfo, dir: string) => Promise<void>): Promise<void> {
     return this.#serially(async () => {
       const key = mountKey(mountPath)
-      if (!this.#mounts.has(key)) return
+      const mount = this.#mounts.get(key)
+      if (mount === undefined) return
+      await release(copyMount(mount), hostPath(this.#rootDir, key))
       const next = new Map(this.#mounts)
       next.delete(key)
       await this.#save(next)
@@ -114,7 +129,7 @@ export class MountTable {
   }
 
   #save(mounts: ReadonlyMap<string, MountInfo>): Promise<void> {
-    return this.#registry.save({ mounts: [...mounts.values()], fences: this.#guard.entries() })
+    return this.#registry.save({ mounts: [...mounts.values()], fences: this.#guard.entries(), ...this.#vms() })
   }
 
   #serially<R>(run: () => Promise<R>): Promise<R> {

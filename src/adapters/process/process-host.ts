@@ -5,39 +5,36 @@ import { decode } from '../../kernel/decode.js'
 import { NonNegativeInt } from '../../kernel/codecs.js'
 import { systemClock, type Clock } from '../../kernel/clock.js'
 import { FenceGuard, type FenceToken } from '../../kernel/fencing.js'
-import type { HookRequest, HookResult, HostInfo, HostPort, IoActor, MountInfo, QuiesceResult, VmInfo, VmSpec } from '../../ports/host.js'
-import { HookRequestCodec, MountInfoCodec, VmSpecCodec } from '../../ports/host-codecs.js'
+import type { HookRequest, HookResult, HostCallOptions, HostInfo, HostPolicies, HostPort, IoActor, MountInfo, QuiesceResult, VmInfo, VmSpec } from '../../ports/host.js'
+import { HookRequestCodec, HostCallOptionsCodec, MountInfoCodec, VmSpecCodec } from '../../ports/host-codecs.js'
 import { AbsolutePath, ProcessActorOptionsCodec, ProcessHostOptionsCodec } from './codecs.js'
+import { DiskSync } from './disk-sync.js'
 import { builtInGuest } from './guest.js'
 import { runHookProcess } from './hook-runner.js'
-import { HostInventory, type Allocation } from './host-inventory.js'
-import { MountTable, ensurePath, hostPath } from './mount-table.js'
+import { HostInventory } from './host-inventory.js'
+import { MountTable } from './mount-table.js'
 import { ProcessActors } from './process-actors.js'
 import type { ProcessGroup } from './process-group.js'
-import { RunningGuest, type GuestDisk } from './running-guest.js'
+import { ProcessVms } from './process-vms.js'
 import type { FreezeMechanism, GuestCommand, ProcessActorOptions, ProcessExit, ProcessHostOptions } from './types.js'
 
 export type { FreezeMechanism, GuestCommand, ProcessActorOptions, ProcessExit, ProcessHostOptions } from './types.js'
 export type { GuestReply, GuestRequest } from './guest.js'
 
-interface VmRecord {
-  readonly spec: VmSpec
-  readonly host: string
-  guest: RunningGuest | undefined
-}
-
-function byName(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0
-}
-
 /**
- * A `HostPort` of kind `process` for local OS processes. A VM is a child process running a guest program
- * (given its disk paths, and quiesced over a line protocol on its stdin and stdout); an I/O actor is a VM guest
- * or a process started with {@link ProcessHost.startActor}, frozen with SIGSTOP and thawed with SIGCONT (its whole
- * process group); a mount is a directory plus a record in a registry under `workDir` that survives restarts; a
- * hook runs through the shell with a timeout. Hosts are logical: capacity is accounted, every VM runs on this
- * machine. Every mutating call checks its fence token (tokens are persisted with the mounts), and `close()`
- * ends every process the adapter started. POSIX only. Build one with {@link processHost}.
+ * A `HostPort` of kind `process` for local OS processes. A VM is a child process running a guest program, given
+ * its disk paths (directories). Quiesce is not a signal: it is a JSON-line request on the guest's stdin that the
+ * guest acknowledges on its stdout once it holds its writes (see `GuestRequest`). An I/O actor is a VM guest or a
+ * process started with {@link ProcessHost.startActor}, frozen with SIGSTOP and thawed with SIGCONT (its whole
+ * process group); a mount is a directory plus a record in a registry under `workDir`; a hook runs through the
+ * shell with a timeout. With `disks: { storage }`, the directories are the guest's real disks: a VM's disk volumes
+ * are materialised at its disk paths when it powers on and flushed back when it is quiesced and when it powers
+ * off, and a mounted volume is materialised at mount and flushed at dismount (so a backup of the volume holds
+ * what the guest wrote, and a restored volume is what the guest reads after it starts again or is remounted).
+ * Hosts are logical: capacity is accounted, every VM runs on this machine. The registry keeps the mounts, the
+ * fence tokens, the registered VMs and the idempotency keys across restarts (a VM is off after a restart). Every
+ * mutating call checks its fence token, and `close()` ends every process the adapter started. POSIX only. Build
+ * one with {@link processHost}.
  *
  * @public
  */
@@ -55,10 +52,11 @@ export class ProcessHost implements HostPort {
   readonly #ready: Promise<void>
   readonly #closing = new AbortController()
   readonly #hosts: HostInventory
-  readonly #vms = new Map<string, VmRecord>()
+  readonly #vms: ProcessVms
+  readonly #disks: DiskSync | undefined
   readonly #actors = new ProcessActors()
   readonly #hooks = new Set<ProcessGroup>()
-  readonly #vmQueues = new Map<string, Promise<void>>()
+  #latestToken: FenceToken | undefined
   #closed: Promise<void> | undefined
 
   constructor(options: ProcessHostOptions) {
@@ -74,8 +72,22 @@ export class ProcessHost implements HostPort {
     this.#freezeMechanism = input.freezeMechanism ?? 'stop'
     this.#controlTimeoutMs = input.controlTimeoutMs ?? 5000
     this.#hosts = new HostInventory(input.hosts)
-    this.#mounts = new MountTable(path.resolve(input.workDir), this.#rootDir, this.#guard)
-    this.#ready = this.#mounts.load()
+    this.#disks = input.disks === undefined ? undefined : new DiskSync(input.disks.storage)
+    this.#vms = new ProcessVms({
+      clock: this.#clock,
+      guest: this.#guest,
+      rootDir: this.#rootDir,
+      stopGraceMs: this.#stopGraceMs,
+      controlTimeoutMs: this.#controlTimeoutMs,
+      hostInfo: (name) => this.#hostInfo(name),
+      disks: this.#disks,
+      latestToken: () => this.#latestToken,
+      persist: () => this.#mounts.save(),
+      closing: this.#closing.signal,
+      closedError: (operation) => this.#closedError(operation),
+    })
+    this.#mounts = new MountTable(path.resolve(input.workDir), this.#rootDir, this.#guard, () => this.#vms.snapshot())
+    this.#ready = this.#mounts.load().then((state) => this.#vms.load(state))
     this.#ready.catch(() => undefined)
   }
 
@@ -127,115 +139,62 @@ export class ProcessHost implements HostPort {
     return this.#hostInfo(host)
   }
 
-  async registerVm(host: string, spec: VmSpec, token: FenceToken): Promise<VmInfo> {
+  async registerVm(host: string, spec: VmSpec, token: FenceToken, options: HostCallOptions = {}): Promise<VmInfo> {
     await this.#enter('registerVm')
     const input = decode(VmSpecCodec, spec, 'VM spec')
+    const key = decode(HostCallOptionsCodec, options, 'registerVm options').idempotencyKey
     await this.#fence(token, 'registerVm')
-    const record = this.#hostInfo(host)
-    if (this.#vms.has(input.id) || this.#actors.has(input.id)) {
-      throw new DrError('E_CONFLICT', `process host: VM "${input.id}" is registered already`, { adapter: 'process', vm: input.id })
-    }
-    if (!record.online) throw new DrError('E_PRECONDITION', `process host: host "${host}" is offline`, { adapter: 'process', host, vm: input.id })
-    if (record.allocatedCpus + input.cpus > record.cpus || record.allocatedMemoryMb + input.memoryMb > record.memoryMb) {
-      throw new DrError('E_PRECONDITION', `process host: host "${host}" lacks the CPU or memory for VM "${input.id}"`, {
-        adapter: 'process',
-        host,
-        vm: input.id,
-        freeCpus: record.cpus - record.allocatedCpus,
-        freeMemoryMb: record.memoryMb - record.allocatedMemoryMb,
-      })
-    }
-    const vm: VmRecord = { spec: structuredClone(input), host, guest: undefined }
-    this.#vms.set(input.id, vm)
-    return this.#vmInfo(vm)
+    return this.#vms.register(host, input, key, (id) => this.#actors.has(id))
   }
 
   async unregisterVm(vmId: string, token: FenceToken): Promise<void> {
     await this.#enter('unregisterVm')
     await this.#fence(token, 'unregisterVm')
-    const vm = this.#vm(vmId)
-    await this.#serially(vmId, async () => {
-      if (vm.guest?.running === true) {
-        throw new DrError('E_PRECONDITION', `process host: VM "${vmId}" is running; power it off first`, { adapter: 'process', vm: vmId })
-      }
-      if (this.#vms.get(vmId) === vm) this.#vms.delete(vmId)
-    })
+    await this.#vms.unregister(vmId)
   }
 
   async getVm(vmId: string): Promise<VmInfo | undefined> {
     await this.#enter('getVm')
-    const vm = this.#vms.get(vmId)
-    return vm === undefined ? undefined : this.#vmInfo(vm)
+    return this.#vms.get(vmId)
   }
 
   async listVms(host?: string): Promise<readonly VmInfo[]> {
     await this.#enter('listVms')
-    return [...this.#vms.values()]
-      .filter((vm) => host === undefined || vm.host === host)
-      .sort((a, b) => byName(a.spec.id, b.spec.id))
-      .map((vm) => this.#vmInfo(vm))
+    return this.#vms.list(host)
   }
 
-  async powerOn(vmId: string, token: FenceToken): Promise<void> {
+  async powerOn(vmId: string, token: FenceToken, options: HostCallOptions = {}): Promise<void> {
     await this.#enter('powerOn')
+    const key = decode(HostCallOptionsCodec, options, 'powerOn options').idempotencyKey
     await this.#fence(token, 'powerOn')
-    const vm = this.#vm(vmId)
-    await this.#serially(vmId, async () => {
-      if (vm.guest?.running === true) return
-      if (!this.#hostInfo(vm.host).online) {
-        throw new DrError('E_PRECONDITION', `process host: host "${vm.host}" of VM "${vmId}" is offline`, { adapter: 'process', vm: vmId, host: vm.host })
-      }
-      const disks: GuestDisk[] = vm.spec.disks.map((disk) => ({ ...disk, path: hostPath(this.#rootDir, disk.mountPath) }))
-      try {
-        for (const disk of disks) await ensurePath(disk.path)
-        vm.guest = await RunningGuest.start(vm.spec, vm.host, disks, this.#guest, this.#clock)
-      } catch (error) {
-        throw adapterError('process', 'powerOn', error)
-      }
-      if (this.#closing.signal.aborted) {
-        await vm.guest.stop(this.#stopGraceMs)
-        throw this.#closedError('powerOn')
-      }
-    })
+    await this.#vms.powerOn(vmId, key)
   }
 
   async powerOff(vmId: string, token: FenceToken): Promise<void> {
     await this.#enter('powerOff')
     await this.#fence(token, 'powerOff')
-    const vm = this.#vm(vmId)
-    await this.#serially(vmId, async () => {
-      await vm.guest?.stop(this.#stopGraceMs)
-      vm.guest = undefined
-    })
+    await this.#vms.powerOff(vmId, token)
   }
 
   async quiesce(vmId: string, timeoutMs: number): Promise<QuiesceResult> {
     await this.#enter('quiesce')
-    const timeout = decode(NonNegativeInt, timeoutMs, 'quiesce timeoutMs')
-    const vm = this.#vm(vmId)
-    const guest = vm.guest
-    if (guest === undefined || !guest.running) {
-      throw new DrError('E_PRECONDITION', `process host: VM "${vmId}" is not running`, { adapter: 'process', vm: vmId, power: 'off' })
-    }
-    return guest.quiesce(timeout)
+    return this.#vms.quiesce(vmId, decode(NonNegativeInt, timeoutMs, 'quiesce timeoutMs'))
   }
 
   async unquiesce(vmId: string): Promise<void> {
     await this.#enter('unquiesce')
-    await this.#vms.get(vmId)?.guest?.unquiesce(this.#controlTimeoutMs)
+    await this.#vms.unquiesce(vmId)
+  }
+
+  async hostPolicies(host: string): Promise<HostPolicies | undefined> {
+    await this.#enter('hostPolicies')
+    return this.#hosts.policies(host)
   }
 
   async listActors(volume: string): Promise<readonly IoActor[]> {
     await this.#enter('listActors')
-    const actors: IoActor[] = []
-    for (const vm of this.#vms.values()) {
-      const guest = vm.guest
-      if (guest === undefined || !guest.running || !vm.spec.disks.some((disk) => disk.volume === volume)) continue
-      const volumes = [...new Set(vm.spec.disks.map((disk) => disk.volume))]
-      actors.push({ id: vm.spec.id, kind: 'vm', volumes, frozen: guest.group.frozen, pid: guest.group.pid })
-    }
-    actors.push(...this.#actors.list(volume))
-    return actors.sort((a, b) => byName(a.id, b.id))
+    const actors: IoActor[] = [...this.#vms.actors(volume), ...this.#actors.list(volume)]
+    return actors.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
   }
 
   async presentToken(token: FenceToken): Promise<void> {
@@ -260,7 +219,9 @@ export class ProcessHost implements HostPort {
     const input = decode(MountInfoCodec, mount, 'mount')
     decode(AbsolutePath, input.path, 'mount path')
     await this.#fence(token, 'mount')
-    return this.#mounts.mount(input).catch((error: unknown) => {
+    const disks = this.#disks
+    const materialise = async (dir: string): Promise<void> => disks?.materialise(input.volume, dir)
+    return this.#mounts.mount(input, materialise).catch((error: unknown) => {
       throw adapterError('process', 'mount', error)
     })
   }
@@ -269,7 +230,9 @@ export class ProcessHost implements HostPort {
     await this.#enter('dismount')
     const key = decode(t.string, mountPath, 'mount path')
     await this.#fence(token, 'dismount')
-    await this.#mounts.dismount(key).catch((error: unknown) => {
+    const disks = this.#disks
+    const flush = async (mounted: MountInfo, dir: string): Promise<void> => (mounted.readOnly ? undefined : disks?.flush(mounted.volume, dir, token))
+    await this.#mounts.dismount(key, flush).catch((error: unknown) => {
       throw adapterError('process', 'dismount', error)
     })
   }
@@ -310,62 +273,38 @@ export class ProcessHost implements HostPort {
 
   async #shutdown(): Promise<void> {
     this.#closing.abort()
-    const closed = this.#closedError('close')
-    const stopping: Array<Promise<unknown>> = []
-    for (const vm of this.#vms.values()) {
-      vm.guest?.abandon(closed)
-      if (vm.guest !== undefined) stopping.push(vm.guest.stop(this.#stopGraceMs))
-    }
+    const stopping: Array<Promise<unknown>> = [this.#vms.stopAll(this.#closedError('close'))]
     for (const group of this.#actors.groups()) stopping.push(group.stop(this.#clock, this.#stopGraceMs))
     for (const hook of this.#hooks) stopping.push(hook.stop(this.#clock, this.#stopGraceMs))
     await Promise.all(stopping)
-    await Promise.all([...this.#vmQueues.values()])
     await this.#ready.catch(() => undefined)
     await this.#mounts.settled()
   }
 
-  /** Checks `token` and, when it raised the highest token of its scope, saves the new highest durably. */
+  /**
+   * Checks `token` and, when it raised the highest token of its scope, saves the new highest durably. The token
+   * is remembered as the newest accepted one (what a quiesce flushes the disks with).
+   */
   async #fence(token: FenceToken, operation: string): Promise<void> {
     const before = this.#guard.highest(token?.scope)
     this.#guard.check(token, operation)
+    this.#latestToken = { scope: token.scope, value: token.value }
     if (this.#guard.highest(token.scope) === before) return
-    await this.#mounts.saveFences().catch((error: unknown) => {
+    await this.#mounts.save().catch((error: unknown) => {
       throw adapterError('process', operation, error)
     })
   }
 
-  /** Runs power changes of one VM one at a time. */
-  #serially(vmId: string, run: () => Promise<void>): Promise<void> {
-    const result = (this.#vmQueues.get(vmId) ?? Promise.resolve()).then(run)
-    const settled = result.catch(() => undefined)
-    this.#vmQueues.set(vmId, settled)
-    void settled.then(() => {
-      if (this.#vmQueues.get(vmId) === settled) this.#vmQueues.delete(vmId)
-    })
-    return result
-  }
-
   #actorGroup(actorId: string): ProcessGroup {
-    const guest = this.#vms.get(actorId)?.guest
-    if (guest !== undefined && guest.running) return guest.group
+    const vmGroup = this.#vms.group(actorId)
+    if (vmGroup !== undefined) return vmGroup
     const group = this.#actors.group(actorId)
     if (group !== undefined) return group
     throw new DrError('E_NOT_FOUND', `process host: no running actor "${actorId}"`, { adapter: 'process', actor: actorId })
   }
 
-  #vm(vmId: string): VmRecord {
-    const vm = this.#vms.get(vmId)
-    if (vm === undefined) throw new DrError('E_NOT_FOUND', `process host: no VM "${vmId}"`, { adapter: 'process', vm: vmId })
-    return vm
-  }
-
   #hostInfo(host: string): HostInfo {
-    const allocations: Allocation[] = [...this.#vms.values()].map((vm) => ({ host: vm.host, cpus: vm.spec.cpus, memoryMb: vm.spec.memoryMb }))
-    return this.#hosts.info(host, allocations)
-  }
-
-  #vmInfo(vm: VmRecord): VmInfo {
-    return structuredClone({ ...vm.spec, host: vm.host, power: vm.guest?.running === true ? 'running' : 'off' })
+    return this.#hosts.info(host, this.#vms.allocations())
   }
 
   /** Fails once the host is closing, then waits for the registry to be loaded (rejecting if it could not be). */
@@ -384,11 +323,12 @@ export class ProcessHost implements HostPort {
 
 /**
  * Creates a `HostPort` of kind `process`: VMs as child processes, freeze as SIGSTOP, mounts as directories with a
- * registry under `workDir`.
+ * registry under `workDir`; with `disks: { storage }`, VM disks and mounts hold what the site's volumes hold.
  *
  * @example
  * ```ts
- * const host = processHost({ workDir: './host-state', hosts: [{ name: 'node-1', cpus: 8, memoryMb: 16384 }] })
+ * const storage = localStorage({ dir: './east' })
+ * const host = processHost({ workDir: './host-state', hosts: [{ name: 'node-1', cpus: 8, memoryMb: 16384 }], disks: { storage } })
  * ```
  * @public
  */

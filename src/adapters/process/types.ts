@@ -1,10 +1,12 @@
 import type { Clock } from '../../kernel/clock.js'
 import type { HostDefinition } from '../../ports/host-codecs.js'
+import type { StoragePort } from '../../ports/storage.js'
 
 /**
  * The program a process "VM" runs: an executable and its leading arguments. The adapter appends the VM's disk
- * paths (resolved under {@link ProcessHostOptions.rootDir}) as further arguments and speaks the guest control
- * protocol (see `GuestRequest` / `GuestReply`) with it over stdin and stdout.
+ * paths (directories, resolved under {@link ProcessHostOptions.rootDir}) as further arguments and speaks the guest
+ * control protocol with it over stdin and stdout: quiesce is a JSON-line request the guest acknowledges once it
+ * holds its writes, not a signal (see `GuestRequest` / `GuestReply`).
  *
  * @public
  */
@@ -30,6 +32,13 @@ export interface GuestCommand {
  *   whole process group with SIGSTOP; `lowest-priority` leaves it running at the lowest scheduling priority
  *   (nice 19), starved by everything else, and `thawActor` gives back the priority it had. Only the group leader's
  *   priority changes, and restoring a priority higher than nice 19 needs root or CAP_SYS_NICE (else `E_ADAPTER`).
+ * - `disks`: the site's storage, to give guests their real disks (default: none; disk paths and mount paths are
+ *   plain directories). A VM's disk volumes are materialised at its disk paths before it powers on, and its disk
+ *   paths are flushed back into the volumes when it is quiesced (once the guest holds its writes, or when it does
+ *   not answer in time) and after it powers off; `mount` materialises the volume at the mount path and `dismount`
+ *   flushes it back (not for read-only mounts). A volume keeps the directory as an image (a `DRKITDIR` header,
+ *   a manifest and the file bytes; zeros mean an empty directory); only changed blocks are written. Flushes are
+ *   written with the fence token of the call (a quiesce, which has none, uses the newest token the host accepted).
  *
  * @public
  */
@@ -43,6 +52,7 @@ export interface ProcessHostOptions {
   readonly controlTimeoutMs?: number
   readonly clock?: Clock
   readonly freezeMechanism?: FreezeMechanism
+  readonly disks?: { readonly storage: StoragePort }
 }
 
 /**
