@@ -86,7 +86,7 @@ export class MirrorAgent {
    */
   async attachSource(request: AttachRequest): Promise<SourceSession> {
     const entry = await this.#attach(request, 'source')
-    const session = entry.source ?? (await SourceSession.open(this.#ctx, entry.volume, entry.record))
+    const session = entry.source ?? (await this.#openSource(request.session, entry))
     entry.source = session
     session.start()
     return session
@@ -112,7 +112,7 @@ export class MirrorAgent {
     this.#entries.set(session, entry)
     if (!record.active) return
     if (record.role === 'source' && entry.source === undefined) {
-      entry.source = await SourceSession.open(this.#ctx, volume, record)
+      entry.source = await this.#openSource(session, entry)
       entry.source.start()
     }
     if (record.role === 'destination' && entry.destination === undefined) {
@@ -196,6 +196,17 @@ export class MirrorAgent {
   #onPeerRejected(rejection: RejectedPeer): void {
     const peer = rejection.claimedSite ?? rejection.remoteAddress ?? 'unknown'
     for (const session of this.#entries.keys()) reportPeerRejected(this.#ctx, session, peer, 'E_PRECONDITION', `the network refused ${peer}: ${rejection.reason}`)
+  }
+
+  /** Opens the source side of `entry`; once fenced, it is recorded inactive on its volume. */
+  #openSource(session: string, entry: Entry): Promise<SourceSession> {
+    return SourceSession.open(this.#ctx, entry.volume, entry.record, {
+      onFenced: async () => {
+        if (this.#entries.get(session) !== entry || !entry.record.active) return
+        entry.record = { ...entry.record, active: false }
+        await writeVolumeSession(this.#ctx.storage, entry.volume, entry.record, this.#ctx.token())
+      },
+    })
   }
 
   async #required(session: string, volume: string): Promise<VolumeSession> {

@@ -1,4 +1,5 @@
-import { isDrError } from '../../kernel/errors.js'
+import { isDrError, toDrError } from '../../kernel/errors.js'
+import type { ChangedBlocks } from '../../ports/storage.js'
 import { deltaSetSnapshots, retainDeltaSets, store, type AgentContext } from './agent-context.js'
 import { MIRROR_LABEL, deltaSetSnapshot } from './naming.js'
 import type { AttachBase, CutPolicy } from './session-record.js'
@@ -20,12 +21,22 @@ export interface Cut {
 /** Why a cut was taken. */
 export type CutTrigger = 'timeout' | 'highWaterMark' | 'manual' | 'final' | 'initial'
 
+/** How often a failed unfence is retried (with doubling backoff) before `mirror.unfenceFailed` is emitted. */
+const UNFENCE_ATTEMPTS = 5
+const UNFENCE_FIRST_DELAY_MS = 50
+const UNFENCE_MAX_DELAY_MS = 5_000
+/** How many cuts keep their changed-block list in memory for the sender (the newest ones). */
+const CACHED_CHANGES = 4
+
 /**
  * The source's delta sets as storage snapshots: cutting (fence, snapshot `ds-n`, unfence — a consistent point
  * that costs O(1) whatever the volume size, so a block written many times is sent once with its value at the
  * cut), the cut triggers (timeout and high-water mark of changed bytes, probed on the kernel clock), and
  * retention (the newest delta set the destination played back is held as the base; older cuts are deleted;
- * unacknowledged cuts are never deleted).
+ * unacknowledged cuts are never deleted). A cut's changed blocks are listed once, when it is cut: its size is
+ * kept for status and its block list for the sender. An unfence that fails is retried with backoff, reported as
+ * `mirror.unfenceFailed` when it keeps failing, and retried until it succeeds: a cut never leaves the volume
+ * fenced.
  *
  * @public
  */
@@ -44,6 +55,12 @@ export class CutLog {
   #cancelProbe: (() => void) | undefined
   #running = false
   #lastCutAt: number
+  /** Data bytes of each cut, computed once. */
+  readonly #bytes = new Map<number, number>()
+  /** The changed blocks of the newest cuts, listed at cut time, for the sender. */
+  readonly #changes = new Map<number, ChangedBlocks>()
+  /** An unfence still being retried in the background after `mirror.unfenceFailed`. */
+  #unfencing: Promise<void> | undefined
 
   private constructor(
     ctx: AgentContext,
@@ -149,10 +166,21 @@ export class CutLog {
     return changed.blocks.length * changed.blockSize
   }
 
-  /** Data bytes of cut `cut` (changed blocks between its base and itself). */
+  /** Data bytes of cut `cut` (changed blocks between its base and itself), listed once and then remembered. */
   async bytesOf(cut: Cut): Promise<number> {
+    const known = this.#bytes.get(cut.n)
+    if (known !== undefined) return known
+    const changed = await this.changesOf(cut)
+    return this.#bytes.get(cut.n) ?? dataBytes(changed)
+  }
+
+  /** The blocks cut `cut` changed since its base: the list taken at cut time when it is still kept. */
+  async changesOf(cut: Cut): Promise<ChangedBlocks> {
+    const kept = this.#changes.get(cut.n)
+    if (kept !== undefined) return kept
     const changed = await store(this.#ctx, 'changedBlocks', (s) => s.changedBlocks(this.#volume, cut.baseName, cut.name))
-    return (changed.blocks.length - changed.holes.length) * changed.blockSize
+    this.#bytes.set(cut.n, dataBytes(changed))
+    return changed
   }
 
   /** The destination played back delta set `n`: hold it as the base, delete older cuts. */
@@ -164,6 +192,8 @@ export class CutLog {
       this.#base = { n, snapshot: cut.name }
       this.#baseCutAt = cut.cutAt
       this.#cuts = this.#cuts.filter((c) => c.n > n)
+      for (const kept of [...this.#bytes.keys()]) if (kept <= n) this.#bytes.delete(kept)
+      for (const kept of [...this.#changes.keys()]) if (kept <= n) this.#changes.delete(kept)
     })
     this.#serial = run.catch(() => undefined)
     await run
@@ -193,14 +223,55 @@ export class CutLog {
     try {
       await store(this.#ctx, 'createSnapshot', (s) => s.createSnapshot(this.#volume, name, this.#ctx.token(), labels))
     } finally {
-      if (fenced) await store(this.#ctx, 'unfence', (s) => s.unfence(this.#volume, this.#ctx.token()))
+      if (fenced) await this.#unfence()
     }
     const cut: Cut = { n, name, baseN: head?.n ?? null, baseName: head?.name ?? null, cutAt }
     this.#cuts.push(cut)
     this.#lastCutAt = cutAt
     this.#armTimeout()
-    this.#onCut(cut, trigger, await this.bytesOf(cut))
+    const changed = await store(this.#ctx, 'changedBlocks', (s) => s.changedBlocks(this.#volume, cut.baseName, cut.name))
+    this.#bytes.set(n, dataBytes(changed))
+    this.#changes.set(n, changed)
+    for (const kept of [...this.#changes.keys()].sort((a, b) => a - b).slice(0, -CACHED_CHANGES)) this.#changes.delete(kept)
+    this.#onCut(cut, trigger, dataBytes(changed))
     return cut
+  }
+
+  /**
+   * Lifts the cut's fence, retrying with doubling backoff. When it still fails, `mirror.unfenceFailed` is emitted
+   * and the retries go on in the background (at most every {@link UNFENCE_MAX_DELAY_MS}) until it succeeds; the
+   * cut itself stands (its snapshot is whole).
+   */
+  async #unfence(): Promise<void> {
+    const attempt = async (): Promise<void> => store(this.#ctx, 'unfence', (s) => s.unfence(this.#volume, this.#ctx.token()))
+    let delay = UNFENCE_FIRST_DELAY_MS
+    for (let tried = 1; ; tried++) {
+      try {
+        return await attempt()
+      } catch (error) {
+        if (tried >= UNFENCE_ATTEMPTS) {
+          const failure = toDrError(error)
+          this.#ctx.events.emit('mirror.unfenceFailed', 'error', { id: this.#session, site: this.#ctx.site, volume: this.#volume, attempts: tried, code: failure.code, message: failure.message })
+          this.#unfencing ??= this.#keepUnfencing(attempt, delay).finally(() => (this.#unfencing = undefined))
+          return
+        }
+      }
+      await this.#ctx.clock.sleep(delay)
+      delay = Math.min(UNFENCE_MAX_DELAY_MS, delay * 2)
+    }
+  }
+
+  async #keepUnfencing(attempt: () => Promise<void>, delay: number): Promise<void> {
+    for (;;) {
+      await this.#ctx.clock.sleep(delay)
+      delay = Math.min(UNFENCE_MAX_DELAY_MS, delay * 2)
+      try {
+        return await attempt()
+      } catch (error) {
+        // A closed adapter or a deleted volume holds no fence any more; anything else: keep trying.
+        if (isDrError(error, 'E_CLOSED') || isDrError(error, 'E_NOT_FOUND')) return
+      }
+    }
   }
 
   #armTimeout(): void {
@@ -230,4 +301,9 @@ export class CutLog {
       // The probe runs again at the next interval; a failing storage shows up in the cut and send paths.
     }
   }
+}
+
+/** Data bytes of a list of changed blocks (holes carry none). */
+function dataBytes(changed: ChangedBlocks): number {
+  return (changed.blocks.length - changed.holes.length) * changed.blockSize
 }

@@ -29,6 +29,16 @@ export interface SourceProgress {
   readonly bytesSent: number
 }
 
+/**
+ * What the agent does for a source side: `onFenced` records, once the destination refused this side's epoch,
+ * that the side is inactive for good.
+ *
+ * @public
+ */
+export interface SourceHooks {
+  readonly onFenced: () => Promise<void>
+}
+
 interface Plan {
   readonly cut: Cut
   readonly full: boolean
@@ -54,6 +64,7 @@ export class SourceSession {
   readonly #record: VolumeSession
   readonly #blockSize: number
   readonly #cuts: CutLog
+  readonly #hooks: SourceHooks
   readonly #waiters = new ProgressWaiters()
   #active = false
   #fenced = false
@@ -70,8 +81,9 @@ export class SourceSession {
   #chunkFrames = 0
   #bytes = 0
 
-  private constructor(ctx: AgentContext, volume: string, record: VolumeSession, blockSize: number, cuts: CutLog) {
+  private constructor(ctx: AgentContext, volume: string, record: VolumeSession, blockSize: number, cuts: CutLog, hooks: SourceHooks) {
     this.#ctx = ctx
+    this.#hooks = hooks
     this.session = record.session
     this.volume = volume
     this.#record = record
@@ -81,7 +93,7 @@ export class SourceSession {
   }
 
   /** Opens the source side of `record` on `volume`, reading its cuts back from storage. */
-  static async open(ctx: AgentContext, volume: string, record: VolumeSession): Promise<SourceSession> {
+  static async open(ctx: AgentContext, volume: string, record: VolumeSession, hooks: SourceHooks): Promise<SourceSession> {
     const info = await store(ctx, 'volumeInfo', (s) => s.volumeInfo(volume))
     let wake: () => void = () => undefined
     const cuts = await CutLog.open({
@@ -96,7 +108,7 @@ export class SourceSession {
         wake()
       },
     })
-    const self = new SourceSession(ctx, volume, record, info.blockSize, cuts)
+    const self = new SourceSession(ctx, volume, record, info.blockSize, cuts, hooks)
     wake = () => self.#wakeUp()
     return self
   }
@@ -161,6 +173,20 @@ export class SourceSession {
       chunkFramesSent: this.#chunkFrames,
       bytesSent: this.#bytes,
     }
+  }
+
+  /**
+   * The destination refused this side's epoch: a failover promoted it. This side stops for good — no more
+   * sending, no more cutting (its cuts would never be acknowledged, so they would pile up) — and the volume's
+   * session record is marked inactive so a restarted agent does not start it again.
+   */
+  #onFenced(): void {
+    if (this.#fenced) return
+    this.#fenced = true
+    void this.#cuts.stop()
+    void this.#hooks.onFenced().catch((error: unknown) => {
+      this.#lastError = toDrError(error)
+    })
   }
 
   #wakeUp(): void {
@@ -267,7 +293,7 @@ export class SourceSession {
     if (decoded.kind !== 'control') throw new DrError('E_CORRUPT', `unexpected ${decoded.kind} frame from the destination of ${this.session}`)
     const frame = decoded.frame
     if (frame.t === 'refused') {
-      if (frame.code === 'E_FENCED') this.#fenced = true
+      if (frame.code === 'E_FENCED') this.#onFenced()
       this.#ctx.events.emit('mirror.peerRejected', frame.code === 'E_FENCED' ? 'error' : 'warning', {
         id: this.session,
         site: this.#ctx.site,
@@ -321,7 +347,7 @@ export class SourceSession {
   async #sendDeltaSet(channel: Channel, plan: Plan): Promise<void> {
     const { cut, full } = plan
     getOrThrow(planDelta(full ? null : cut.baseN, cut.n))
-    const changed = await store(this.#ctx, 'changedBlocks', (s) => s.changedBlocks(this.volume, full ? null : cut.baseName, cut.name))
+    const changed = full ? await store(this.#ctx, 'changedBlocks', (s) => s.changedBlocks(this.volume, null, cut.name)) : await this.#cuts.changesOf(cut)
     const holes = new Set(changed.holes)
     const blocks = full ? changed.blocks.filter((b) => !holes.has(b)) : changed.blocks
     const plans = planChunks(blocks, full ? [] : changed.holes, this.#blockSize, this.#record.transfer.chunkBytes)

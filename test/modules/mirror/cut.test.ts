@@ -113,4 +113,59 @@ describe('mirror delta-set cutting (note 002 §9 behaviours 1–5)', () => {
     expect(await w.east.isFenced('db')).toBe(false)
     await w.s.module.close()
   })
+
+  it('an unfence that fails is retried with backoff: the cut stands, the volume ends unfenced and writes that waited complete', async () => {
+    const w = await system({ tapEast: true })
+    const unfences = () => w.eastFaults!.count('unfence') - initial
+    const initial = w.eastFaults!.count('unfence')
+    w.eastFaults!.fail({ method: 'unfence', times: 3 })
+    await w.east.write('db', 3 * BS, block(31), token)
+    const cutting = w.s.mirrors.cutNow('m')
+    await until(() => unfences() >= 1, 'first unfence')
+    const waiting = w.d.storages['east']!.write('db', 4 * BS, block(41), token)
+    for (let i = 0; i < 10 && unfences() < 4; i++) await w.clock.advance(1_000)
+    const { deltaSet } = await cutting
+    await waiting
+    expect(unfences()).toBe(4)
+    expect(await w.east.isFenced('db')).toBe(false)
+    expect(w.s.names('mirror.unfenceFailed')).toEqual([])
+    await until(async () => (await w.s.mirrors.status('m')).lastPlayedBack === deltaSet, 'played')
+    expect(await w.west.read('db', 3 * BS, BS)).toEqual(block(31))
+    await w.s.module.close()
+  })
+
+  it('an unfence that keeps failing emits mirror.unfenceFailed and is retried in the background until the volume is unfenced', async () => {
+    const w = await system({ tapEast: true })
+    const stopFailing = w.eastFaults!.fail({ method: 'unfence' })
+    const cutting = w.s.mirrors.cutNow('m')
+    for (let i = 0; i < 20 && w.s.names('mirror.unfenceFailed').length === 0; i++) await w.clock.advance(1_000)
+    expect(w.s.names('mirror.unfenceFailed').map((e) => e.payload)).toEqual([expect.objectContaining({ id: 'm', site: 'east', volume: 'db', attempts: 5, code: 'E_ADAPTER' })])
+    const { deltaSet } = await cutting
+    expect(deltaSet).toBe(2)
+    expect(await w.east.isFenced('db')).toBe(true)
+    await w.clock.advance(20_000)
+    expect(await w.east.isFenced('db')).toBe(true)
+    expect(w.s.names('mirror.unfenceFailed')).toHaveLength(1)
+    stopFailing()
+    await w.clock.advance(5_000)
+    expect(await w.east.isFenced('db')).toBe(false)
+    await w.east.write('db', 6 * BS, block(61), token)
+    await w.s.module.close()
+  })
+
+  it('status lists each cut\'s changed blocks once: with many cuts pending, a status call costs one changed-block listing (what is not cut yet)', async () => {
+    const w = await system({ tapEast: true })
+    w.d.fabric.partition('east', 'west')
+    for (let n = 0; n < 12; n++) {
+      await w.east.write('db', (10 + n) * BS, block(n), token)
+      await w.s.mirrors.cutNow('m')
+    }
+    await w.east.write('db', 40 * BS, block(40), token)
+    const before = w.eastFaults!.count('changedBlocks')
+    const status = await w.s.mirrors.status('m')
+    expect(w.eastFaults!.count('changedBlocks') - before).toBe(1)
+    expect(status.lagBytes).toBe(13 * BS)
+    w.d.fabric.heal('east', 'west')
+    await w.s.module.close()
+  })
 })

@@ -193,6 +193,29 @@ describe('mirror split brain and faults', () => {
     await w.s.module.close()
   })
 
+  it('a fenced old source stops cutting: once refused with E_FENCED it cuts nothing more, its session record is inactive and its volume is not fenced', async () => {
+    const w = await system({ faults: true })
+    w.d.fabric.partition('east', 'west')
+    w.faults['east']!.crash()
+    await w.s.mirrors.failover('m', { mode: 'default' })
+    w.faults['east']!.restart()
+    await w.east.write('db', 3 * BS, block(222), token)
+    w.d.fabric.heal('east', 'west')
+    await w.clock.advance(36_000_000)
+    await until(() => w.s.names('mirror.peerRejected').some((e) => e.payload['code'] === 'E_FENCED'), 'fenced')
+    await settle()
+    const eastCuts = async () => (await w.east.listSnapshots('db')).filter((x) => x.name.startsWith('drkit.m.m.ds-')).map((x) => x.name)
+    const before = await eastCuts()
+    const cutEvents = w.s.names('mirror.deltaSetCut').length
+    await w.east.write('db', 5 * BS, block(223), token)
+    for (let period = 0; period < 5; period++) await w.clock.advance(36_000_000)
+    expect(await eastCuts()).toEqual(before)
+    expect(w.s.names('mirror.deltaSetCut')).toHaveLength(cutEvents)
+    expect(await w.east.getConfig('db', 'drkit.mirror.session')).toMatchObject({ role: 'source', epoch: 1, active: false })
+    expect(await w.east.isFenced('db')).toBe(false)
+    await w.s.module.close()
+  })
+
   it('an adapter failure while reading the source is retried and the delta set still arrives whole', async () => {
     const w = await system({ faults: true })
     w.faults['east']!.fail({ method: 'read', times: 2 })
