@@ -2,7 +2,7 @@
  * Writing your own StoragePort adapter and proving it with the testkit. The adapter here is a metering layer:
  * it forwards every call to another StoragePort (the memory adapter, standing in for your array's SDK client) and
  * records per-method call counts, errors and latency — the shape of most first adapters, which wrap a vendor
- * client. The same 60-odd conformance cases that every drkit storage adapter passes are run against it with a tiny
+ * client. The same 70-odd conformance cases that every drkit storage adapter passes are run against it with a tiny
  * runner (use your test runner instead: `for (const c of cases) it(c.name, c.run)`), then fault injection shows
  * that a failing adapter call surfaces as a DrError with a stable code.
  *

@@ -127,7 +127,7 @@ export interface ByteRange {
  */
 export type RangeChange =
   | { readonly offset: number; readonly data: Uint8Array; readonly hole?: undefined }
-  | { readonly offset: number; readonly length: number; readonly hole: true }
+  | { readonly offset: number; readonly length: number; readonly hole: true; readonly data?: undefined }
 
 /**
  * Options of {@link StoragePort.writeRanges}. `replication: true` is for drkit's replication engine only: it lets
@@ -163,7 +163,7 @@ export const ByteRangesCodec = t.readonlyArray(t.type({ offset: NonNegativeInt, 
 export const RangeChangesCodec = t.readonlyArray(
   t.union([
     t.intersection([t.type({ offset: NonNegativeInt, data: Bytes }), t.partial({ hole: t.undefined })]),
-    t.type({ offset: NonNegativeInt, length: NonNegativeInt, hole: t.literal(true) }),
+    t.intersection([t.type({ offset: NonNegativeInt, length: NonNegativeInt, hole: t.literal(true) }), t.partial({ data: t.undefined })]),
   ]),
   'RangeChange[]',
 )

@@ -3,6 +3,7 @@ import type { ConformanceCase } from './conformance.js'
 import {
   BS,
   assertReads,
+  integers,
   makeVolume,
   pattern,
   rejectsWith,
@@ -11,15 +12,6 @@ import {
   zeros,
   type StorageCaseBuilder,
 } from './storage-conformance-support.js'
-
-/** A small deterministic generator of integers, so random cases replay identically. */
-function integers(seed: number): (below: number) => number {
-  let state = seed >>> 0
-  return (below) => {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0
-    return Math.floor((state / 2 ** 32) * below)
-  }
-}
 
 /** Storage conformance cases for block I/O: round trips, zeros, bounds, copies, allocation and trim. */
 export function ioCases(test: StorageCaseBuilder): ConformanceCase[] {

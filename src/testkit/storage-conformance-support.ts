@@ -44,6 +44,15 @@ export function pattern(seed: number, length: number): Uint8Array {
   return out
 }
 
+/** A small deterministic generator of integers below `below`, so random cases replay identically. */
+export function integers(seed: number): (below: number) => number {
+  let state = seed >>> 0
+  return (below) => {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0
+    return Math.floor((state / 2 ** 32) * below)
+  }
+}
+
 /** A zero-filled array of `length` bytes. */
 export function zeros(length: number): Uint8Array {
   return new Uint8Array(length)

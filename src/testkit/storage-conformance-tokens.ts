@@ -77,6 +77,8 @@ export function tokenCases(test: StorageCaseBuilder): ConformanceCase[] {
     staleCase(test, 'I/O and fences', [
       ['write', (s, t) => s.write('vol', 10, pattern(3, BS), t)],
       ['trim', (s, t) => s.trim('vol', 0, 4 * BS, t)],
+      ['writeRanges', (s, t) => s.writeRanges('vol', [{ offset: 10, data: pattern(4, BS) }, { offset: 4 * BS, length: 2 * BS, hole: true }], t)],
+      ['writeRanges for replication', (s, t) => s.writeRanges('vol', [{ offset: 0, data: pattern(5, 10) }], t, { replication: true })],
       ['fence', (s, t) => s.fence('vol', t)],
       ['unfence', (s, t) => s.unfence('gated', t)],
     ]),
@@ -138,6 +140,8 @@ export function tokenCases(test: StorageCaseBuilder): ConformanceCase[] {
         ['listVolumes', () => storage.listVolumes()],
         ['read', () => storage.read('vol', 0, 1)],
         ['write', () => storage.write('vol', 0, pattern(1, 1), t)],
+        ['readRanges', () => storage.readRanges('vol', [{ offset: 0, length: 1 }])],
+        ['writeRanges', () => storage.writeRanges('vol', [{ offset: 0, data: pattern(1, 1) }], t)],
         ['createSnapshot', () => storage.createSnapshot('vol', 'again', t)],
         ['listSnapshots', () => storage.listSnapshots('vol')],
         ['changedBlocks', () => storage.changedBlocks('vol', null, 'snap')],
