@@ -22,14 +22,45 @@ export type HandleSource =
   | { readonly kind: 'snapshot'; readonly entry: SnapshotEntry; readonly redirected: boolean }
 
 /**
+ * What a handle resolves to — the request the owner of the data constituent receives: the constituent, the
+ * name of its own snapshot in the overall snapshot (null for the active file system), and where the object is.
+ *
+ * @public
+ */
+export interface DataHandle {
+  readonly site: string
+  readonly volume: string
+  readonly constituent: string
+  readonly ordinal: number
+  readonly snapshot: string | null
+  readonly snapshotId: number
+  readonly id: number
+  readonly offset: number
+  readonly length: number
+  readonly checksum: number
+}
+
+/**
  * Chooses the source of a handle (the redirect flow): a non-zero snapshot id skips the redirect check and names
  * an overall snapshot of this volume (`E_NOT_FOUND` otherwise); id 0 is the active file system, unless the
- * volume's AFS redirect names a snapshot, in which case that snapshot serves it.
+ * volume's AFS redirect names a snapshot, in which case that snapshot serves it. A replica's active file system
+ * is only ever served through its redirect: before its first complete snapshot, id 0 is `E_UNAVAILABLE`
+ * (`reason: 'replicaNotConsistent'`), never the half-written constituents.
  *
  * @public
  */
 export function chooseHandleSource(state: VolumeCatalogState, record: VolumeRecord, snapshot: number): DrEither<HandleSource> {
   const id = snapshot === ACTIVE_FILE_SYSTEM ? record.readRedirect : snapshot
+  if (id === null && record.replicaOf !== undefined) {
+    return E.left(
+      new DrError('E_UNAVAILABLE', `"${record.name}" is a replica of "${record.replicaOf}" with no snapshot complete on every constituent yet`, {
+        site: record.site,
+        volume: record.name,
+        replicaOf: record.replicaOf,
+        reason: 'replicaNotConsistent',
+      }),
+    )
+  }
   if (id === null) return E.right({ kind: 'active' })
   const entry = state.snapshots[String(id)]
   if (entry === undefined || entry.site !== record.site || entry.volume !== record.name) {
@@ -96,4 +127,24 @@ export function snapshotView(entry: SnapshotEntry): ReadView {
  */
 export function handleView(record: VolumeRecord, source: HandleSource): ReadView {
   return source.kind === 'active' ? activeView(record) : snapshotView(source.entry)
+}
+
+/**
+ * Checks that clients may use a volume's live constituents directly: writing (`write`) or reading the active file
+ * system around the read redirect (`live`). A replica (`replicaOf` set) refuses both with `E_PRECONDITION`
+ * (`reason: 'replica'`): only its replicator writes it, and its readers go through the redirect (snapshot 0).
+ *
+ * @public
+ */
+export function checkClientAccess(record: VolumeRecord, access: 'write' | 'live'): DrEither<VolumeRecord> {
+  if (record.replicaOf === undefined) return E.right(record)
+  const what = access === 'write' ? 'written by clients' : 'read around its read redirect (use snapshot 0 handles)'
+  return E.left(
+    new DrError('E_PRECONDITION', `"${record.name}" on ${record.site} is a replica of "${record.replicaOf}"; it cannot be ${what}`, {
+      site: record.site,
+      volume: record.name,
+      replicaOf: record.replicaOf,
+      reason: 'replica',
+    }),
+  )
 }

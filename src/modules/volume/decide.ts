@@ -358,3 +358,15 @@ export function decideSetRedirect(state: VolumeCatalogState, site: string, name:
   }
   return found.right.readRedirect === snapshot ? none : E.right([{ type: 'volume.redirectSet', data: { site, name, snapshot } }])
 }
+
+/**
+ * Decides to mark the volume as the read-only side of replication relationship `replicaOf` (or to give it back
+ * to its clients with null). Nothing when it is marked so already.
+ *
+ * @public
+ */
+export function decideSetReplica(state: VolumeCatalogState, site: string, name: string, replicaOf: string | null): Decided {
+  const found = findVolume(state, site, name)
+  if (E.isLeft(found)) return found
+  return (found.right.replicaOf ?? null) === replicaOf ? none : E.right([{ type: 'volume.replicaSet', data: { site, name, replicaOf } }])
+}

@@ -23,4 +23,5 @@ export type VolumeEvents = {
   'volume.groupFailed': { site: string; volume: string; group: string; snapshot: string; cause: string; code: string }
   'volume.catalogUpdated': { site: string; volume: string; snapshot: string; id: number; change: 'added' | 'removed' | 'invalidated' | 'adopted' }
   'volume.readRedirected': { site: string; volume: string; from: number | null; to: number | null }
+  'volume.replicaChanged': { site: string; volume: string; replicaOf: string | null }
 }

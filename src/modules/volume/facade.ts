@@ -9,7 +9,7 @@ import type { RetryPolicy } from '../../kernel/retry.js'
 import type { JournaledStore } from '../../kernel/store.js'
 import type { WorkflowEngine } from '../../kernel/workflow.js'
 import type { StoragePort } from '../../ports/storage.js'
-import { checkSnapshotAccess, chooseHandleSource, handleView } from './access.js'
+import { checkClientAccess, checkSnapshotAccess, chooseHandleSource, handleView, type DataHandle } from './access.js'
 import type { ConstituentIo } from './constituent-io.js'
 import {
   decideAdoptSnapshot,
@@ -18,6 +18,7 @@ import {
   decideBeginShrink,
   decideOpenGroup,
   decideSetRedirect,
+  decideSetReplica,
   findVolume,
   volumeSnapshotsOf,
 } from './decide.js'
@@ -33,6 +34,7 @@ import {
   ObjectRefInput,
   PutObjectInput,
   SetReadRedirectInput,
+  SetReplicaInput,
   ShrinkVolumeInput,
   SnapshotHandleInput,
   SnapshotVolumeInput,
@@ -45,6 +47,7 @@ import {
   type ObjectRef,
   type PutObjectOptions,
   type SetReadRedirectOptions,
+  type SetReplicaOptions,
   type ShrinkVolumeOptions,
   type SnapshotHandle,
   type SnapshotVolumeOptions,
@@ -77,25 +80,6 @@ export type VolumeView = VolumeRecord
  * @public
  */
 export type VolumeSnapshot = SnapshotEntry
-
-/**
- * What a handle resolves to — the request the owner of the data constituent receives: the constituent, the
- * name of its own snapshot in the overall snapshot (null for the active file system), and where the object is.
- *
- * @public
- */
-export interface DataHandle {
-  readonly site: string
-  readonly volume: string
-  readonly constituent: string
-  readonly ordinal: number
-  readonly snapshot: string | null
-  readonly snapshotId: number
-  readonly id: number
-  readonly offset: number
-  readonly length: number
-  readonly checksum: number
-}
 
 /**
  * What the volume facade needs from the system.
@@ -212,35 +196,38 @@ export class VolumeFacade {
     await this.#deps.workflows.run(MEMBERSHIP_WORKFLOWS.delete, this.#runId(MEMBERSHIP_WORKFLOWS.delete, input.site, input.volume), { ...input })
   }
 
-  /** Stores (or replaces) an object. Waits while a consistency group has the constituents it writes fenced. */
+  /**
+   * Stores (or replaces) an object. Waits while a consistency group has the constituents it writes fenced. A
+   * replica refuses it (`E_PRECONDITION`, `reason: 'replica'`).
+   */
   async putObject(options: PutObjectOptions): Promise<ObjectPlacement> {
     const input = decode(PutObjectInput, options, 'volumes.putObject options')
-    this.#ready(input.site, input.volume)
+    getOrThrow(checkClientAccess(this.#ready(input.site, input.volume), 'write'))
     return this.#objects.put(input.site, input.volume, input.path, input.data)
   }
 
-  /** Reads an object of the active file system (the live constituents, whatever the read redirect). */
+  /** Reads an object of the active file system (the live constituents, whatever the read redirect; not on a replica). */
   async getObject(ref: ObjectRef): Promise<Uint8Array> {
     const input = decode(ObjectRefInput, ref, 'volumes.getObject options')
-    const record = this.#ready(input.site, input.volume)
+    const record = getOrThrow(checkClientAccess(this.#ready(input.site, input.volume), 'live'))
     return this.#objects.read(input.site, await this.#objects.resolve(input.site, record, activeView(record), input.path))
   }
 
-  /** Deletes an object; `E_NOT_FOUND` if there is none at that path. */
+  /** Deletes an object; `E_NOT_FOUND` if there is none at that path. A replica refuses it. */
   async deleteObject(ref: ObjectRef): Promise<void> {
     const input = decode(ObjectRefInput, ref, 'volumes.deleteObject options')
-    this.#ready(input.site, input.volume)
+    getOrThrow(checkClientAccess(this.#ready(input.site, input.volume), 'write'))
     await this.#objects.delete(input.site, input.volume, input.path)
   }
 
   /**
-   * The objects (path and global object id) of the active file system, or — with `snapshot` — of an overall
-   * snapshot (0: the active file system after the read redirect), sorted by path.
+   * The objects (path and global object id) of the active file system (not on a replica), or — with `snapshot` —
+   * of an overall snapshot (0: the active file system after the read redirect), sorted by path.
    */
   async listObjects(options: ListObjectsOptions): Promise<ReadonlyArray<{ readonly path: string; readonly id: number }>> {
     const input = decode(ListObjectsInput, options, 'volumes.listObjects options')
     const record = this.#record(input.site, input.volume)
-    if (input.snapshot === undefined) return this.#objects.list(input.site, record, activeView(record))
+    if (input.snapshot === undefined) return this.#objects.list(input.site, record, activeView(getOrThrow(checkClientAccess(record, 'live'))))
     const source = getOrThrow(chooseHandleSource(this.#state(), record, input.snapshot))
     if (source.kind === 'snapshot') getOrThrow(checkSnapshotAccess(source.entry, input.client))
     return this.#objects.list(input.site, record, handleView(record, source))
@@ -321,6 +308,19 @@ export class VolumeFacade {
     const from = this.#record(input.site, input.volume).readRedirect
     const decided = await this.#deps.catalog.execute((state) => decideSetRedirect(state, input.site, input.volume, input.snapshot))
     if (decided.length > 0) this.#deps.events.emit('volume.readRedirected', 'info', { site: input.site, volume: input.volume, from, to: input.snapshot })
+  }
+
+  /**
+   * Marks the volume as the read-only side of a replication relationship (or, with null, gives it back to its
+   * clients): a replica refuses client writes and live reads, and serves reads of its active file system only
+   * through its read redirect — `E_UNAVAILABLE` until it has one. The replicator calls it; the storage-level
+   * writability of the constituents is the replicator's to manage.
+   */
+  async setReplica(options: SetReplicaOptions): Promise<void> {
+    const input = decode(SetReplicaInput, options, 'volumes.setReplica options')
+    this.#deps.storage(input.site)
+    const decided = await this.#deps.catalog.execute((state) => decideSetReplica(state, input.site, input.volume, input.replicaOf))
+    if (decided.length > 0) this.#deps.events.emit('volume.replicaChanged', 'info', { site: input.site, volume: input.volume, replicaOf: input.replicaOf })
   }
 
   /**

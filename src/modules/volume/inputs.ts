@@ -184,6 +184,14 @@ export const SnapshotHandleInput = t.intersection(
 export const SetReadRedirectInput = t.type({ site: Name, volume: ExpandableVolumeName, snapshot: t.union([PositiveInt, t.null]) }, 'SetReadRedirectOptions')
 
 /**
+ * Options of `volumes.setReplica`: the volume and the replication relationship it is now the read-only side of, or
+ * null to give it back to its clients.
+ *
+ * @public
+ */
+export const SetReplicaInput = t.type({ site: Name, volume: ExpandableVolumeName, replicaOf: t.union([Name, t.null]) }, 'SetReplicaOptions')
+
+/**
  * Options of `volumes.adoptSnapshot`: an overall snapshot whose member snapshots already exist on the
  * constituents (made by a replicator), to be catalogued.
  *
@@ -268,6 +276,12 @@ export type SnapshotHandle = t.OutputOf<typeof SnapshotHandleInput>
  * @public
  */
 export type SetReadRedirectOptions = t.OutputOf<typeof SetReadRedirectInput>
+/**
+ * What `volumes.setReplica` takes.
+ *
+ * @public
+ */
+export type SetReplicaOptions = t.OutputOf<typeof SetReplicaInput>
 /**
  * What `volumes.adoptSnapshot` takes.
  *

@@ -138,26 +138,30 @@ export type GroupOutcome = t.TypeOf<typeof GroupOutcomeCodec>
 /**
  * An expandable volume in the volume catalog: site, name, lifecycle status, geometry, default maximum
  * fence-hold time, members, the next data ordinal, the open group and change (if any), the last group's
- * outcome, and the AFS read redirect (the overall snapshot id that reads of the active file system are served
- * from, or null).
+ * outcome, the AFS read redirect (the overall snapshot id that reads of the active file system are served
+ * from, or null), and — when it is the read-only side of a replication relationship — `replicaOf`, the
+ * relationship's id (absent on a volume clients own).
  *
  * @public
  */
-export const VolumeRecordCodec = t.type(
-  {
-    site: t.string,
-    name: t.string,
-    status: t.keyof({ creating: null, ready: null, deleting: null }),
-    createdAt: t.number,
-    geometry: VolumeGeometryCodec,
-    maxFenceHoldMs: t.number,
-    members: t.array(VolumeMemberCodec),
-    nextOrdinal: t.number,
-    group: nullable(GroupRecordCodec),
-    change: nullable(MembershipChangeCodec),
-    lastGroup: nullable(GroupOutcomeCodec),
-    readRedirect: nullable(t.number),
-  },
+export const VolumeRecordCodec = t.intersection(
+  [
+    t.type({
+      site: t.string,
+      name: t.string,
+      status: t.keyof({ creating: null, ready: null, deleting: null }),
+      createdAt: t.number,
+      geometry: VolumeGeometryCodec,
+      maxFenceHoldMs: t.number,
+      members: t.array(VolumeMemberCodec),
+      nextOrdinal: t.number,
+      group: nullable(GroupRecordCodec),
+      change: nullable(MembershipChangeCodec),
+      lastGroup: nullable(GroupOutcomeCodec),
+      readRedirect: nullable(t.number),
+    }),
+    t.partial({ replicaOf: t.string }),
+  ],
   'VolumeRecord',
 )
 
@@ -269,6 +273,7 @@ export const VolumeJournalEventCodec = t.union([
   t.type({ type: t.literal('volume.snapshotInvalidated'), data: t.type({ id: t.number }) }),
   t.type({ type: t.literal('volume.snapshotRemoved'), data: t.type({ id: t.number }) }),
   t.type({ type: t.literal('volume.redirectSet'), data: t.type({ ...Ref, snapshot: nullable(t.number) }) }),
+  t.type({ type: t.literal('volume.replicaSet'), data: t.type({ ...Ref, replicaOf: nullable(t.string) }) }),
 ])
 
 /**
@@ -379,6 +384,10 @@ function reduceVolumeRecord(draft: Draft, key: string, record: VolumeRecord, eve
       return
     case 'volume.redirectSet':
       record.readRedirect = event.data.snapshot
+      return
+    case 'volume.replicaSet':
+      if (event.data.replicaOf === null) delete record.replicaOf
+      else record.replicaOf = event.data.replicaOf
       return
     default:
       return

@@ -4,6 +4,7 @@ import fc from 'fast-check'
 import { produce, type Draft } from 'immer'
 import {
   ACTIVE_FILE_SYSTEM,
+  checkClientAccess,
   checkSnapshotAccess,
   chooseHandleSource,
   constituentFenceOrder,
@@ -11,6 +12,7 @@ import {
   decideOpenGroup,
   decideRegister,
   decideSetRedirect,
+  decideSetReplica,
   emptyVolumeCatalog,
   reduceVolumeCatalog,
   snapshotView,
@@ -165,6 +167,30 @@ describe('snapshot access path', () => {
     expect(chooseHandleSource(state, record, 7)).toMatchObject({ right: { kind: 'snapshot', redirected: false, entry: { id: 7 } } })
     expect(chooseHandleSource(state, { ...record, readRedirect: 7 }, 0)).toMatchObject({ right: { kind: 'snapshot', redirected: true } })
     expect(chooseHandleSource(state, record, 3)).toMatchObject({ left: { code: 'E_NOT_FOUND' } })
+  })
+
+  it('serves a replica only through its redirect: refused (E_UNAVAILABLE) before its first complete snapshot, never around it', () => {
+    const replica = { ...record, replicaOf: 'm1' }
+    expect(chooseHandleSource(state, replica, ACTIVE_FILE_SYSTEM)).toMatchObject({ left: { code: 'E_UNAVAILABLE', details: { reason: 'replicaNotConsistent', replicaOf: 'm1' } } })
+    expect(chooseHandleSource(state, { ...replica, readRedirect: 7 }, ACTIVE_FILE_SYSTEM)).toMatchObject({ right: { kind: 'snapshot', redirected: true, entry: { id: 7 } } })
+    expect(chooseHandleSource(state, replica, 7)).toMatchObject({ right: { kind: 'snapshot', redirected: false } })
+    for (const access of ['write', 'live'] as const) {
+      expect(checkClientAccess(replica, access)).toMatchObject({ left: { code: 'E_PRECONDITION', details: { reason: 'replica', replicaOf: 'm1' } } })
+      expect(checkClientAccess(record, access)).toEqual(E.right(record))
+    }
+  })
+
+  it('marks and unmarks a replica once; the mark survives the journal codec and the fold', () => {
+    const marked = decideSetReplica(state, 'east', 'db', 'm1')
+    if (E.isLeft(marked)) throw marked.left
+    expect(marked.right.every((e) => VolumeJournalEventCodec.is(e))).toBe(true)
+    const after = fold(marked.right, state)
+    expect(after.volumes['east/db']?.replicaOf).toBe('m1')
+    expect(decideSetReplica(after, 'east', 'db', 'm1')).toEqual(E.right([]))
+    const cleared = decideSetReplica(after, 'east', 'db', null)
+    if (E.isLeft(cleared)) throw cleared.left
+    expect(fold(cleared.right, after).volumes['east/db']).toEqual(record)
+    expect(decideSetReplica(state, 'east', 'ghost', 'm1')).toMatchObject({ left: { code: 'E_NOT_FOUND' } })
   })
 
   it('denies clients a snapshot does not list, and refuses invalid entries', () => {
