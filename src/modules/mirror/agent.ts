@@ -7,7 +7,8 @@ import { peerRejections, refuseStranger, reportPeerRejected, type RejectedPeer }
 import { serveFetch, undoFromPeer, type UndoRequest } from './fetch.js'
 import { MIRROR_SERVICE, baseHold } from './naming.js'
 import { decodeFrame, type HelloFrame } from './protocol.js'
-import { readVolumeSession, writeVolumeSession, type VolumeSession } from './session-record.js'
+import { readVolumeSession, writeVolumeSession, type TransferPolicy, type VolumeSession } from './session-record.js'
+import { sameTransfer } from './decide.js'
 import { SourceSession } from './source.js'
 
 /**
@@ -37,7 +38,7 @@ export class MirrorAgent {
   readonly site: string
   readonly #ctx: AgentContext
   readonly #entries = new Map<string, Entry>()
-  readonly #serving = new Set<Promise<void>>()
+  readonly #serving = new Map<Channel, Promise<void>>()
   #unlisten: (() => Promise<void>) | undefined
   #unsubscribe: (() => void) | undefined
 
@@ -52,8 +53,8 @@ export class MirrorAgent {
     agent.#unlisten = await callAdapter(ctx.network.kind, 'listen', () =>
       ctx.network.listen(MIRROR_SERVICE, (channel) => {
         const serving = agent.#serve(channel)
-        agent.#serving.add(serving)
-        void serving.finally(() => agent.#serving.delete(serving))
+        agent.#serving.set(channel, serving)
+        void serving.finally(() => agent.#serving.delete(channel))
       }),
     )
     agent.#unsubscribe = peerRejections(ctx.network)?.((rejection) => agent.#onPeerRejected(rejection))
@@ -144,6 +145,20 @@ export class MirrorAgent {
   }
 
   /**
+   * Changes how `session` transfers on this site (its bandwidth limit): recorded on the volume, applied at once to
+   * a source side served here. Does nothing when the volume has no record of the session or already has it.
+   */
+  async setTransfer(session: string, volume: string, transfer: TransferPolicy): Promise<void> {
+    const entry = this.#entries.get(session)
+    const record = entry?.record ?? (await readVolumeSession(this.#ctx.storage, volume))
+    if (record === undefined || record.session !== session || sameTransfer(record.transfer, transfer)) return
+    const updated = { ...record, transfer }
+    await writeVolumeSession(this.#ctx.storage, entry?.volume ?? volume, updated, this.#ctx.token())
+    if (entry !== undefined) entry.record = updated
+    entry?.source?.setTransfer(transfer)
+  }
+
+  /**
    * Makes this side the primary of `session` at `epoch`: receiving stops, what was not played back is dropped,
    * and older epochs are refused from now on. The volume's writability is the coordinator's business.
    */
@@ -186,7 +201,9 @@ export class MirrorAgent {
       await entry.destination?.stop().catch(() => undefined)
     }
     this.#entries.clear()
-    await Promise.allSettled([...this.#serving])
+    // A channel still waiting for its first frame (a peer held back by its bandwidth limit) is closed too.
+    for (const channel of this.#serving.keys()) await channel.close().catch(() => undefined)
+    await Promise.allSettled([...this.#serving.values()])
   }
 
   /**

@@ -131,12 +131,17 @@ export class Coordinator {
     await (await this.agent(src.site)).attachSource({ ...common, volume: src.volume, peer: dst, base: bases.source })
   }
 
-  /** Resumes, on both sites, whatever the volumes' records say each side was doing (after a restart). */
+  /**
+   * Resumes, on both sites, whatever the volumes' records say each side was doing (after a restart), with the
+   * relationship's transfer policy (a change the journal recorded reaches a side a crash kept it from).
+   */
   async recover(rel: Relationship): Promise<void> {
     const destinationFirst = rel.primary === 'a' ? [rel.b, rel.a] : [rel.a, rel.b]
     for (const ref of destinationFirst) {
       try {
-        await (await this.agent(ref.site)).recover(rel.id, ref.volume)
+        const agent = await this.agent(ref.site)
+        await agent.setTransfer(rel.id, ref.volume, rel.transfer)
+        await agent.recover(rel.id, ref.volume)
       } catch (error) {
         if (!isDrError(error)) throw error
       }

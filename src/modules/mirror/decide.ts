@@ -1,6 +1,7 @@
 import * as E from 'fp-ts/lib/Either.js'
 import { DrError } from '../../kernel/errors.js'
 import type { DrEither } from '../../kernel/either.js'
+import type { TransferPolicy } from './session-record.js'
 import type { MirrorJournalEvent, MirrorOperation, MirrorState, MirrorStateName, Relationship, RestartPoint, ResumePoint, Side } from './state.js'
 
 type Decided = DrEither<readonly MirrorJournalEvent[]>
@@ -148,6 +149,29 @@ export function decideReversed(state: MirrorState, id: string, epoch: number, pr
   if (rel === undefined) return E.left(notFound(id))
   if (rel.state !== 'reversing') return E.right([])
   return E.right([{ type: 'mirror.reversed', data: { id, at, epoch, primary } }])
+}
+
+/**
+ * Decides to change how a relationship transfers (its bandwidth limit): in any state but `deleting`; the same
+ * policy again decides nothing.
+ *
+ * @public
+ */
+export function decideTransferChanged(state: MirrorState, id: string, transfer: TransferPolicy, at: number): Decided {
+  const rel = state.relationships[id]
+  if (rel === undefined) return E.left(notFound(id))
+  if (rel.state === 'deleting') return E.left(new DrError('E_PRECONDITION', `mirror "${id}" is being deleted; its transfer cannot change`, { id, state: rel.state }))
+  if (sameTransfer(rel.transfer, transfer)) return E.right([])
+  return E.right([{ type: 'mirror.transferChanged', data: { id, at, transfer } }])
+}
+
+/**
+ * True when two transfer policies are the same.
+ *
+ * @public
+ */
+export function sameTransfer(a: TransferPolicy, b: TransferPolicy): boolean {
+  return a.chunkBytes === b.chunkBytes && a.retries === b.retries && a.stagingMaxBytes === b.stagingMaxBytes && a.bandwidthBytesPerSecond === b.bandwidthBytesPerSecond
 }
 
 /**

@@ -6,10 +6,11 @@ import { decode } from '../../kernel/decode.js'
 import type { Json } from '../../kernel/codecs.js'
 import { InjectedCrash, type WorkflowEngine } from '../../kernel/workflow.js'
 import type { Coordinator } from './coordinator.js'
-import { decideBeginOperation, decideCreate, decideOperationFailed, decideStart, decideStop } from './decide.js'
+import { decideBeginOperation, decideCreate, decideOperationFailed, decideStart, decideStop, decideTransferChanged } from './decide.js'
 import { FAILOVER_WORKFLOW, FailoverWorkflowInput, runFailover } from './failover.js'
 import {
   CreateMirrorInput,
+  MirrorBandwidthInput,
   MirrorFailoverInput,
   ListMirrorsInput,
   MirrorId,
@@ -17,6 +18,7 @@ import {
   MirrorReverseInput,
   splitSignal,
   type CreateMirrorOptions,
+  type MirrorBandwidthOptions,
   type MirrorFailoverOptions,
   type ListMirrorsOptions,
   type MirrorResyncOptions,
@@ -114,6 +116,7 @@ export class MirrorFacade {
         chunkBytes: input.transfer?.chunkSize ?? MIRROR_DEFAULTS.chunkBytes,
         retries: input.transfer?.retries ?? MIRROR_DEFAULTS.retries,
         stagingMaxBytes: input.transfer?.stagingMax ?? null,
+        ...(input.transfer?.bandwidth === undefined ? {} : { bandwidthBytesPerSecond: input.transfer.bandwidth }),
       },
       restartPoint: null,
       operation: null,
@@ -159,6 +162,21 @@ export class MirrorFacade {
   async delete(id: string): Promise<void> {
     const rel = this.#rel(id, 'mirrors.delete')
     await this.#operation(rel, 'delete', DELETE_WORKFLOW, () => ({ id: rel.id }), undefined)
+  }
+
+  /**
+   * Sets the bandwidth the source of a relationship may use (bytes per second, e.g. `"10MiB"`), or lifts the
+   * limit (`null`). It is recorded in the relationship, applies at once to the channel in use and stays with the
+   * relationship across restarts and reversals. Re-issuing it after a failure finishes it.
+   */
+  async setBandwidth(id: string, options: MirrorBandwidthOptions): Promise<MirrorStatus> {
+    const rel = this.#rel(id, 'mirrors.setBandwidth')
+    const input = decode(MirrorBandwidthInput, options, 'mirrors.setBandwidth options')
+    const { bandwidthBytesPerSecond: _previous, ...rest } = rel.transfer
+    const transfer = input.bandwidth === null ? rest : { ...rest, bandwidthBytesPerSecond: input.bandwidth }
+    await this.#co.commit((state) => decideTransferChanged(state, rel.id, transfer, this.#co.deps.clock.now()))
+    for (const ref of [rel.a, rel.b]) await (await this.#co.agent(ref.site)).setTransfer(rel.id, ref.volume, transfer)
+    return this.status(rel.id)
   }
 
   /** The status of one relationship. */

@@ -38,7 +38,7 @@ export const CreateMirrorInput = t.intersection(
       start: t.boolean,
       cut: t.partial({ every: PositiveDuration, highWaterMark: PositiveSize, probe: PositiveDuration }),
       playback: t.partial({ every: PositiveDuration, highWaterMark: PositiveSize }),
-      transfer: t.partial({ chunkSize: ChunkSize, retries: Retries, stagingMax: PositiveSize }),
+      transfer: t.partial({ chunkSize: ChunkSize, retries: Retries, stagingMax: PositiveSize, bandwidth: PositiveSize }),
     }),
   ],
   'CreateMirrorOptions',
@@ -47,11 +47,27 @@ export const CreateMirrorInput = t.intersection(
 /**
  * What `mirrors.create` takes: the source volume, the destination site (and volume, default the source's name;
  * `overwrite: true` to replace an existing destination that holds data), and optional cut, playback and
- * transfer policies given as durations and sizes (`"30s"`, `"64MiB"`).
+ * transfer policies given as durations and sizes (`"30s"`, `"64MiB"`; `transfer.bandwidth` is bytes per second
+ * the source may send, unlimited when absent).
  *
  * @public
  */
 export type CreateMirrorOptions = t.OutputOf<typeof CreateMirrorInput>
+
+/**
+ * Options of `mirrors.setBandwidth`: the bytes per second the source may send (a size such as `"10MiB"`), or null
+ * to lift the limit.
+ *
+ * @public
+ */
+export const MirrorBandwidthInput = t.type({ bandwidth: t.union([PositiveSize, t.null]) }, 'MirrorBandwidthOptions')
+
+/**
+ * What `mirrors.setBandwidth` takes.
+ *
+ * @public
+ */
+export type MirrorBandwidthOptions = t.OutputOf<typeof MirrorBandwidthInput>
 
 /**
  * Options of `mirrors.failover`: the mode (`sync`: zero loss, both sites up; `default`: apply what was completely

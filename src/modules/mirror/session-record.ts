@@ -25,13 +25,17 @@ export const PlaybackPolicyCodec = t.type(
 )
 
 /**
- * How a relationship transfers: chunk size, send retries before `mirror.sendFailed`, and the staging bound at
- * the destination beyond which it stops reading (back-pressure to the source), null for none.
+ * How a relationship transfers: chunk size, send retries before `mirror.sendFailed`, the staging bound at the
+ * destination beyond which it stops reading (back-pressure to the source), null for none, and the bandwidth the
+ * source may use in bytes per second (absent: unlimited).
  *
  * @public
  */
-export const TransferPolicyCodec = t.type(
-  { chunkBytes: t.number, retries: t.number, stagingMaxBytes: t.union([t.number, t.null]) },
+export const TransferPolicyCodec = t.intersection(
+  [
+    t.type({ chunkBytes: t.number, retries: t.number, stagingMaxBytes: t.union([t.number, t.null]) }),
+    t.partial({ bandwidthBytesPerSecond: t.number }),
+  ],
   'TransferPolicy',
 )
 

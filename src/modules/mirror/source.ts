@@ -7,7 +7,7 @@ import { CutLog, type Cut, type CutTrigger } from './cut-log.js'
 import { chainCrc, payloadCrc, planChunks, readChunk, summarize, type ChunkPlan } from './delta-chunks.js'
 import { MIRROR_SERVICE } from './naming.js'
 import { PROTOCOL_VERSION, decodeFrame, encodeChunkFrame, encodeControl, type BlockRun, type StateFrameValue } from './protocol.js'
-import type { VolumeSession } from './session-record.js'
+import type { TransferPolicy, VolumeSession } from './session-record.js'
 
 /**
  * What the source side of a session reports: the newest cut, the newest delta set sent, what the destination
@@ -61,7 +61,7 @@ export class SourceSession {
   readonly session: string
   readonly volume: string
   readonly #ctx: AgentContext
-  readonly #record: VolumeSession
+  #record: VolumeSession
   readonly #blockSize: number
   readonly #cuts: CutLog
   readonly #hooks: SourceHooks
@@ -126,6 +126,15 @@ export class SourceSession {
   /** The cut log (for status and the coordinator's convergence checks). */
   get cuts(): CutLog {
     return this.#cuts
+  }
+
+  /**
+   * Changes how this side transfers; a new bandwidth limit applies at once to the open channel (and to every
+   * later one).
+   */
+  setTransfer(transfer: TransferPolicy): void {
+    this.#record = { ...this.#record, transfer }
+    this.#channel?.setBandwidthLimit(transfer.bandwidthBytesPerSecond)
   }
 
   /** Starts cutting and sending. */
@@ -241,6 +250,7 @@ export class SourceSession {
   /** Serves one connection; resolves with whether anything was delivered or acknowledged on it. */
   async #serve(channel: Channel): Promise<boolean> {
     this.#channel = channel
+    channel.setBandwidthLimit(this.#record.transfer.bandwidthBytesPerSecond)
     let progressed = false
     let ended = false
     let failure: unknown

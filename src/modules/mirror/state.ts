@@ -147,6 +147,7 @@ export const MirrorJournalEventCodec = t.union([
   t.type({ type: t.literal('mirror.resynced'), data: t.type({ id: t.string, at: t.number }) }),
   t.type({ type: t.literal('mirror.reversed'), data: t.type({ id: t.string, at: t.number, epoch: t.number, primary: SideCodec }) }),
   t.type({ type: t.literal('mirror.deleted'), data: Id }),
+  t.type({ type: t.literal('mirror.transferChanged'), data: t.type({ id: t.string, at: t.number, transfer: TransferPolicyCodec }) }),
 ])
 
 /**
@@ -218,6 +219,9 @@ export function reduceMirrorState(draft: Draft, event: MirrorJournalEvent): void
       return
     case 'mirror.deleted':
       delete draft.relationships[event.data.id]
+      return
+    case 'mirror.transferChanged':
+      rel.transfer = event.data.transfer
       return
   }
 }

@@ -42,7 +42,7 @@ export interface MirrorStatus {
   readonly connected: boolean
   readonly fenced: boolean
   readonly lastError: string | null
-  readonly transfer: { readonly chunkFramesSent: number; readonly bytesSent: number }
+  readonly transfer: { readonly chunkFramesSent: number; readonly bytesSent: number; readonly bandwidthBytesPerSecond: number | null }
 }
 
 async function writable(co: Coordinator, ref: { readonly site: string; readonly volume: string }): Promise<boolean | null> {
@@ -104,6 +104,6 @@ export async function mirrorStatus(co: Coordinator, rel: Relationship): Promise<
     connected: (sp?.connected ?? false) || (dp?.connected ?? false),
     fenced: sp?.fenced ?? false,
     lastError: sp?.lastError ?? dp?.lastError ?? null,
-    transfer: { chunkFramesSent: sp?.chunkFramesSent ?? 0, bytesSent: sp?.bytesSent ?? 0 },
+    transfer: { chunkFramesSent: sp?.chunkFramesSent ?? 0, bytesSent: sp?.bytesSent ?? 0, bandwidthBytesPerSecond: rel.transfer.bandwidthBytesPerSecond ?? null },
   }
 }

@@ -3,7 +3,7 @@ import { ManualClock } from '../../../src/kernel/index.js'
 import { injectFaults } from '../../../src/testkit/faults.js'
 import type { NetworkPort } from '../../../src/ports/network.js'
 import { BS, block, blockHashes, chunkDeltaSet, chunkIndex, random, settle, tapNetwork, token, until, type TappedFrame } from '../../fixtures/mirror-world.js'
-import { durable, openSystem, type Durable } from '../../fixtures/mirror-system.js'
+import { durable, openSystem, replicating, type Durable } from '../../fixtures/mirror-system.js'
 
 const CHUNK = 8 * BS
 
@@ -166,6 +166,53 @@ describe('mirror transfer: retries, resumption, initial copy (behaviours 6, 7, 1
     expect(s.names('mirror.deltaSetSent').find((e) => e.payload['deltaSet'] === 2)!.payload).toMatchObject({ bytes: BS, full: false })
     expect(await blockHashes(d.raw['west']!, 'db')).toEqual(await blockHashes(d.raw['east']!, 'db'))
     await s.module.close()
+  })
+})
+
+describe('mirror transfer: bandwidth limit', () => {
+  it('a session limited to 16 KiB/s never sends more than rate × time plus one second of burst and a frame (virtual time); lifting the limit lets the next delta set through at once', async () => {
+    const d = await durable({ clock: new ManualClock(), sizeBlocks: 512 })
+    const s = await openSystem(d)
+    await replicating(s, { blocks: 16 })
+    const rate = 16 * 1024
+    expect((await s.mirrors.setBandwidth('m', { bandwidth: '16KiB' })).transfer.bandwidthBytesPerSecond).toBe(rate)
+    for (const site of ['east', 'west']) expect(await d.raw[site]!.getConfig('db', 'drkit.mirror.session')).toMatchObject({ transfer: { bandwidthBytesPerSecond: rate } })
+    for (let b = 0; b < 64; b++) await d.raw['east']!.write('db', (100 + b) * BS, random(BS), token)
+    const sent = async () => (await s.mirrors.status('m')).transfer.bytesSent
+    const base = await sent()
+    const start = d.clock.now()
+    const { deltaSet } = await s.mirrors.cutNow('m')
+    const frame = 4 * BS + 32 + 9 * 4
+    let elapsed = 0
+    while ((await s.mirrors.status('m')).lastPlayedBack !== deltaSet) {
+      await d.clock.advance(250)
+      elapsed = d.clock.now() - start
+      expect(await sent() - base).toBeLessThanOrEqual((rate * elapsed) / 1000 + rate + frame)
+      expect(elapsed).toBeLessThan(60_000)
+    }
+    expect(await sent() - base).toBeGreaterThanOrEqual(64 * BS)
+    expect(elapsed).toBeGreaterThanOrEqual(((64 * BS - rate - frame) * 1000) / rate)
+    expect((await s.mirrors.setBandwidth('m', { bandwidth: null })).transfer.bandwidthBytesPerSecond).toBeNull()
+    for (let b = 0; b < 64; b++) await d.raw['east']!.write('db', (200 + b) * BS, random(BS), token)
+    const next = (await s.mirrors.cutNow('m')).deltaSet
+    await until(async () => (await s.mirrors.status('m')).lastPlayedBack === next, 'unlimited delta set')
+    expect(await blockHashes(d.raw['west']!, 'db')).toEqual(await blockHashes(d.raw['east']!, 'db'))
+    await expect(s.mirrors.setBandwidth('m', { bandwidth: 'fast' } as never)).rejects.toMatchObject({ code: 'E_INVALID_INPUT' })
+    await expect(s.mirrors.setBandwidth('m', { bandwidth: 0 })).rejects.toMatchObject({ code: 'E_INVALID_INPUT' })
+    expect((await s.mirrors.status('m')).transfer.bandwidthBytesPerSecond).toBeNull()
+    await s.module.close()
+  })
+
+  it('a bandwidth given at create is recorded with the relationship and survives a coordinator restart', async () => {
+    const d = await durable({ clock: new ManualClock() })
+    const s = await openSystem(d)
+    await s.mirrors.create({ ...create, transfer: { ...create.transfer, bandwidth: '1MiB' } })
+    expect((await s.mirrors.status('m')).transfer.bandwidthBytesPerSecond).toBe(1024 * 1024)
+    await s.module.close()
+    const again = await openSystem(d)
+    expect((await again.mirrors.status('m')).transfer.bandwidthBytesPerSecond).toBe(1024 * 1024)
+    expect(await d.raw['east']!.getConfig('db', 'drkit.mirror.session')).toMatchObject({ transfer: { bandwidthBytesPerSecond: 1024 * 1024 } })
+    await again.module.close()
   })
 })
 
