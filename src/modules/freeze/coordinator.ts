@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
-import { DrError, callAdapter, isDrError, toDrError } from '../../kernel/errors.js'
+import { DrError, callAdapter, toDrError } from '../../kernel/errors.js'
+import { isRetryable } from '../../kernel/retry.js'
 import type { Json } from '../../kernel/codecs.js'
 import type { FreezeContext } from './context.js'
 import { decideRecovered } from './decide.js'
@@ -7,6 +8,7 @@ import type { DetectionChannel } from './events.js'
 import type { RestoreSource } from './inputs.js'
 import { RESTORE_WORKFLOW, RestoreWorkflow, RestoreWorkflowInput, type RestoreResult } from './restore-workflow.js'
 import { autoRestoreLimitOf, type ProtectionRecord } from './state.js'
+import { FREEZE_RETRY } from './retrying.js'
 import { VolumeRuntime } from './volume-runtime.js'
 
 /**
@@ -197,14 +199,7 @@ export class FreezeCoordinator {
     if (record === undefined) return
     const runtime = this.runtime(key)
     if (runtime.active !== undefined) return
-    const storage = this.ctx.storage(record.site)
-    let problem: DrError | undefined
-    try {
-      const info = await callAdapter(storage.kind, 'volumeInfo', () => storage.volumeInfo(record.activeVolume))
-      if (!info.online) problem = new DrError('E_UNAVAILABLE', `volume ${record.activeVolume} is offline`, { key })
-    } catch (error) {
-      problem = toDrError(error)
-    }
+    const problem = await this.#health(key, record)
     const now = this.ctx.state.state.protections[key]
     if (now === undefined || this.#closed) return
     if (problem === undefined) {
@@ -222,18 +217,32 @@ export class FreezeCoordinator {
    * own for the caller's mistakes and while the volume is not restored automatically, `E_UNAVAILABLE` when it
    * fails again after the restore that re-ran it (a restore does not cure it, and another would loop).
    */
-  #intercept(key: string, error: DrError, requeued: boolean): 'hold' | DrError {
-    if (this.#closed || CALLER_ERRORS.has(error.code) || isDrError(error, 'E_TIMEOUT')) return error
+  async #intercept(key: string, error: DrError, requeued: boolean): Promise<'hold' | DrError> {
+    if (this.#closed || CALLER_ERRORS.has(error.code)) return error
     const record = this.ctx.state.state.protections[key]
     if (record === undefined || record.status === 'failed') return error
     const runtime = this.runtime(key)
     if (runtime.active === undefined) {
       if (requeued) return uncured(key, error, record.lastRestore?.restoreId ?? null)
-      if (!this.#admit(runtime, record, 'io-error', error)) return error
+      // A transient failure has been retried already; it is a disruption only if the volume fails its probe too.
+      if (isRetryable(FREEZE_RETRY, error) && (await this.#health(key, record)) === undefined) return error
+      if (this.#closed) return error
+      if (runtime.active === undefined && !this.#admit(runtime, record, 'io-error', error)) return error
     }
     const started = this.detect(key, { channel: 'io-error', planned: false, error })
     void started.done.catch(() => undefined)
     return 'hold'
+  }
+
+  /** What is wrong with the volume backing a protection (it does not answer, or is offline), or undefined. */
+  async #health(key: string, record: ProtectionRecord): Promise<DrError | undefined> {
+    const storage = this.ctx.storage(record.site)
+    try {
+      const info = await callAdapter(storage.kind, 'volumeInfo', () => storage.volumeInfo(record.activeVolume))
+      return info.online ? undefined : new DrError('E_UNAVAILABLE', `volume ${record.activeVolume} is offline`, { key })
+    } catch (error) {
+      return toDrError(error)
+    }
   }
 
   /** Whether one more automatic restore of the volume may start now; reports the first refusal of a window. */

@@ -100,6 +100,11 @@ export type FreezeEvents = {
     found: { volume: string; identity: string } | null
     message: string
   }
+  /**
+   * An automatic restore did not roll the volume back to `snapshot`: that would discard `changedBlocks` blocks
+   * written (or trimmed) since, or what changed cannot be known (null). The protection's `allowRollback` allows it.
+   */
+  'freeze.rollbackRefused': { site: string; volume: string; restoreId: string; snapshot: string; changedBlocks: number | null; message: string }
   /** A restore source failed; the next one is tried. */
   'freeze.sourceFailed': { site: string; volume: string; restoreId: string; source: SourceView; code: string; message: string }
   /** The update lock was held by someone else; the restore waits `delayMs` before trying again. */

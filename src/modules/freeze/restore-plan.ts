@@ -1,9 +1,9 @@
 import { DrError, callAdapter, toDrError } from '../../kernel/errors.js'
 import type { FreezeContext } from './context.js'
-import { decideRestorePlan, describeSource, sourceView } from './decide.js'
+import { decideRestorePlan, describeSource, sourceView, type SourceFact } from './decide.js'
 import type { SourceView } from './events.js'
 import type { RestoreSource } from './inputs.js'
-import { probeSource, restoreFrom, type SourceContext } from './restore-sources.js'
+import { changedSince, probeSource, restoreFrom, type SourceContext } from './restore-sources.js'
 import { retrying } from './retrying.js'
 import type { ProtectionRecord } from './state.js'
 import type { VolumeRuntime } from './volume-runtime.js'
@@ -43,12 +43,27 @@ export function sourceContextOf(ctx: FreezeContext, record: ProtectionRecord, si
 }
 
 /**
- * Decides, before anything is frozen, whether a non-disruptive restore of `record` is possible and from which of
- * `sources`, in order: the host must answer and at least one source must be reachable; else `E_PRECONDITION`.
+ * What a restore plan and its data step know about the restore: the protection, the restore, and whether a
+ * rollback that would discard writes already on the volume must be refused (an unplanned restore of a protection
+ * without `allowRollback`).
  *
  * @public
  */
-export async function planRestore(ctx: FreezeContext, record: ProtectionRecord, sources: readonly RestoreSource[], signal: AbortSignal): Promise<readonly RestoreSource[]> {
+export interface PlanContext {
+  readonly record: ProtectionRecord
+  readonly restoreId: string
+  readonly guardRollback: boolean
+}
+
+/**
+ * Decides, before anything is frozen, whether a non-disruptive restore of `run.record` is possible and from which
+ * of `sources`, in order: the host must answer and at least one source must be reachable (and, when
+ * `run.guardRollback`, a snapshot must not lack writes already on the volume); else `E_PRECONDITION`.
+ *
+ * @public
+ */
+export async function planRestore(ctx: FreezeContext, run: PlanContext, sources: readonly RestoreSource[], signal: AbortSignal): Promise<readonly RestoreSource[]> {
+  const { record } = run
   const host = ctx.host(record.site)
   let hostReachable = true
   let hostReason: string | null = null
@@ -59,36 +74,47 @@ export async function planRestore(ctx: FreezeContext, record: ProtectionRecord, 
     hostReason = toDrError(error).message
   }
   const sourceCtx = sourceContextOf(ctx, record, signal)
-  const facts = []
-  for (const source of sources) facts.push(await probeSource(sourceCtx, source))
+  const facts: SourceFact[] = []
+  for (const source of sources) {
+    const fact = await probeSource(sourceCtx, source)
+    const refused = fact.reachable && source.kind === 'snapshot' && run.guardRollback ? await refuseRollback(ctx, run, sourceCtx, source.snapshot) : null
+    facts.push(refused === null ? fact : { source, reachable: false, reason: refused })
+  }
   const plan = decideRestorePlan({ hostReachable, hostReason, sources: facts })
   if (plan._tag === 'Left') throw plan.left
   return plan.right
 }
 
 /**
- * Restores the data of `record` from the planned sources, each in turn (`freeze.sourceFailed` for each that fails;
- * `freeze.restored` for the one that works, with a consistency warning when writes reached the volume after the
- * restore point). `E_UNAVAILABLE` naming every failure when none works.
+ * Restores the data of `run.record` from the planned sources, each in turn (`freeze.sourceFailed` for each that
+ * fails; `freeze.restored` for the one that works, with a consistency warning when writes reached the volume after
+ * the restore point). With `run.guardRollback`, a snapshot is checked again right before the rollback (writes in
+ * flight when the plan was made have landed since) and refused if it lacks any. `E_UNAVAILABLE` naming every
+ * failure when no source works.
  *
  * @public
  */
 export async function restoreData(
   ctx: FreezeContext,
-  run: { readonly key: string; readonly restoreId: string; readonly record: ProtectionRecord; readonly runtime: VolumeRuntime; readonly oldestJournaled: number | null },
+  run: PlanContext & { readonly key: string; readonly runtime: VolumeRuntime; readonly oldestJournaled: number | null },
   plan: readonly RestoreSource[],
   signal: AbortSignal,
 ): Promise<RestoredData> {
   const { record, runtime } = run
   const where = { site: record.site, volume: record.volume, restoreId: run.restoreId }
   const failed: Array<{ source: SourceView; code: string; message: string }> = []
+  const sourceCtx = sourceContextOf(ctx, record, signal)
   for (const source of plan) {
     const began = ctx.clock.now()
     try {
-      const outcome = await restoreFrom(sourceContextOf(ctx, record, signal), source)
+      const refused = source.kind === 'snapshot' && run.guardRollback ? await refuseRollback(ctx, run, sourceCtx, source.snapshot) : null
+      if (refused !== null) throw new DrError('E_PRECONDITION', refused, { reason: 'rollback', snapshot: source.kind === 'snapshot' ? source.snapshot : null })
+      const outcome = await restoreFrom(sourceCtx, source)
       const durationMs = ctx.clock.now() - began
       const restorePointAt = outcome.restorePointAt
-      const consistencyWarning = restorePointAt !== null && (runtime.flushedSince(restorePointAt) || (run.oldestJournaled !== null && run.oldestJournaled < restorePointAt))
+      // A guarded rollback went ahead only because nothing reached the volume after the restore point.
+      const lostWrites = !run.guardRollback && restorePointAt !== null && runtime.flushedSince(restorePointAt)
+      const consistencyWarning = restorePointAt !== null && (lostWrites || (run.oldestJournaled !== null && run.oldestJournaled < restorePointAt))
       const view = sourceView(source)
       const restored: RestoredData = { source: view, fromVolume: record.activeVolume, toVolume: outcome.toVolume, copiedBlocks: outcome.copiedBlocks, restorePointAt, durationMs }
       ctx.events.emit('freeze.restored', consistencyWarning ? 'warning' : 'info', { ...where, ...restored, consistencyWarning, failedSources: failed })
@@ -102,4 +128,18 @@ export async function restoreData(
   }
   const reasons = failed.map((f) => `${f.source.kind} "${f.source.ref}": ${f.message}`).join('; ')
   throw new DrError('E_UNAVAILABLE', `every restore source of volume ${run.key} failed (${reasons || plan.map(describeSource).join(', ')})`, { key: run.key, failed })
+}
+
+/**
+ * Why rolling the volume back to `snapshot` is refused — it would discard blocks written or trimmed since the
+ * snapshot, or what changed since cannot be known — after reporting it (`freeze.rollbackRefused`); null when the
+ * rollback discards nothing.
+ */
+async function refuseRollback(ctx: FreezeContext, run: PlanContext, sourceCtx: SourceContext, snapshot: string): Promise<string | null> {
+  const changed = await changedSince(sourceCtx, snapshot)
+  if (changed === 0) return null
+  const what = changed === null ? 'what changed since it cannot be known' : `${changed} blocks were written or trimmed since`
+  const message = `rolling back to snapshot "${snapshot}" would discard writes already on the volume (${what}); set allowRollback to allow it`
+  ctx.events.emit('freeze.rollbackRefused', 'warning', { site: run.record.site, volume: run.record.volume, restoreId: run.restoreId, snapshot, changedBlocks: changed, message })
+  return message
 }

@@ -1,5 +1,5 @@
 import type { Clock } from '../../kernel/clock.js'
-import { DrError, callAdapter, toDrError } from '../../kernel/errors.js'
+import { DrError, callAdapter, isDrError, toDrError } from '../../kernel/errors.js'
 import type { FenceToken } from '../../kernel/fencing.js'
 import type { ReadSource, StoragePort } from '../../ports/storage.js'
 import { blockRuns, chooseCommonSnapshot, type SourceFact } from './decide.js'
@@ -95,6 +95,23 @@ export async function probeSource(ctx: SourceContext, source: RestoreSource): Pr
     return { source, reachable: true, reason: null }
   } catch (error) {
     return unreachable(source, toDrError(error).message)
+  }
+}
+
+/**
+ * How many blocks of the volume were written or trimmed since `snapshot` of it (null when the storage cannot
+ * say): what rolling the volume back to the snapshot would discard.
+ *
+ * @public
+ */
+export async function changedSince(ctx: SourceContext, snapshot: string): Promise<number | null> {
+  const storage = ctx.storage(ctx.site)
+  try {
+    const changed = await retrying(ctx.clock, () => callAdapter(storage.kind, 'changedBlocks', () => storage.changedBlocks(ctx.volume, snapshot, 'live')), { signal: ctx.signal })
+    return changed.blocks.length + changed.holes.length
+  } catch (error) {
+    if (isDrError(error, 'E_ABORTED')) throw error
+    return null
   }
 }
 

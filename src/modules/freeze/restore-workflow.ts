@@ -138,7 +138,10 @@ export class RestoreWorkflow {
     )
     const protection = (): ProtectionRecord => ctx.state.protection(input.key)
     const scope = this.#scope(input, protection())
-    const plan = (await wf.step('assess', async () => [...(await planRestore(this.#ctx, protection(), input.sources ?? protection().sources, wf.signal))] as unknown as Json)) as unknown as RestoreSource[]
+    const plan = (await wf.step('assess', async () => {
+      const run = { record: protection(), restoreId: input.restoreId, guardRollback: guardsRollback(input, protection()) }
+      return [...(await planRestore(this.#ctx, run, input.sources ?? protection().sources, wf.signal))] as unknown as Json
+    })) as unknown as RestoreSource[]
     failure.stage = 'restore'
     rearmActorTimeouts(ctx, runtime, scope)
     const sweep = this.#armLateSweep(runtime, scope)
@@ -205,7 +208,7 @@ export class RestoreWorkflow {
     )
     const restored = RestoredCodec.encode(
       (await wf.step('restore', async () => {
-        const run = { key: input.key, restoreId: input.restoreId, record: protection(), runtime, oldestJournaled: journal.oldestAt }
+        const run = { key: input.key, restoreId: input.restoreId, record: protection(), runtime, oldestJournaled: journal.oldestAt, guardRollback: guardsRollback(input, protection()) }
         return RestoredCodec.encode(await restoreData(ctx, run, plan, wf.signal)) as unknown as Json
       })) as unknown as Restored,
     )
@@ -379,6 +382,11 @@ function ownsGate(runtime: VolumeRuntime, restoreId: string): boolean {
   if (runtime.active !== undefined && runtime.active.restoreId !== restoreId) return false
   runtime.active = undefined
   return true
+}
+
+/** An unplanned restore never rolls the volume back past writes already on it, unless the protection allows it. */
+function guardsRollback(input: RestoreWorkflowInput, record: ProtectionRecord): boolean {
+  return !input.planned && record.allowRollback !== true
 }
 
 /** How often a running restore looks for actors that started doing I/O to the volume. */

@@ -1,6 +1,6 @@
 import { NonNegativeInt } from '../../kernel/codecs.js'
 import { decode } from '../../kernel/decode.js'
-import { DrError, callAdapter } from '../../kernel/errors.js'
+import { DrError } from '../../kernel/errors.js'
 import { WriteBackCache } from './write-cache.js'
 import type { VolumeRuntime } from './volume-runtime.js'
 
@@ -83,9 +83,7 @@ export class VolumeHandle {
       await this.#inside(at, size)
       const writes = this.#cache.pending()
       if (this.#cache.covers(at, size, writes)) return this.#cache.overlay(at, size, undefined, writes)
-      const storage = this.#runtime.storage()
-      const volume = this.#runtime.protection.activeVolume
-      const base = await callAdapter(storage.kind, 'read', () => storage.read(volume, at, size))
+      const base = await this.#runtime.call('read', (storage, volume) => storage.read(volume, at, size))
       return this.#cache.overlay(at, size, base, writes)
     })
   }
@@ -149,19 +147,14 @@ export class VolumeHandle {
   }
 
   async #flushCache(): Promise<void> {
-    const storage = this.#runtime.storage()
     for (const write of this.#cache.pending()) {
-      const volume = this.#runtime.protection.activeVolume
-      await callAdapter(storage.kind, 'write', () => storage.write(volume, write.offset, write.data, this.#runtime.token()))
-      this.#runtime.noteFlush(this.#runtime.clock.now())
+      await this.#writeThrough(write.offset, write.data)
       this.#cache.remove(new Set([write.seq]))
     }
   }
 
   async #writeThrough(offset: number, data: Uint8Array): Promise<void> {
-    const storage = this.#runtime.storage()
-    const volume = this.#runtime.protection.activeVolume
-    await callAdapter(storage.kind, 'write', () => storage.write(volume, offset, data, this.#runtime.token()))
+    await this.#runtime.call('write', (storage, volume) => storage.write(volume, offset, data, this.#runtime.token()))
     this.#runtime.noteFlush(this.#runtime.clock.now())
   }
 

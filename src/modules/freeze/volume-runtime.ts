@@ -3,6 +3,7 @@ import type { FenceToken } from '../../kernel/fencing.js'
 import type { Clock } from '../../kernel/clock.js'
 import type { StoragePort } from '../../ports/storage.js'
 import { IoGate, type InterceptDecision } from './io-gate.js'
+import { retrying } from './retrying.js'
 import type { CachedWrite, WriteBackCache } from './write-cache.js'
 import type { ProtectionRecord } from './state.js'
 
@@ -101,6 +102,18 @@ export class VolumeRuntime {
     return this.#deps.token()
   }
 
+  /**
+   * Runs one storage call of an application operation against the volume backing the protection now, retrying a
+   * transient failure (`FREEZE_RETRY`) before it counts: one lost reply is not a disruption.
+   */
+  call<R>(operation: string, run: (storage: StoragePort, volume: string) => Promise<R>): Promise<R> {
+    return retrying(this.clock, () => {
+      const storage = this.storage()
+      const volume = this.protection.activeVolume
+      return callAdapter(storage.kind, operation, () => run(storage, volume))
+    })
+  }
+
   /** Runs one application operation through the gate; disruptions are held, not failed. */
   io<T>(op: () => Promise<T>): Promise<T> {
     return this.gate.run(op, this.#deps.intercept)
@@ -160,11 +173,7 @@ export class VolumeRuntime {
 
   /** The size of the volume now backing the protection (cached until {@link VolumeRuntime.forgetSize}). */
   async sizeBytes(): Promise<number> {
-    if (this.#sizeBytes === undefined) {
-      const storage = this.storage()
-      const volume = this.protection.activeVolume
-      this.#sizeBytes = (await callAdapter(storage.kind, 'volumeInfo', () => storage.volumeInfo(volume))).sizeBytes
-    }
+    if (this.#sizeBytes === undefined) this.#sizeBytes = (await this.call('volumeInfo', (storage, volume) => storage.volumeInfo(volume))).sizeBytes
     return this.#sizeBytes
   }
 

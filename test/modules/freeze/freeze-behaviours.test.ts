@@ -152,7 +152,10 @@ describe('freezing only what touches the volume', () => {
     const w = await protectedWorld()
     w.host().addActor({ id: 'p1', kind: 'process', volumes: ['db'] })
     const h = await w.freeze.open({ site: 'east', volume: 'db', actor: 'p1' })
-    w.storageFaults['east']!.fail({ method: 'read', nth: 1, error: new DrError('E_ADAPTER', 'backend lost') })
+    await h.read(0, 1)
+    // The backend error outlasts the retries of the read, and the volume fails its probe too.
+    w.storageFaults['east']!.fail({ method: 'read', times: 4, error: new DrError('E_ADAPTER', 'backend lost') })
+    w.storageFaults['east']!.fail({ method: 'volumeInfo', times: 1, error: new DrError('E_ADAPTER', 'backend lost') })
     const data = await h.read(0, 4)
     expect(data).toEqual(filled(4, 1))
     const detected = w.names('freeze.disruptionDetected')

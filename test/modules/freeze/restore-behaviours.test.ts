@@ -33,7 +33,7 @@ describe('the restore flow', () => {
     w.host().addActor({ id: 'p1', kind: 'process', volumes: ['db'] })
     const h = await w.freeze.open({ site: 'east', volume: 'db' })
     w.hostFaults['east']!.fail({ method: 'listMounts', error: new DrError('E_UNAVAILABLE', 'client OS error') })
-    w.storageFaults['east']!.fail({ method: 'read', nth: 1, error: new DrError('E_ADAPTER', 'backend lost') })
+    w.storageFaults['east']!.fail({ method: 'read', nth: 1, error: new DrError('E_CORRUPT', 'checksum mismatch') })
     const read = h.read(0, 4)
     await expect(read).rejects.toMatchObject({ code: 'E_PRECONDITION' })
     const calls = w.hostFaults['east']!.calls.map((c) => c.method)

@@ -51,7 +51,7 @@ describe('soak: 8 writers, 200 restore cycles on the local adapter', () => {
     const d = freezeDurable({ storages: { east, west: westRaw } })
     const w = await openFreezeWorld(d, { resolveReplica: async (ref) => ({ site: 'west', volume: ref }) })
     for (let i = 0; i < WRITERS; i++) w.host().addActor({ id: `app-${i}`, kind: 'process', volumes: ['a', 'b'] })
-    await w.freeze.protect({ site: 'east', volume: 'a', mountPath: '/srv/data', identity: 'fs-uuid-a', sources: [], freezeTimeoutMs: null })
+    await w.freeze.protect({ site: 'east', volume: 'a', mountPath: '/srv/data', identity: 'fs-uuid-a', sources: [], freezeTimeoutMs: null, autoRestoreLimit: { restores: CYCLES, windowMs: '1h' } })
     await eastRaw.createSnapshot('a', 'c0', token)
     const handles: VolumeHandle[] = []
     for (let i = 0; i < WRITERS; i++) {
@@ -66,7 +66,7 @@ describe('soak: 8 writers, 200 restore cycles on the local adapter', () => {
       const kind = (['snapshot', 'replica', 'standby'] as const)[cycle % 3]!
       const source: RestoreSource =
         kind === 'snapshot' ? { kind, snapshot: snapshot.name } : kind === 'replica' ? { kind, ref: 'replica' } : { kind, volume: active === 'a' ? 'b' : 'a' }
-      await w.freeze.protect({ site: 'east', volume: 'a', mountPath: '/srv/data', identity: 'fs-uuid-a', sources: [source], freezeTimeoutMs: null })
+      await w.freeze.protect({ site: 'east', volume: 'a', mountPath: '/srv/data', identity: 'fs-uuid-a', sources: [source], freezeTimeoutMs: null, autoRestoreLimit: { restores: CYCLES, windowMs: '1h' } })
       const fault = FAULTS[cycle % FAULTS.length]!
       const injector = fault.port === 'host' ? w.hostFaults[fault.site]! : w.storageFaults[fault.site]!
       const removeFault = injector.fail({ method: fault.method, times: 1, error: new DrError('E_ADAPTER', `injected ${fault.method} fault`) })
@@ -74,7 +74,7 @@ describe('soak: 8 writers, 200 restore cycles on the local adapter', () => {
       if (cycle % 2 === 0) {
         await w.freeze.restore({ site: 'east', volume: 'a' })
       } else {
-        const removeTrigger = w.storageFaults['east']!.fail({ method: 'read', times: 1, when: (call) => call.args[0] === active, error: new DrError('E_ADAPTER', 'backend I/O error') })
+        const removeTrigger = w.storageFaults['east']!.fail({ method: 'read', times: 1, when: (call) => call.args[0] === active, error: new DrError('E_CORRUPT', 'checksum mismatch') })
         for (let i = 0; i < 50 && w.names('freeze.disruptionDetected').length === detected; i++) await pause(2)
         removeTrigger()
         if (w.names('freeze.disruptionDetected').length === detected) await w.freeze.reportDisruption({ site: 'east', volume: 'a' })
