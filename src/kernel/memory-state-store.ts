@@ -1,5 +1,6 @@
 import { systemClock, type Clock } from './clock.js'
 import type { Json } from './codecs.js'
+import { FenceGuard, type FenceToken } from './fencing.js'
 import type { JournalRecord, NewRecord, StateSnapshot, StateStore } from './state-store.js'
 import { decodeAppendInput, decodeReadInput, decodeStreamName, decodeStreamPrefix, decodeSnapshotInput, versionConflict, storeClosed, JournalSubscribers } from './state-store-input.js'
 
@@ -31,6 +32,7 @@ export class MemoryStateStore implements StateStore {
   readonly #streams = new Map<string, JournalRecord[]>()
   readonly #snapshots = new Map<string, StateSnapshot>()
   readonly #subscribers = new JournalSubscribers()
+  readonly #fences = new FenceGuard('memory state store')
   #closed = false
 
   /** `clock` stamps the `at` of appended records (default: the system clock). */
@@ -95,6 +97,15 @@ export class MemoryStateStore implements StateStore {
   async loadSnapshot(stream: string): Promise<StateSnapshot | undefined> {
     this.#checkOpen('loadSnapshot')
     return this.#snapshots.get(decodeStreamName(stream))
+  }
+
+  /**
+   * See {@link StateStore.fence}. Only this process writes a memory store, so no deposed coordinator shares it: a
+   * token lower than one bound before is refused with `E_FENCED`, and writes are not checked.
+   */
+  async fence(token: FenceToken): Promise<void> {
+    this.#checkOpen('fence')
+    this.#fences.check(token, 'fence')
   }
 
   /** See {@link StateStore.close}. Closing twice is harmless. */

@@ -1,4 +1,5 @@
 import type { Json } from './codecs.js'
+import type { FenceToken } from './fencing.js'
 
 /**
  * An event to append to a journal stream: its type and a JSON payload.
@@ -11,8 +12,11 @@ export interface NewRecord {
 }
 
 /**
- * One record as stored in a journal stream. `version` is its 1-based position in the stream; `at` is the
- * time it was appended (ms since the epoch).
+ * One record as stored in a journal stream. `version` is its 1-based position in the stream, dense (no gaps), so
+ * that a writer can name the version it expects next and a reader can resume after any version; `at` is the time
+ * it was appended (ms since the epoch). A store with a global commit order of its own may add it as `revision`
+ * (etcd: the revision of the transaction that committed the append, shared by the records of one append and
+ * increasing across every stream) — metadata for correlating with the store, never needed to use the journal.
  *
  * @public
  */
@@ -22,6 +26,7 @@ export interface JournalRecord {
   readonly type: string
   readonly data: Json
   readonly at: number
+  readonly revision?: number
 }
 
 /**
@@ -67,6 +72,15 @@ export interface StateStore {
   saveSnapshot(snapshot: StateSnapshot): Promise<void>
   /** The newest saved snapshot of `stream`, if any. */
   loadSnapshot(stream: string): Promise<StateSnapshot | undefined>
+  /**
+   * Binds this store's writes to a coordinator's fence token: from now on `append` and `saveSnapshot` succeed only
+   * while `token` holds its scope, and reject with `E_FENCED` (naming the scope, having written nothing) once a
+   * newer coordinator does, so a deposed coordinator cannot add to the shared journal. Rejects with `E_FENCED` at
+   * once when `token` is already stale, `E_INVALID_INPUT` when it is not a token. A store shared by coordinators on
+   * several machines (etcd) checks the lease behind the token in every write; a store that only one process writes
+   * (memory, file) has no deposed writer to refuse and only refuses a token lower than one it was bound to before.
+   */
+  fence(token: FenceToken): Promise<void>
   /** Flushes and releases resources; later calls reject with `E_CLOSED`; a second `close()` does nothing. */
   close(): Promise<void>
 }

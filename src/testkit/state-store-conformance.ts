@@ -2,16 +2,18 @@ import assert from 'node:assert/strict'
 import { DrError, isDrError, type DrErrorCode } from '../kernel/errors.js'
 import type { Json } from '../kernel/codecs.js'
 import type { JournalRecord, NewRecord, StateStore } from '../kernel/state-store.js'
-import { withAdapter, type AdapterFactory, type ConformanceCase } from './conformance.js'
+import { withAdapter, type ConformanceCase } from './conformance.js'
+import { fencingCases, type FencingFactory } from './state-store-conformance-fencing.js'
 
 /**
- * What {@link stateStoreConformance} needs: a factory of fresh, empty stores, and — for stores that persist —
- * `reopen`, which closes a store and opens the same durable state again as a restart would (the suite disposes
- * of the reopened store itself). Without `reopen` the persistence cases are left out.
+ * What {@link stateStoreConformance} needs: a factory of fresh, empty stores; for stores that persist, `reopen`,
+ * which closes a store and opens the same durable state again as a restart would (the suite disposes of the
+ * reopened store itself; without it the persistence cases are left out); and for stores that coordinators on several
+ * machines share, `lease` and `peer` (see {@link FencingFactory}; without them the deposed-writer case is left out).
  *
  * @public
  */
-export interface StateStoreFactory extends AdapterFactory<StateStore> {
+export interface StateStoreFactory extends FencingFactory {
   readonly reopen?: (store: StateStore) => Promise<StateStore>
 }
 
@@ -299,6 +301,7 @@ function coreCases(factory: StateStoreFactory): ConformanceCase[] {
       await rejectsWith(store.listStreams(''), 'E_CLOSED', 'listStreams after close')
       await rejectsWith(store.saveSnapshot({ stream: 's', version: 1, state: null }), 'E_CLOSED', 'saveSnapshot after close')
       await rejectsWith(store.loadSnapshot('s'), 'E_CLOSED', 'loadSnapshot after close')
+      await rejectsWith(store.fence({ scope: 's', value: 1 }), 'E_CLOSED', 'fence after close')
       throwsWith(() => store.subscribe('', () => undefined), 'E_CLOSED', 'subscribe after close')
       await store.close()
       assert.deepEqual(seen, [])
@@ -370,12 +373,13 @@ function persistenceCases(factory: StateStoreFactory, reopen: (store: StateStore
  * The conformance suite every {@link StateStore} must pass: append/read, per-stream 1-based versions,
  * optimistic concurrency (`E_CONFLICT`, exactly one winner of a race, atomic multi-record appends), reads
  * after a version, prefix listing, subscriptions, snapshots, exact JSON round trips, `E_INVALID_INPUT`,
- * `E_CLOSED`, and — when the factory can `reopen` — persistence across a restart.
+ * `E_CLOSED`, writes bound to a fence token, and — when the factory can `reopen` — persistence across a restart,
+ * and — when it gives `lease` and `peer` — the refusal of a deposed coordinator's writes.
  * Run it under any test runner: `for (const c of stateStoreConformance(factory)) it(c.name, c.run)`.
  *
  * @public
  */
 export function stateStoreConformance(factory: StateStoreFactory): ConformanceCase[] {
   const { reopen } = factory
-  return [...coreCases(factory), ...(reopen === undefined ? [] : persistenceCases(factory, reopen))]
+  return [...coreCases(factory), ...fencingCases(factory), ...(reopen === undefined ? [] : persistenceCases(factory, reopen))]
 }

@@ -1,9 +1,13 @@
 import { randomUUID } from 'node:crypto'
+import * as t from 'io-ts'
 import { afterAll, describe, expect, it } from 'vitest'
 import { isDrError } from '../../src/kernel/errors.js'
-import type { JournalRecord, StateStore } from '../../src/kernel/state-store.js'
+import { JournaledStore } from '../../src/kernel/store.js'
+import type { StateStore } from '../../src/kernel/state-store.js'
 import { stateStoreConformance, type StateStoreFactory } from '../../src/testkit/state-store-conformance.js'
 import { EtcdStateStore, etcdStateStore } from '../../src/adapters/etcd/etcd-state-store.js'
+import { EtcdLeaseManager, etcdLeaseManager } from '../../src/adapters/etcd/etcd-lease-manager.js'
+import type { EtcdLease } from '../../src/adapters/etcd/etcd-lease.js'
 import { EtcdConnection } from '../../src/adapters/etcd/etcd-connection.js'
 import { EtcdKeys, prefixEnd } from '../../src/adapters/etcd/etcd-keys.js'
 import { AppendPipeline, type PendingAppend } from '../../src/adapters/etcd/etcd-append-pipeline.js'
@@ -13,8 +17,19 @@ import { EtcdTestCluster, etcdEndpoints, uniquePrefix } from '../fixtures/etcd-e
 const cluster = new EtcdTestCluster()
 const hosts = (): string[] => etcdEndpoints()
 const adminClient = () => cluster.admin()
+const managers: EtcdLeaseManager[] = []
 
-afterAll(() => cluster.cleanUp())
+afterAll(async () => {
+  await Promise.all(managers.map((manager) => manager.close()))
+  await cluster.cleanUp()
+})
+
+/** A lease manager on `prefix`, closed after the file's tests. */
+function managerOn(prefix: string): EtcdLeaseManager {
+  const manager = etcdLeaseManager({ hosts: hosts(), prefix, ttlMs: 10_000 })
+  managers.push(manager)
+  return manager
+}
 
 function storeOn(prefix: string, extra: Partial<Parameters<typeof etcdStateStore>[0]> = {}): EtcdStateStore {
   cluster.track(prefix)
@@ -33,13 +48,26 @@ const factory: StateStoreFactory = {
     await store.close()
   },
   reopen: async (store) => {
-    const prefix = prefixes.get(store)
-    if (prefix === undefined) throw new Error('store not made by this factory')
+    const prefix = prefixOf(store)
     await store.close()
     const again = storeOn(prefix)
     prefixes.set(again, prefix)
     return again
   },
+  // The leadership key of the scope, taken over from whichever conformance coordinator held it.
+  lease: async (store, scope) => (await managerOn(prefixOf(store)).acquire(scope, 'conformance', { takeOver: true })).token,
+  peer: async (store) => {
+    const prefix = prefixOf(store)
+    const other = storeOn(prefix)
+    prefixes.set(other, prefix)
+    return other
+  },
+}
+
+function prefixOf(store: StateStore): string {
+  const prefix = prefixes.get(store)
+  if (prefix === undefined) throw new Error('store not made by this factory')
+  return prefix
 }
 
 const rec = (n: number) => ({ type: 't', data: { n } })
@@ -81,59 +109,6 @@ describe('etcd state store on a real etcd', () => {
     } finally {
       await a.close()
       await b.close()
-    }
-  })
-
-  it('delivers every coordinator’s appends to a subscriber in commit order, after commit', async () => {
-    const prefix = uniquePrefix('watch')
-    const reader = storeOn(prefix)
-    const writerA = storeOn(prefix)
-    const writerB = storeOn(prefix)
-    try {
-      const seen: JournalRecord[] = []
-      const readable: Promise<boolean>[] = []
-      reader.subscribe('w/', (r) => {
-        seen.push(r)
-        readable.push(reader.read(r.stream, r.version - 1).then((rs) => rs[0]?.version === r.version))
-      })
-      reader.subscribe('other', () => {
-        throw new Error('no record of another prefix may arrive')
-      })
-      await reader.append('w/reader', 0, [rec(0)])
-      expect(seen.map((r) => r.stream)).toEqual(['w/reader'])
-      const streams = ['w/1', 'w/2', 'w/3', 'w/4']
-      const perStream = 25
-      await Promise.all(
-        streams.flatMap((stream, s) =>
-          [writerA, writerB].map(async (writer, w) => {
-            // Two writers share each stream; each retries on conflict, so both interleave.
-            let done = 0
-            while (done < perStream / (w === 0 ? 1 : 5)) {
-              const version = await writer.version(stream)
-              try {
-                await writer.append(stream, version, [rec(s * 1000 + version)])
-                done++
-              } catch (error) {
-                if (!isDrError(error, 'E_CONFLICT')) throw error
-              }
-            }
-          }),
-        ),
-      )
-      const total = 1 + streams.length * (perStream + perStream / 5)
-      const deadline = Date.now() + 10_000
-      while (seen.length < total && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
-      expect(seen).toHaveLength(total)
-      for (const stream of streams) {
-        const delivered = seen.filter((r) => r.stream === stream)
-        const stored = await reader.read(stream)
-        expect(delivered.map(({ stream: s, version, type, data }) => ({ s, version, type, data }))).toEqual(
-          stored.map(({ stream: s, version, type, data }) => ({ s, version, type, data })),
-        )
-      }
-      expect((await Promise.all(readable)).every(Boolean)).toBe(true)
-    } finally {
-      await Promise.all([reader.close(), writerA.close(), writerB.close()])
     }
   })
 
@@ -182,8 +157,7 @@ describe('etcd state store on a real etcd', () => {
       store.subscribe('c', (r) => seen.push(r.version))
       for (let v = 0; v < 20; v++) await store.append('c', v, [rec(v)])
       await store.saveSnapshot({ stream: 'c', version: 10, state: { upTo: 10 } })
-      const head = await adminClient().put(`${prefix}/unrelated`).value('x')
-      await adminClient().kv.compact({ revision: head.header.revision, physical: true })
+      await cluster.compactAll(prefix)
       const again = storeOn(prefix)
       try {
         expect((await again.read('c')).map((r) => r.version)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1))
@@ -196,6 +170,115 @@ describe('etcd state store on a real etcd', () => {
       } finally {
         await again.close()
       }
+    } finally {
+      await store.close()
+    }
+  })
+
+  it('replays a JournaledStore from its saved state after etcd compacted every old revision, reading only the records after it', async () => {
+    const prefix = uniquePrefix('snapshot-replay')
+    const Added = t.type({ type: t.literal('added'), data: t.type({ n: t.number }) })
+    const Totals = t.type({ total: t.number, count: t.number })
+    const open = (store: StateStore) =>
+      JournaledStore.open({
+        stateStore: store,
+        stream: 'totals',
+        initial: { total: 0, count: 0 },
+        reducer: (draft: t.TypeOf<typeof Totals>, event: t.TypeOf<typeof Added>) => {
+          draft.total += event.data.n
+          draft.count += 1
+        },
+        eventCodec: Added,
+        stateCodec: Totals,
+        snapshotEvery: 10,
+      })
+    const writer = storeOn(prefix)
+    try {
+      const journaled = await open(writer)
+      for (let n = 1; n <= 25; n++) await journaled.commit([{ type: 'added', data: { n } }])
+    } finally {
+      await writer.close()
+    }
+    await cluster.compactAll(prefix)
+    const reads: Array<{ after: number; records: number }> = []
+    const reader = storeOn(prefix)
+    const counting = new Proxy(reader, {
+      get: (target, key) => {
+        if (key === 'read') {
+          return async (stream: string, after?: number) => {
+            const records = await target.read(stream, after)
+            reads.push({ after: after ?? 0, records: records.length })
+            return records
+          }
+        }
+        const value: unknown = Reflect.get(target, key, target)
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value
+      },
+    })
+    try {
+      const replayed = await open(counting)
+      expect(replayed.state).toEqual({ total: 325, count: 25 })
+      expect(replayed.version).toBe(25)
+      // The snapshot taken at version 20 is where replay starts: five records are read, not 25.
+      expect(reads).toEqual([{ after: 20, records: 5 }])
+      await replayed.commit([{ type: 'added', data: { n: 26 } }])
+      expect(replayed.state).toEqual({ total: 351, count: 26 })
+    } finally {
+      await reader.close()
+    }
+  })
+
+  it('stamps each record with the etcd revision that committed its append, increasing in commit order across streams', async () => {
+    const store = storeOn(uniquePrefix('revision'))
+    try {
+      await store.append('a', 0, [rec(1), rec(2)])
+      await store.append('b', 0, [rec(3)])
+      await store.append('a', 2, [rec(4)])
+      const a = await store.read('a')
+      const b = await store.read('b')
+      const [a1, a2, a3] = a.map((r) => r.revision ?? Number.NaN)
+      const [b1] = b.map((r) => r.revision ?? Number.NaN)
+      expect(a1).toBe(a2)
+      expect(b1).toBeGreaterThan(a1 ?? Infinity)
+      expect(a3).toBeGreaterThan(b1 ?? Infinity)
+      expect(a.map((r) => r.version)).toEqual([1, 2, 3])
+    } finally {
+      await store.close()
+    }
+  })
+
+  it('fences writes only with a token that holds its lease on the same prefix; a lease lost to expiry refuses the next write with E_FENCED, which JournaledStore does not retry', async () => {
+    const prefix = uniquePrefix('fence')
+    const store = storeOn(prefix)
+    try {
+      // A token that no etcd lease of this prefix stands behind (an in-process lease manager's, another prefix's).
+      await expect(store.fence({ scope: 'drkit/system', value: 1 })).rejects.toMatchObject({ code: 'E_FENCED', details: { scope: 'drkit/system' } })
+      const elsewhere = await managerOn(uniquePrefix('elsewhere')).acquire('drkit/system', 'x')
+      await expect(store.fence(elsewhere.token)).rejects.toMatchObject({ code: 'E_FENCED' })
+      const lease = await managerOn(prefix).acquire('drkit/system', 'leader')
+      await store.fence(lease.token)
+      const journaled = await JournaledStore.open({
+        stateStore: store,
+        stream: 'j',
+        initial: 0,
+        reducer: (_draft: number, event: { type: 'set'; data: number }) => event.data,
+        eventCodec: t.type({ type: t.literal('set'), data: t.number }),
+      })
+      await journaled.execute(() => ({ _tag: 'Right', right: [{ type: 'set', data: 1 }] }))
+      // The lease ends in etcd (its TTL ran out while this coordinator was paused, say): the key is gone.
+      await adminClient().leaseClient.leaseRevoke({ ID: (lease as EtcdLease).leaseId })
+      let decisions = 0
+      const refused = await journaled
+        .execute(() => {
+          decisions++
+          return { _tag: 'Right', right: [{ type: 'set', data: 2 }] }
+        })
+        .catch((error: unknown) => error)
+      expect(refused).toMatchObject({ code: 'E_FENCED', details: { scope: 'drkit/system', token: lease.token.value } })
+      expect(decisions).toBe(1)
+      expect((await store.read('j')).map((r) => r.data)).toEqual([1])
+      await expect(store.saveSnapshot({ stream: 'j', version: 1, state: 1 })).rejects.toMatchObject({ code: 'E_FENCED' })
+      expect(await store.loadSnapshot('j')).toBeUndefined()
     } finally {
       await store.close()
     }
@@ -219,12 +302,13 @@ describe('etcd state store on a real etcd', () => {
         batchKey: keys.batch('s', 1),
         value,
         bytes: value.length,
+        fence: undefined,
       }
       const first = await pipeline.submit(append)
-      const retried = await pipeline.submit(append)
-      expect(first.ok && retried.ok && retried.revision === first.revision).toBe(true)
+      expect(first.kind).toBe('written')
+      expect(await pipeline.submit(append)).toEqual(first)
       const other = await pipeline.submit({ ...append, id: randomUUID() })
-      expect(other).toEqual({ ok: false, actualVersion: 1 })
+      expect(other).toEqual({ kind: 'conflict', actualVersion: 1 })
     } finally {
       connection.release()
     }

@@ -1,6 +1,7 @@
 import type { IKeyValue, ITxnRequest, ITxnResponse } from 'etcd3'
 import type { EtcdConnection } from './etcd-connection.js'
 import { decodeBatch } from './etcd-journal-codec.js'
+import type { JournalFence } from './etcd-journal-fence.js'
 
 /** One append waiting for its turn: the keys and values it writes and the version it expects. */
 export interface PendingAppend {
@@ -13,12 +14,18 @@ export interface PendingAppend {
   readonly value: Buffer
   /** Bytes this append adds to a request (keys, values and per-operation overhead). */
   readonly bytes: number
+  /** The lease the append is bound to, if the store was fenced. */
+  readonly fence: JournalFence | undefined
 }
 
-/** How an append ended: written at `revision`, or refused because the stream was at `actualVersion`. */
+/**
+ * How an append ended: written at `revision`; refused because the stream was at `actualVersion`; or refused
+ * because its fence token no longer holds its lease (`refusal` says why).
+ */
 export type AppendOutcome =
-  | { readonly ok: true; readonly revision: number }
-  | { readonly ok: false; readonly actualVersion: number }
+  | { readonly kind: 'written'; readonly revision: number }
+  | { readonly kind: 'conflict'; readonly actualVersion: number }
+  | { readonly kind: 'fenced'; readonly refusal: Error }
 
 interface Queued {
   readonly append: PendingAppend
@@ -38,13 +45,14 @@ function compareFor(append: PendingAppend): ITxnRequest {
     append.expectedVersion === 0
       ? [{ key: append.versionKey, target: 'Create' as const, result: 'Equal' as const, create_revision: 0 }]
       : [{ key: append.versionKey, target: 'Value' as const, result: 'Equal' as const, value: Buffer.from(String(append.expectedVersion)) }]
+  const { fence } = append
   return {
-    compare,
+    compare: fence === undefined ? compare : [...compare, fence.compare()],
     success: [
       { request_put: { key: append.versionKey, value: Buffer.from(String(append.newVersion)) } },
       { request_put: { key: append.batchKey, value: append.value } },
     ],
-    failure: [{ request_range: { key: append.versionKey } }, { request_range: { key: append.batchKey } }],
+    failure: [{ request_range: { key: append.versionKey } }, { request_range: { key: append.batchKey } }, ...(fence === undefined ? [] : [fence.read()])],
   }
 }
 
@@ -55,7 +63,7 @@ function firstKv(response: ITxnResponse, index: number): IKeyValue | undefined {
 /**
  * Sends appends to etcd in the order they were made, one transaction at a time, grouping the appends that queue
  * up meanwhile into one transaction (a nested transaction per append, each with its own compare-and-swap on the
- * stream's version). Sending in order is what lets subscribers see this process's appends in the order they were
+ * stream's version and, for a fenced store, on the lease its token came from). Sending in order is what lets subscribers see this process's appends in the order they were
  * made; grouping is what keeps concurrent writers fast. Two appends to the same stream never share a group.
  */
 export class AppendPipeline {
@@ -125,14 +133,17 @@ export class AppendPipeline {
   }
 
   #outcome(append: PendingAppend, inner: ITxnResponse | undefined, revision: number): AppendOutcome {
-    if (inner?.succeeded === true) return { ok: true, revision }
-    if (inner === undefined) return { ok: false, actualVersion: Number.NaN }
+    if (inner?.succeeded === true) return { kind: 'written', revision }
+    if (inner === undefined) return { kind: 'conflict', actualVersion: Number.NaN }
     // A retried request whose first attempt was applied fails its compare: our own append is then already there.
     const written = firstKv(inner, 1)
     if (written !== undefined && decodeBatch(append.batchKey, written.value).id === append.id) {
-      return { ok: true, revision: Number(written.mod_revision) }
+      return { kind: 'written', revision: Number(written.mod_revision) }
     }
+    // A lost lease wins over a version conflict: a deposed writer must stop, not catch up and try again.
+    const refusal = append.fence?.refusal(firstKv(inner, 2))
+    if (refusal !== undefined) return { kind: 'fenced', refusal }
     const current = firstKv(inner, 0)
-    return { ok: false, actualVersion: current === undefined ? 0 : Number(current.value.toString('utf8')) }
+    return { kind: 'conflict', actualVersion: current === undefined ? 0 : Number(current.value.toString('utf8')) }
   }
 }

@@ -48,13 +48,16 @@ export function decodeBatch(key: Buffer, value: Buffer): StoredBatch {
   return parsed as unknown as StoredBatch
 }
 
-/** The journal records of an append that ends at `lastVersion`, of those with a version above `afterVersion`. */
-export function batchRecords(stream: string, lastVersion: number, batch: StoredBatch, afterVersion = 0): JournalRecord[] {
+/**
+ * The journal records of an append that ends at `lastVersion` and was committed at etcd revision `revision` (its
+ * key's modification revision), of those with a version above `afterVersion`.
+ */
+export function batchRecords(stream: string, lastVersion: number, batch: StoredBatch, revision: number, afterVersion = 0): JournalRecord[] {
   const first = lastVersion - batch.records.length + 1
   const out: JournalRecord[] = []
   batch.records.forEach((record, index) => {
     const version = first + index
-    if (version > afterVersion) out.push({ stream, version, type: record.type, data: record.data, at: batch.at })
+    if (version > afterVersion) out.push({ stream, version, type: record.type, data: record.data, at: batch.at, revision })
   })
   return out
 }

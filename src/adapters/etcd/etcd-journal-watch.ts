@@ -9,7 +9,7 @@ const PAGE = 1_000
 
 interface Waiter {
   readonly revision: number
-  readonly resolve: () => void
+  readonly resolve: (reached: boolean) => void
 }
 
 /**
@@ -28,6 +28,7 @@ export class JournalWatch {
   #watcher: Watcher | undefined
   #delivered = 0
   #active = false
+  #started = false
   #closed = false
   #retry: NodeJS.Timeout | undefined
   readonly #waiters = new Set<Waiter>()
@@ -43,32 +44,52 @@ export class JournalWatch {
     return this.#active
   }
 
-  /** Starts the watch (once). */
+  /** Starts the watch (once), retrying in the background until it has started. */
   start(): void {
     if (this.#closed || this.#active) return
     this.#active = true
-    this.#starting = this.#begin()
+    this.#keepStarting()
   }
 
-  /** Resolves once the revision the watch starts after is known (immediately if that failed; it is retried). */
-  async ready(): Promise<void> {
-    await this.#starting
+  #keepStarting(): void {
+    this.ready().catch(() => this.#later(() => this.#keepStarting()))
   }
 
-  /** Resolves once every append up to `revision` was delivered, or after `timeoutMs`, or on close. */
-  reached(revision: number, timeoutMs: number): Promise<void> {
-    if (this.#closed || this.#delivered >= revision) return Promise.resolve()
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(() => done(), timeoutMs)
+  /**
+   * Resolves once the revision the watch starts after is known, so that every append committed from then on is
+   * delivered; rejects with the etcd error when reading it failed (the next call, or the background retry, tries
+   * again). An append waits for this before it is sent, so that it cannot commit unseen by the watch.
+   */
+  ready(): Promise<void> {
+    if (this.#started || this.#closed) return Promise.resolve()
+    this.#starting ??= this.#begin().finally(() => {
+      this.#starting = undefined
+    })
+    return this.#starting
+  }
+
+  /**
+   * Resolves with true once every append up to `revision` was delivered (or the watch closed), with false when
+   * `timeoutMs` passed first.
+   */
+  reached(revision: number, timeoutMs: number): Promise<boolean> {
+    if (this.#closed || this.#delivered >= revision) return Promise.resolve(true)
+    return new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => done(false), timeoutMs)
       timer.unref()
-      const waiter: Waiter = { revision, resolve: () => done() }
-      const done = (): void => {
+      const waiter: Waiter = { revision, resolve: (reached) => done(reached) }
+      const done = (reached: boolean): void => {
         clearTimeout(timer)
         this.#waiters.delete(waiter)
-        resolve()
+        resolve(reached)
       }
       this.#waiters.add(waiter)
     })
+  }
+
+  /** The revision up to which every append was delivered. */
+  get delivered(): number {
+    return this.#delivered
   }
 
   /** Stops the watch and releases every waiter. */
@@ -78,19 +99,15 @@ export class JournalWatch {
     const watcher = this.#watcher
     this.#watcher = undefined
     if (watcher !== undefined) void watcher.cancel().catch(() => undefined)
-    for (const waiter of [...this.#waiters]) waiter.resolve()
+    for (const waiter of [...this.#waiters]) waiter.resolve(true)
   }
 
   async #begin(): Promise<void> {
-    try {
-      const response = await this.#connection.client.kv.range({ key: this.#keys.journal(), keys_only: true })
-      this.#delivered = Number(response.header.revision)
-      this.#watch(this.#delivered + 1)
-    } catch {
-      this.#later(() => {
-        this.#starting = this.#begin()
-      })
-    }
+    const response = await this.#connection.client.kv.range({ key: this.#keys.journal(), keys_only: true, limit: 1 })
+    if (this.#started || this.#closed) return
+    this.#started = true
+    this.#delivered = Number(response.header.revision)
+    this.#watch(this.#delivered + 1)
   }
 
   #later(run: () => void): void {
@@ -128,7 +145,7 @@ export class JournalWatch {
 
   #advance(revision: number): void {
     this.#delivered = Math.max(this.#delivered, revision)
-    for (const waiter of [...this.#waiters]) if (waiter.revision <= this.#delivered) waiter.resolve()
+    for (const waiter of [...this.#waiters]) if (waiter.revision <= this.#delivered) waiter.resolve(true)
   }
 
   #publish(kv: IKeyValue): void {
@@ -136,7 +153,7 @@ export class JournalWatch {
     if (parsed === undefined || !this.#subscribers.wants(parsed.stream)) return
     let records
     try {
-      records = batchRecords(parsed.stream, parsed.lastVersion, decodeBatch(kv.key, kv.value))
+      records = batchRecords(parsed.stream, parsed.lastVersion, decodeBatch(kv.key, kv.value), Number(kv.mod_revision))
     } catch {
       // A value that is not a journal entry cannot be delivered; readers of the stream get E_CORRUPT for it.
       return

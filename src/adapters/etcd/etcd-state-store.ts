@@ -5,6 +5,7 @@ import { DrError } from '../../kernel/errors.js'
 import { PositiveInt, implementing } from '../../kernel/codecs.js'
 import { decode } from '../../kernel/decode.js'
 import { systemClock, type Clock } from '../../kernel/clock.js'
+import type { FenceToken } from '../../kernel/fencing.js'
 import type { JournalRecord, NewRecord, StateSnapshot, StateStore } from '../../kernel/state-store.js'
 import {
   decodeAppendInput,
@@ -20,6 +21,7 @@ import { EtcdConnection, EtcdConnectionOptionsCodec, type EtcdConnectionOptions 
 import { EtcdKeys, prefixEnd } from './etcd-keys.js'
 import { AppendPipeline, PER_APPEND_OVERHEAD, type PendingAppend } from './etcd-append-pipeline.js'
 import { JournalWatch } from './etcd-journal-watch.js'
+import { JournalFence } from './etcd-journal-fence.js'
 import { batchRecords, decodeBatch, decodeSnapshot, encodeBatch, encodeSnapshot } from './etcd-journal-codec.js'
 
 /**
@@ -36,12 +38,38 @@ export interface EtcdStateStoreOptions extends EtcdConnectionOptions {
   readonly maxRequestBytes?: number
   /** Stamps the `at` of appended records (default: the system clock). */
   readonly clock?: Clock
+  /**
+   * Called when an append resolves before the watch delivered it to this store's subscribers (the watch lagged by
+   * more than `dialTimeoutMs`), so the promise that subscribers see an append before it resolves was not kept
+   * this time. Default: a process warning (`process.emitWarning`, type `DrkitEtcdWatchLag`).
+   */
+  readonly onWatchLag?: (lag: EtcdWatchLag) => void
+}
+
+/**
+ * An append that resolved before the watch had delivered it: the stream, the revision that committed it, the
+ * revision the watch had delivered up to, and how long the append waited for it.
+ *
+ * @public
+ */
+export interface EtcdWatchLag {
+  readonly stream: string
+  readonly revision: number
+  readonly delivered: number
+  readonly waitedMs: number
 }
 
 const EtcdStateStoreOptionsCodec = t.intersection(
-  [EtcdConnectionOptionsCodec, t.partial({ maxRequestBytes: PositiveInt, clock: implementing<Clock>('Clock', ['now']) })],
+  [EtcdConnectionOptionsCodec, t.partial({ maxRequestBytes: PositiveInt, clock: implementing<Clock>('Clock', ['now']), onWatchLag: t.Function })],
   'EtcdStateStoreOptions',
 )
+
+function warnWatchLag(lag: EtcdWatchLag): void {
+  process.emitWarning(
+    `etcd state store: an append to "${lag.stream}" (revision ${lag.revision}) resolved before the journal watch delivered it (delivered up to ${lag.delivered} after ${lag.waitedMs} ms)`,
+    'DrkitEtcdWatchLag',
+  )
+}
 
 const DEFAULT_MAX_REQUEST_BYTES = 1_572_864
 const PAGE = 1_000
@@ -53,8 +81,12 @@ const SNAPSHOT_ATTEMPTS = 20
  * the other gets `E_CONFLICT` and nothing is written); the records of an append are one key, so an append of
  * any number of records is one write; reads are range reads of the current keys, never of old revisions, so
  * etcd compaction never breaks a replay; subscribers are fed by an etcd watch, in commit order, and see every
- * coordinator's appends. Etcd failures are reported as `E_UNAVAILABLE` (unreachable, too slow) or `E_ADAPTER`,
- * with the etcd error as `cause`. Needs etcd 3.3 or later (nested transactions).
+ * coordinator's appends. Once bound to a lease with {@link EtcdStateStore.fence}, every write also checks in etcd
+ * that the lease still holds its scope, so a deposed coordinator cannot write. Versions are dense per-stream
+ * counters (the `StateStore` contract), not etcd revisions: a revision counts every write to the cluster, so it
+ * cannot name the version a writer expects next; each record carries its commit revision as `revision`. Etcd
+ * failures are reported as `E_UNAVAILABLE` (unreachable, too slow) or `E_ADAPTER`, with the etcd error as `cause`.
+ * Needs etcd 3.3 or later (nested transactions).
  *
  * @public
  */
@@ -68,6 +100,8 @@ export class EtcdStateStore implements StateStore {
   readonly #watch: JournalWatch
   readonly #pipeline: AppendPipeline
   readonly #onClose: () => Promise<void>
+  readonly #onWatchLag: (lag: EtcdWatchLag) => void
+  #fence: JournalFence | undefined
   #closed = false
 
   /**
@@ -80,6 +114,7 @@ export class EtcdStateStore implements StateStore {
     this.#onClose = shared?.onClose ?? (async () => undefined)
     this.#keys = new EtcdKeys(this.#connection.prefix)
     this.#clock = options.clock ?? systemClock
+    this.#onWatchLag = options.onWatchLag ?? warnWatchLag
     this.#watch = new JournalWatch(this.#connection, this.#keys, this.#subscribers)
     this.#pipeline = new AppendPipeline(this.#connection, options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES)
   }
@@ -101,7 +136,8 @@ export class EtcdStateStore implements StateStore {
     const versionKey = this.#keys.version(input.stream)
     const batchKey = this.#keys.batch(input.stream, newVersion)
     const value = Buffer.from(encodeBatch(id, this.#clock.now(), input.records))
-    const bytes = value.length + versionKey.length * 2 + batchKey.length * 2 + 24 + PER_APPEND_OVERHEAD
+    const fence = this.#fence
+    const bytes = value.length + versionKey.length * 2 + batchKey.length * 2 + 24 + PER_APPEND_OVERHEAD + (fence?.overhead ?? 0)
     if (bytes > this.#pipeline.maxAppendBytes) {
       throw new DrError(
         'E_INVALID_INPUT',
@@ -109,12 +145,31 @@ export class EtcdStateStore implements StateStore {
         { what: 'StateStore.append input', stream: input.stream, bytes, limit: this.#pipeline.maxAppendBytes },
       )
     }
-    if (this.#watch.active) await this.#watch.ready()
-    const pending: PendingAppend = { stream: input.stream, expectedVersion: input.expectedVersion, newVersion, id, versionKey, batchKey, value, bytes }
+    // Subscribers must see every append this store makes: none is sent before the watch knows where it starts.
+    if (this.#watch.active) await this.#connection.call('state store', 'append', () => this.#watch.ready())
+    const pending: PendingAppend = { stream: input.stream, expectedVersion: input.expectedVersion, newVersion, id, versionKey, batchKey, value, bytes, fence }
     const outcome = await this.#connection.call('state store', 'append', () => this.#pipeline.submit(pending))
-    if (!outcome.ok) throw versionConflict(this.kind, input.stream, input.expectedVersion, outcome.actualVersion)
-    if (this.#watch.active && this.#subscribers.wants(input.stream)) await this.#watch.reached(outcome.revision, this.#connection.callTimeoutMs)
+    if (outcome.kind === 'fenced') throw outcome.refusal
+    if (outcome.kind === 'conflict') throw versionConflict(this.kind, input.stream, input.expectedVersion, outcome.actualVersion)
+    if (this.#watch.active && this.#subscribers.wants(input.stream)) await this.#awaitDelivery(input.stream, outcome.revision)
     return newVersion
+  }
+
+  async #awaitDelivery(stream: string, revision: number): Promise<void> {
+    const since = this.#clock.now()
+    if (await this.#watch.reached(revision, this.#connection.callTimeoutMs)) return
+    this.#onWatchLag({ stream, revision, delivered: this.#watch.delivered, waitedMs: this.#clock.now() - since })
+  }
+
+  /**
+   * See {@link StateStore.fence}. Binds every later append and snapshot save to the etcd lease behind `token`: the
+   * leadership key of `token.scope` under this store's prefix, created by the etcd lease manager on the same prefix
+   * (as {@link etcdCoordination} pairs them), must still have `token.value` as its create revision, or etcd refuses
+   * the write and it rejects with `E_FENCED`. Rejects at once with `E_FENCED` when the token does not hold the key now.
+   */
+  async fence(token: FenceToken): Promise<void> {
+    this.#checkOpen('fence')
+    this.#fence = await JournalFence.bind(this.#connection, this.#keys, token)
   }
 
   /** Reads a stream from a version. A gap or a damaged entry in the stream is reported as `E_CORRUPT`. */
@@ -129,7 +184,7 @@ export class EtcdStateStore implements StateStore {
       for (const kv of response.kvs) {
         const parsed = this.#keys.parseBatch(kv.key)
         if (parsed === undefined) throw this.#gap(input.stream, kv, 'an unexpected key')
-        const records = batchRecords(input.stream, parsed.lastVersion, decodeBatch(kv.key, kv.value), input.afterVersion)
+        const records = batchRecords(input.stream, parsed.lastVersion, decodeBatch(kv.key, kv.value), Number(kv.mod_revision), input.afterVersion)
         const expectedFirst = (out[out.length - 1]?.version ?? input.afterVersion) + 1
         if (records[0]?.version !== expectedFirst) {
           throw this.#gap(input.stream, kv, `version ${expectedFirst} missing`)
@@ -195,24 +250,29 @@ export class EtcdStateStore implements StateStore {
     const input = decodeSnapshotInput(snapshot)
     const key = this.#keys.snapshot(input.stream)
     const value = Buffer.from(encodeSnapshot(input))
-    if (value.length + key.length + PER_APPEND_OVERHEAD > this.#pipeline.maxAppendBytes) {
+    if (value.length + key.length + PER_APPEND_OVERHEAD + (this.#fence?.overhead ?? 0) > this.#pipeline.maxAppendBytes) {
       throw new DrError(
         'E_INVALID_INPUT',
         `invalid StateStore.saveSnapshot input: ${value.length} bytes do not fit in one etcd request (at most ${this.#pipeline.maxAppendBytes})`,
         { what: 'StateStore.saveSnapshot input', stream: input.stream, bytes: value.length },
       )
     }
+    const fence = this.#fence
     for (let attempt = 0; attempt < SNAPSHOT_ATTEMPTS; attempt++) {
       const current = await this.#connection.call('state store', 'saveSnapshot', () => this.#connection.client.kv.range({ key }))
       const kv = current.kvs[0]
       if (kv !== undefined && decodeSnapshot(input.stream, key, kv.value).version > input.version) return
+      const unchanged = { key, target: 'Mod' as const, result: 'Equal' as const, mod_revision: kv === undefined ? 0 : kv.mod_revision }
       const response = await this.#connection.call('state store', 'saveSnapshot', () =>
         this.#connection.client.kv.txn({
-          compare: [{ key, target: 'Mod', result: 'Equal', mod_revision: kv === undefined ? 0 : kv.mod_revision }],
+          compare: fence === undefined ? [unchanged] : [unchanged, fence.compare()],
           success: [{ request_put: { key, value } }],
+          failure: fence === undefined ? [] : [fence.read()],
         }),
       )
       if (response.succeeded) return
+      const refusal = fence?.refusal(response.responses[0]?.response_range?.kvs[0])
+      if (refusal !== undefined) throw refusal
     }
     throw new DrError('E_CONFLICT', `etcd state store: snapshot of "${input.stream}" kept changing under ${SNAPSHOT_ATTEMPTS} attempts`, { stream: input.stream })
   }

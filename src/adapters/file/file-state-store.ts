@@ -5,6 +5,7 @@ import { adapterError } from '../../kernel/errors.js'
 import { NonNegativeInt, implementing } from '../../kernel/codecs.js'
 import { decode } from '../../kernel/decode.js'
 import type { Clock } from '../../kernel/clock.js'
+import { FenceGuard, type FenceToken } from '../../kernel/fencing.js'
 import type { JournalRecord, NewRecord, StateSnapshot, StateStore } from '../../kernel/state-store.js'
 import {
   JournalSubscribers,
@@ -154,6 +155,7 @@ export class FileStateStore implements StateStore {
   readonly #cacheBytes: number
   readonly #now: () => number
   readonly #subscribers = new JournalSubscribers()
+  readonly #fences = new FenceGuard('file state store')
   #opening: Promise<OpenJournal> | undefined
   #journal: OpenJournal | undefined
   #closing: Promise<void> | undefined
@@ -292,6 +294,16 @@ export class FileStateStore implements StateStore {
     } catch (error) {
       throw adapterError('file', 'loadSnapshot', error)
     }
+  }
+
+  /**
+   * See {@link StateStore.fence}. The directory lock lets one process at a time write the journal, so no deposed
+   * coordinator shares it: a token lower than one bound before is refused with `E_FENCED`, and writes are not
+   * checked. The binding is not persisted.
+   */
+  async fence(token: FenceToken): Promise<void> {
+    this.#checkOpen('fence')
+    this.#fences.check(token, 'fence')
   }
 
   /**
