@@ -5,6 +5,7 @@ import { createDrSystem } from '../../src/system.js'
 import { memoryStorage } from '../../src/adapters/memory/storage.js'
 import { EtcdLeaseManager, etcdLeaseManager } from '../../src/adapters/etcd/etcd-lease-manager.js'
 import { etcdCoordination } from '../../src/adapters/etcd/etcd-coordination.js'
+import { EtcdConnection } from '../../src/adapters/etcd/etcd-connection.js'
 import { EtcdLease } from '../../src/adapters/etcd/etcd-lease.js'
 import { EtcdKeys } from '../../src/adapters/etcd/etcd-keys.js'
 import { EtcdTestCluster, etcdEndpoints, uniquePrefix } from '../fixtures/etcd-endpoints.js'
@@ -18,7 +19,19 @@ afterAll(async () => {
   await cluster.cleanUp()
 })
 
-function managerOn(prefix: string, ttlMs = 1_000): EtcdLeaseManager {
+/** Leases of 2 s: headroom for a starved CPU on a loaded 2-core machine. */
+const TTL_MS = 2_000
+
+/** A lease manager on `prefix`, on its own connection (returned, for tests that intercept its calls). */
+function managerWithConnection(prefix: string, ttlMs = TTL_MS): { manager: EtcdLeaseManager; connection: EtcdConnection } {
+  cluster.track(prefix)
+  const connection = new EtcdConnection({ hosts: etcdEndpoints(), prefix })
+  const manager = new EtcdLeaseManager({ hosts: etcdEndpoints(), prefix, ttlMs }, { connection })
+  managers.push(manager)
+  return { manager, connection }
+}
+
+function managerOn(prefix: string, ttlMs = TTL_MS): EtcdLeaseManager {
   cluster.track(prefix)
   const manager = etcdLeaseManager({ hosts: etcdEndpoints(), prefix, ttlMs })
   managers.push(manager)
@@ -26,8 +39,9 @@ function managerOn(prefix: string, ttlMs = 1_000): EtcdLeaseManager {
 }
 
 const code = (error: unknown): string => (isDrError(error) ? error.code : String(error))
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const abortedWith = (signal: AbortSignal): string => code(signal.reason)
+const lost = (lease: { signal: AbortSignal }): Promise<void> =>
+  lease.signal.aborted ? Promise.resolve() : new Promise((resolve) => lease.signal.addEventListener('abort', () => resolve(), { once: true }))
 
 describe('etcd lease manager', () => {
   it('elects one holder per scope; the next holder gets a higher token and a FenceGuard refuses the old one', async () => {
@@ -57,22 +71,59 @@ describe('etcd lease manager', () => {
     await first.release()
   })
 
-  it('keeps a lease alive past many TTLs, and hands it over when released to a waiting acquirer', async () => {
+  it('keeps a lease alive past several TTLs with acknowledged keep-alives', async () => {
     const prefix = uniquePrefix('keepalive')
-    const a = managerOn(prefix)
-    const b = managerOn(prefix)
-    const held = await a.acquire('s', 'a', { ttlMs: 1_000 })
-    await sleep(2_500)
+    const { manager, connection } = managerWithConnection(prefix)
+    const leaseClient = connection.client.leaseClient
+    const open = leaseClient.leaseKeepAlive.bind(leaseClient)
+    let acknowledged = 0
+    let onAck = (): void => undefined
+    leaseClient.leaseKeepAlive = async () => {
+      const stream = await open()
+      stream.on('data', () => (acknowledged++, onAck()))
+      return stream
+    }
+    const held = await manager.acquire('s', 'a')
+    // Keep-alives go out every third of the TTL: seven acknowledged span more than two TTLs.
+    await new Promise<void>((resolve) => {
+      onAck = () => {
+        if (acknowledged >= 7) resolve()
+      }
+    })
     expect(held.isValid()).toBe(true)
     expect(held.signal.aborted).toBe(false)
-    const waiting = b.acquire('s', 'b', { waitMs: 10_000 })
-    await sleep(200)
-    const releasedAt = Date.now()
+    const key = await cluster.admin().get(new EtcdKeys(prefix).lease('s').toString()).exec()
+    expect(Number(key.kvs[0]?.create_revision)).toBe(held.token.value)
+    await held.release()
+  })
+
+  it('hands a released lease to a waiting acquirer at once, not when its TTL would have run out', async () => {
+    const prefix = uniquePrefix('handover')
+    const a = managerOn(prefix)
+    const b = managerOn(prefix)
+    // A TTL far beyond this test's timeout: only the release can let the waiter in.
+    const held = await a.acquire('s', 'a', { ttlMs: 600_000 })
+    const waiting = b.acquire('s', 'b', { waitMs: 600_000 })
     await held.release()
     const next = await waiting
-    expect(Date.now() - releasedAt).toBeLessThan(1_000)
     expect(next.token.value).toBeGreaterThan(held.token.value)
+    expect(next.isValid()).toBe(true)
     await next.release()
+  }, 30_000)
+
+  it('bounds a keep-alive whose stream never opens: renew still resolves while the lease holds, and the next keep-alive works', async () => {
+    const prefix = uniquePrefix('stuck-keepalive')
+    const { manager, connection } = managerWithConnection(prefix, 6_000)
+    const leaseClient = connection.client.leaseClient
+    const open = leaseClient.leaseKeepAlive.bind(leaseClient)
+    const held = await manager.acquire('k', 'a')
+    leaseClient.leaseKeepAlive = () => new Promise(() => undefined)
+    await held.renew()
+    expect(held.isValid()).toBe(true)
+    leaseClient.leaseKeepAlive = open
+    await held.renew()
+    expect(held.isValid()).toBe(true)
+    await held.release()
   })
 
   it('aborts the signal when the etcd lease is revoked or the key deleted, and lets the next holder in', async () => {
@@ -82,14 +133,14 @@ describe('etcd lease manager', () => {
     const revoked = await a.acquire('r', 'a')
     expect(revoked).toBeInstanceOf(EtcdLease)
     await adminClient().leaseClient.leaseRevoke({ ID: (revoked as EtcdLease).leaseId })
-    await waitFor(() => revoked.signal.aborted)
+    await lost(revoked)
     expect(revoked.isValid()).toBe(false)
     expect(abortedWith(revoked.signal)).toBe('E_FENCED')
     const taken = await b.acquire('r', 'b')
     expect(taken.token.value).toBeGreaterThan(revoked.token.value)
 
     await adminClient().delete().key(new EtcdKeys(prefix).lease('r'))
-    await waitFor(() => taken.signal.aborted)
+    await lost(taken)
     expect(abortedWith(taken.signal)).toBe('E_FENCED')
     const again = await a.acquire('r', 'a')
     expect(again.token.value).toBeGreaterThan(taken.token.value)
@@ -101,9 +152,8 @@ describe('etcd lease manager', () => {
     const a = managerOn(prefix)
     const b = managerOn(prefix)
     const held = await a.acquire('w', 'a')
-    const started = Date.now()
-    await expect(b.acquire('w', 'b', { waitMs: 600 })).rejects.toSatisfy((e: unknown) => isDrError(e, 'E_CONFLICT'))
-    expect(Date.now() - started).toBeGreaterThanOrEqual(550)
+    await expect(b.acquire('w', 'b', { waitMs: 300 })).rejects.toSatisfy((e: unknown) => isDrError(e, 'E_CONFLICT') && e.details['holder'] === 'a')
+    expect(b.held()).toEqual([])
     const controller = new AbortController()
     setTimeout(() => controller.abort(), 100)
     await expect(b.acquire('w', 'b', { waitMs: 10_000, signal: controller.signal })).rejects.toSatisfy((e: unknown) => isDrError(e, 'E_ABORTED'))
@@ -111,14 +161,16 @@ describe('etcd lease manager', () => {
     await held.release()
   })
 
-  it('lets the same holder take its scope over at once, with a higher token, ending the old lease', async () => {
+  it('treats the same holder name as another holder unless asked to take over, which ends the old lease with a higher token', async () => {
     const prefix = uniquePrefix('same')
     const a = managerOn(prefix)
     const a2 = managerOn(prefix)
     const old = await a.acquire('x', 'coordinator-1')
-    const fresh = await a2.acquire('x', 'coordinator-1')
+    await expect(a2.acquire('x', 'coordinator-1')).rejects.toSatisfy((e: unknown) => isDrError(e, 'E_CONFLICT') && e.details['holder'] === 'coordinator-1')
+    expect(old.isValid()).toBe(true)
+    const fresh = await a2.acquire('x', 'coordinator-1', { takeOver: true })
     expect(fresh.token.value).toBeGreaterThan(old.token.value)
-    await waitFor(() => old.signal.aborted)
+    await lost(old)
     expect(fresh.isValid()).toBe(true)
     await old.release()
     expect(fresh.isValid()).toBe(true)
@@ -166,11 +218,3 @@ describe('etcd lease manager', () => {
     await two.close()
   })
 })
-
-async function waitFor(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time')
-    await sleep(20)
-  }
-}

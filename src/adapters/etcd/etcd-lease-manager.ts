@@ -6,7 +6,7 @@ import { DrError } from '../../kernel/errors.js'
 import { NonNegativeInt, PositiveInt } from '../../kernel/codecs.js'
 import { decode } from '../../kernel/decode.js'
 import { StreamName } from '../../kernel/state-store-input.js'
-import type { Lease, LeaseManager } from '../../kernel/fencing.js'
+import type { AcquireOptions, Lease, LeaseManager } from '../../kernel/fencing.js'
 import { EtcdConnection, EtcdConnectionOptionsCodec, type EtcdConnectionOptions } from './etcd-connection.js'
 import { EtcdKeys } from './etcd-keys.js'
 import { EtcdLease } from './etcd-lease.js'
@@ -35,7 +35,7 @@ const SignalCodec = new t.Type<AbortSignal, AbortSignal, unknown>('AbortSignal',
 const AcquireInput = t.type({
   scope: ScopeText,
   holder: ScopeText,
-  options: t.partial({ ttlMs: PositiveInt, waitMs: NonNegativeInt, signal: SignalCodec }),
+  options: t.partial({ ttlMs: PositiveInt, waitMs: NonNegativeInt, signal: SignalCodec, takeOver: t.boolean }),
 })
 
 const DEFAULT_TTL_MS = 10_000
@@ -64,8 +64,9 @@ function aborted(signal: AbortSignal | undefined, scope: string): DrError {
  * attached to an etcd lease with the requested TTL and kept alive in the background. The fence token is the
  * key's create revision — strictly greater for every later leader, cluster-wide — so adapters behind a
  * `FenceGuard` refuse a deposed leader. `acquire` with `waitMs` watches the key and takes over as soon as it
- * disappears (released, or its holder's TTL ran out), else rejects with `E_CONFLICT`. As with the in-process
- * manager, acquiring again for the same holder takes the scope over at once with a new, higher token.
+ * disappears (released, or its holder's TTL ran out), else rejects with `E_CONFLICT`. A key held under the same
+ * holder name is another holder's too, unless `takeOver` is asked for: then the old key is deleted and the scope
+ * taken at once with a new, higher token (a restarted coordinator reclaiming its scope).
  *
  * @public
  */
@@ -97,7 +98,7 @@ export class EtcdLeaseManager implements LeaseManager {
    * scope past `waitMs`, `E_ABORTED` when `signal` aborts, `E_UNAVAILABLE` when etcd cannot be reached, and
    * `E_CLOSED` after {@link EtcdLeaseManager.close}.
    */
-  async acquire(scope: string, holder: string, options: { ttlMs?: number; waitMs?: number; signal?: AbortSignal } = {}): Promise<Lease> {
+  async acquire(scope: string, holder: string, options: AcquireOptions = {}): Promise<Lease> {
     this.#checkOpen('acquire')
     const input = decode(AcquireInput, { scope, holder, options }, 'LeaseManager.acquire input')
     const { signal } = input.options
@@ -111,14 +112,14 @@ export class EtcdLeaseManager implements LeaseManager {
       const kv = current.kvs[0]
       if (kv !== undefined) {
         const { holder: other } = holderOf(kv)
-        if (other !== input.holder) {
+        if (other !== input.holder || input.options.takeOver !== true) {
           if (performance.now() >= deadline) {
             throw new DrError('E_CONFLICT', `lease for scope "${input.scope}" is held by "${other}"`, { scope: input.scope, holder: other })
           }
           await this.#waitForChange(key, Number(current.header.revision) + 1, deadline, signal, input.scope)
           continue
         }
-        // The same holder acquiring again takes over at once (as MemoryLeaseManager does): end the old key.
+        // The same holder taking its scope over at once (as MemoryLeaseManager does): end the old key.
         await this.#call('acquire', () =>
           this.#connection.client.kv.txn({
             compare: [{ key, target: 'Mod', result: 'Equal', mod_revision: kv.mod_revision }],

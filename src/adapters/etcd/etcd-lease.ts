@@ -195,24 +195,33 @@ export class EtcdLease implements Lease {
     return true
   }
 
+  /**
+   * Opens a keep-alive stream, sends one keep-alive and waits for its answer, all within half the TTL: a stream that
+   * never opens must not hold up every later keep-alive (they share one request in flight).
+   */
   async #keepAliveRequest(): Promise<ILeaseKeepAliveResponse> {
     const { connection, leaseId } = this.#grant
-    const stream = await connection.client.leaseClient.leaseKeepAlive()
+    const opening = connection.client.leaseClient.leaseKeepAlive()
+    let timer: NodeJS.Timeout | undefined
+    let finished = false
     try {
       return await new Promise<ILeaseKeepAliveResponse>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new DrError('E_TIMEOUT', 'etcd keep-alive timed out')), Math.max(200, this.#ttlMs / 2))
-        stream.on('data', (response: ILeaseKeepAliveResponse) => {
-          clearTimeout(timer)
-          resolve(response)
-        })
-        stream.on('error', (error: Error) => {
-          clearTimeout(timer)
-          reject(error)
-        })
-        stream.write({ ID: leaseId })
+        timer = setTimeout(() => reject(new DrError('E_TIMEOUT', 'etcd keep-alive timed out')), Math.max(200, this.#ttlMs / 2))
+        opening.then((stream) => {
+          if (finished) return
+          stream.on('data', resolve)
+          stream.on('error', reject)
+          stream.write({ ID: leaseId })
+        }, reject)
       })
     } finally {
-      stream.end()
+      finished = true
+      clearTimeout(timer)
+      // Ends the stream whenever it opens, even after the deadline.
+      opening.then(
+        (stream) => stream.end(),
+        () => undefined,
+      )
     }
   }
 
