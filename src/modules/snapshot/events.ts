@@ -10,4 +10,6 @@ export type SnapshotEvents = {
   'snapshot.cloned': { site: string; volume: string; name: string; clone: string }
   'snapshot.expired': { site: string; volume: string; name: string; schedule: string }
   'snapshot.scheduleFailed': { schedule: string; code: string; message: string }
+  /** A schedule's run finished: the snapshot it took and the snapshots its retention grid expired. */
+  'snapshot.scheduleRan': { schedule: string; site: string; volume: string; snapshot: string; at: number; expired: readonly string[] }
 }

@@ -97,7 +97,8 @@ export class SnapshotScheduler {
       const name = `${schedule.prefix}-${new Date(now).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}`
       await this.#facade.take({ site: schedule.site, volume: schedule.volume, name, labels: {}, schedule: schedule.id })
       await this.#catalog.execute((state) => decideScheduleRan(state, schedule.id, now))
-      await this.#expire(schedule, now)
+      const expired = await this.#expire(schedule, now)
+      this.#events.emit('snapshot.scheduleRan', 'info', { schedule: schedule.id, site: schedule.site, volume: schedule.volume, snapshot: name, at: now, expired })
     } catch (error) {
       this.#failedAt.set(schedule.id, now)
       const failure = toDrError(error)
@@ -105,7 +106,8 @@ export class SnapshotScheduler {
     }
   }
 
-  async #expire(schedule: ScheduleRecord, now: number): Promise<void> {
+  /** Expires what the schedule's retention grid no longer keeps; returns the names it deleted. */
+  async #expire(schedule: ScheduleRecord, now: number): Promise<string[]> {
     const storage = this.#storage(schedule.site)
     const infos = await callAdapter(storage.kind, 'listSnapshots', () => storage.listSnapshots(schedule.volume))
     const held = new Map(infos.map((info) => [info.name, info.holds.length > 0]))
@@ -116,9 +118,9 @@ export class SnapshotScheduler {
         createdAt: e.createdAt,
         protected: held.get(e.name) === true || this.#guards.some((guard) => guard(e.site, e.volume, e.name)),
       }))
-    for (const name of selectExpired(candidates, schedule.retention, now)) {
-      await this.#facade.remove(schedule.site, schedule.volume, name, schedule.id)
-    }
+    const expired = selectExpired(candidates, schedule.retention, now)
+    for (const name of expired) await this.#facade.remove(schedule.site, schedule.volume, name, schedule.id)
+    return [...expired]
   }
 
   #arm(): void {

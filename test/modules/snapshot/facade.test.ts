@@ -195,6 +195,21 @@ describe('snapshot schedules and retention', () => {
     await w.scheduler.stop()
   })
 
+  it('reports each finished run as snapshot.scheduleRan with the snapshot taken and the ones its grid expired', async () => {
+    const w = await world()
+    await withVolume(w.storage)
+    await w.snapshots.addSchedule({ id: 'q', site: 'east', volume: 'db', spec: { every: '15m' }, retention: { keepLast: 2, buckets: [] } })
+    const runs: Array<{ snapshot: string; expired: readonly string[]; at: number }> = []
+    w.events.on('snapshot.scheduleRan', (e) => runs.push({ snapshot: e.payload.snapshot, expired: e.payload.expired, at: e.payload.at }))
+    w.scheduler.start()
+    for (let run = 0; run < 4; run++) await w.clock.advance(15 * 60_000)
+    await w.scheduler.stop()
+    expect(runs).toHaveLength(4)
+    expect(runs.map((run) => run.expired)).toEqual([[], [], [runs[0]?.snapshot], [runs[1]?.snapshot]])
+    expect(runs.map((run) => run.at)).toEqual([1, 2, 3, 4].map((n) => Date.UTC(2026, 10, 16, 0, 0) + n * 15 * 60_000))
+    expect((await w.snapshots.list({ site: 'east' })).map((s) => s.name)).toEqual(runs.slice(2).map((run) => run.snapshot))
+  })
+
   it('a schedule that missed runs while the system was down takes one snapshot, not one per missed run', async () => {
     const w = await world()
     await withVolume(w.storage)
