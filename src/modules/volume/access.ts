@@ -1,7 +1,7 @@
 import * as E from 'fp-ts/lib/Either.js'
 import { DrError } from '../../kernel/errors.js'
 import type { DrEither } from '../../kernel/either.js'
-import { activeView, type ReadView } from './objects.js'
+import { activeView, type ReadView, type ResolvedObject } from './objects.js'
 import type { SnapshotEntry, VolumeCatalogState, VolumeRecord } from './state.js'
 
 /**
@@ -38,6 +38,27 @@ export interface DataHandle {
   readonly offset: number
   readonly length: number
   readonly checksum: number
+}
+
+/**
+ * The data handle of an object resolved through a source: the constituent and ordinal that hold it (its location
+ * id), its own snapshot name, and its global object id, offset, length and checksum.
+ *
+ * @public
+ */
+export function dataHandle(site: string, volume: string, source: HandleSource, resolved: ResolvedObject): DataHandle {
+  return {
+    site,
+    volume,
+    constituent: resolved.data.volume,
+    ordinal: resolved.locator.ordinal,
+    snapshot: resolved.data.snapshot ?? null,
+    snapshotId: source.kind === 'snapshot' ? source.entry.id : 0,
+    id: resolved.locator.id,
+    offset: resolved.locator.offset,
+    length: resolved.locator.length,
+    checksum: resolved.locator.crc,
+  }
 }
 
 /**

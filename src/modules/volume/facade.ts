@@ -9,7 +9,7 @@ import type { RetryPolicy } from '../../kernel/retry.js'
 import type { JournaledStore } from '../../kernel/store.js'
 import type { WorkflowEngine } from '../../kernel/workflow.js'
 import type { StoragePort } from '../../ports/storage.js'
-import { checkClientAccess, checkSnapshotAccess, chooseHandleSource, handleView, type DataHandle } from './access.js'
+import { checkClientAccess, checkSnapshotAccess, chooseHandleSource, dataHandle, handleView, type DataHandle, type HandleSource } from './access.js'
 import type { ConstituentIo } from './constituent-io.js'
 import {
   decideAdoptSnapshot,
@@ -31,6 +31,7 @@ import {
   ExpandVolumeInput,
   ListObjectsInput,
   ListVolumesInput,
+  ObjectIdHandleInput,
   ObjectRefInput,
   PutObjectInput,
   SetReadRedirectInput,
@@ -44,6 +45,7 @@ import {
   type CreateVolumeOptions,
   type ExpandVolumeOptions,
   type ListObjectsOptions,
+  type ObjectIdHandle,
   type ObjectRef,
   type PutObjectOptions,
   type SetReadRedirectOptions,
@@ -58,7 +60,7 @@ import { roundToBlocks } from './layout.js'
 import { constituentName } from './members.js'
 import { MEMBERSHIP_WORKFLOWS, MembershipInputs, MembershipWorkflows } from './membership-workflows.js'
 import { ObjectStore, activeView, type ObjectPlacement, type ResolvedObject } from './objects.js'
-import { DELETE_SNAPSHOT_WORKFLOW, DeleteSnapshotWorkflowInput, deleteSnapshotWorkflow } from './snapshot-delete-workflow.js'
+import { DELETE_SNAPSHOT_WORKFLOW, DeleteSnapshotWorkflowInput, deleteSnapshotWorkflow, requireUnheld } from './snapshot-delete-workflow.js'
 import { volumeKey, type SnapshotEntry, type VolumeCatalogState, type VolumeJournalEvent, type VolumeRecord } from './state.js'
 
 /** Objects a volume holds unless `maxObjects` says otherwise. */
@@ -226,10 +228,11 @@ export class VolumeFacade {
    */
   async listObjects(options: ListObjectsOptions): Promise<ReadonlyArray<{ readonly path: string; readonly id: number }>> {
     const input = decode(ListObjectsInput, options, 'volumes.listObjects options')
-    const record = this.#record(input.site, input.volume)
-    if (input.snapshot === undefined) return this.#objects.list(input.site, record, activeView(getOrThrow(checkClientAccess(record, 'live'))))
-    const source = getOrThrow(chooseHandleSource(this.#state(), record, input.snapshot))
-    if (source.kind === 'snapshot') getOrThrow(checkSnapshotAccess(source.entry, input.client))
+    if (input.snapshot === undefined) {
+      const record = getOrThrow(checkClientAccess(this.#record(input.site, input.volume), 'live'))
+      return this.#objects.list(input.site, record, activeView(record))
+    }
+    const { record, source } = this.#source({ ...input, snapshot: input.snapshot })
     return this.#objects.list(input.site, record, handleView(record, source))
   }
 
@@ -269,13 +272,7 @@ export class VolumeFacade {
     const entry = this.#snapshotNamed(input.site, input.volume, input.name)
     const where = { site: input.site, volume: input.volume, snapshot: input.name }
     if (record.readRedirect === entry.id) throw new DrError('E_PRECONDITION', `snapshot "${input.name}" serves the read redirect of "${input.volume}"`, { ...where, reason: 'redirectTarget' })
-    const storage = this.#deps.storage(input.site)
-    for (const member of entry.members) {
-      const info = await callAdapter(storage.kind, 'snapshotInfo', () => storage.snapshotInfo(member.volume, member.snapshot)).catch(() => undefined)
-      if (info !== undefined && info.holds.length > 0) {
-        throw new DrError('E_PRECONDITION', `member snapshot ${member.volume}@${member.snapshot} is held by ${info.holds.join(', ')}`, { ...where, holds: info.holds })
-      }
-    }
+    await requireUnheld(this.#deps.storage(input.site), entry, where)
     const run = { site: input.site, volume: input.volume, id: entry.id, name: entry.name }
     await this.#deps.workflows.run(DELETE_SNAPSHOT_WORKFLOW, this.#runId(DELETE_SNAPSHOT_WORKFLOW, input.site, `${input.volume}@${input.name}`), run)
   }
@@ -296,6 +293,21 @@ export class VolumeFacade {
   async readSnapshotObject(handle: SnapshotHandle): Promise<Uint8Array> {
     const input = decode(SnapshotHandleInput, handle, 'volumes.readSnapshotObject options')
     return this.#objects.read(input.site, (await this.#resolve(input)).resolved)
+  }
+
+  /**
+   * Reads an object through a handle that names it by global object id and location id (`ordinal`). When the
+   * object is no longer there — moved to another data constituent, or the constituent removed — the location is
+   * stale: the OLS gives the new one, the read is served from it, and the handle returned carries the same global
+   * id with the new location (`relocated: true`); the stale location is never read. Snapshot 0 follows the read
+   * redirect, and access is checked as for {@link VolumeFacade.readSnapshotObject}.
+   */
+  async readObjectById(handle: ObjectIdHandle): Promise<{ readonly data: Uint8Array; readonly handle: DataHandle; readonly relocated: boolean }> {
+    const input = decode(ObjectIdHandleInput, handle, 'volumes.readObjectById options')
+    const { record, source } = this.#source(input)
+    const resolved = await this.#objects.locate(input.site, record, handleView(record, source), input.id)
+    const data = await this.#objects.read(input.site, resolved)
+    return { data, handle: dataHandle(input.site, input.volume, source, resolved), relocated: resolved.locator.ordinal !== input.ordinal }
   }
 
   /**
@@ -348,23 +360,17 @@ export class VolumeFacade {
   }
 
   async #resolve(input: { site: string; volume: string; snapshot: number; path: string; client?: string }): Promise<{ handle: DataHandle; resolved: ResolvedObject }> {
+    const { record, source } = this.#source(input)
+    const resolved = await this.#objects.resolve(input.site, record, handleView(record, source), input.path)
+    return { handle: dataHandle(input.site, input.volume, source, resolved), resolved }
+  }
+
+  /** The volume and the source (after the redirect check and the access check) a client handle reads from. */
+  #source(input: { site: string; volume: string; snapshot: number; client?: string }): { record: VolumeRecord; source: HandleSource } {
     const record = this.#record(input.site, input.volume)
     const source = getOrThrow(chooseHandleSource(this.#state(), record, input.snapshot))
     if (source.kind === 'snapshot') getOrThrow(checkSnapshotAccess(source.entry, input.client))
-    const resolved = await this.#objects.resolve(input.site, record, handleView(record, source), input.path)
-    const handle: DataHandle = {
-      site: input.site,
-      volume: input.volume,
-      constituent: resolved.data.volume,
-      ordinal: resolved.locator.ordinal,
-      snapshot: resolved.data.snapshot ?? null,
-      snapshotId: source.kind === 'snapshot' ? source.entry.id : 0,
-      id: resolved.locator.id,
-      offset: resolved.locator.offset,
-      length: resolved.locator.length,
-      checksum: resolved.locator.crc,
-    }
-    return { handle, resolved }
+    return { record, source }
   }
 
   /** Refuses with `E_CONFLICT` when any of `names` is already a storage volume of the site. */

@@ -176,6 +176,24 @@ export const SnapshotHandleInput = t.intersection(
 )
 
 /**
+ * A client's handle to an object by global object id and location id (the data constituent ordinal it was last
+ * found on), in a snapshot or in the active file system (snapshot 0, after the read redirect).
+ *
+ * @public
+ */
+export const ObjectIdHandleInput = t.intersection(
+  [t.type({ site: Name, volume: ExpandableVolumeName, snapshot: NonNegativeInt, id: NonNegativeInt, ordinal: PositiveInt }), t.partial({ client: ClientId })],
+  'ObjectIdHandle',
+)
+
+/**
+ * What `volumes.readObjectById` takes.
+ *
+ * @public
+ */
+export type ObjectIdHandle = t.OutputOf<typeof ObjectIdHandleInput>
+
+/**
  * Options of `volumes.setReadRedirect`: the overall snapshot id that serves reads of the active file system, or
  * null to serve them from the active file system again.
  *

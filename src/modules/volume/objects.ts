@@ -139,6 +139,13 @@ export class ObjectStore {
     return { locator, data: view.data(locator.ordinal) }
   }
 
+  /** Locates global object id `id` through a view's OLS. `E_NOT_FOUND` when the OLS has no record of it. */
+  async locate(site: string, record: VolumeRecord, view: ReadView, id: number): Promise<ResolvedObject> {
+    const locator = id >= 1 && id <= record.geometry.objectIds ? await readLocator(this.#io(site), view.ols.volume, id, view.ols.snapshot) : undefined
+    if (locator === undefined) throw new DrError('E_NOT_FOUND', `"${record.name}" has no object with global id ${id}`, { site, volume: record.name, id })
+    return { locator, data: view.data(locator.ordinal) }
+  }
+
   /** Reads the bytes of a resolved object (checked against its CRC-32). */
   read(site: string, resolved: ResolvedObject): Promise<Uint8Array> {
     return readObject(this.#io(site), resolved.data.volume, resolved.locator, resolved.data.snapshot)

@@ -1,5 +1,5 @@
 import * as t from 'io-ts'
-import { callAdapter, isDrError } from '../../kernel/errors.js'
+import { DrError, callAdapter, isDrError } from '../../kernel/errors.js'
 import type { EventSink } from '../../kernel/events.js'
 import type { JournaledStore } from '../../kernel/store.js'
 import type { WorkflowContext } from '../../kernel/workflow.js'
@@ -7,7 +7,8 @@ import type { ConstituentIo } from './constituent-io.js'
 import { decideForgetRetired, decideInvalidateSnapshot, decideRemoveSnapshot, unreferencedRetired } from './decide.js'
 import type { VolumeEvents } from './events.js'
 import { destroyConstituent } from './provisioning.js'
-import type { VolumeCatalogState, VolumeJournalEvent } from './state.js'
+import type { StoragePort } from '../../ports/storage.js'
+import type { SnapshotEntry, VolumeCatalogState, VolumeJournalEvent } from './state.js'
 
 /**
  * The workflow type that deletes an overall snapshot.
@@ -72,4 +73,19 @@ export async function deleteSnapshotWorkflow(deps: DeleteSnapshotDeps, ctx: Work
     return null
   })
   return null
+}
+
+/**
+ * Refuses (`E_PRECONDITION`, with `holds`) to delete an overall snapshot while a member snapshot is held — a
+ * replication base. A member snapshot that is gone already holds nothing.
+ *
+ * @public
+ */
+export async function requireUnheld(storage: StoragePort, entry: SnapshotEntry, where: Readonly<Record<string, string>>): Promise<void> {
+  for (const member of entry.members) {
+    const info = await callAdapter(storage.kind, 'snapshotInfo', () => storage.snapshotInfo(member.volume, member.snapshot)).catch(() => undefined)
+    if (info !== undefined && info.holds.length > 0) {
+      throw new DrError('E_PRECONDITION', `member snapshot ${member.volume}@${member.snapshot} is held by ${info.holds.join(', ')}`, { ...where, holds: info.holds })
+    }
+  }
 }

@@ -58,6 +58,8 @@ describe('bad input on every facade method', () => {
       ['readSnapshotObject: client too long', () => v.readSnapshotObject({ site, volume, snapshot: snap.id, path: 'kept', client: 'c'.repeat(300) })],
       ['setReadRedirect: snapshot 0', () => v.setReadRedirect({ site, volume, snapshot: 0 })],
       ['setReadRedirect: snapshot missing', () => v.setReadRedirect({ site, volume } as never)],
+      ['readObjectById: ordinal 0', () => v.readObjectById({ site, volume, snapshot: 0, id: 1, ordinal: 0 })],
+      ['readObjectById: no id', () => v.readObjectById({ site, volume, snapshot: 0, ordinal: 1 } as never)],
       ['setReplica: replicaOf missing', () => v.setReplica({ site, volume } as never)],
       ['setReplica: replicaOf empty', () => v.setReplica({ site, volume, replicaOf: '' })],
       ['adoptSnapshot: bad role', () => v.adoptSnapshot({ site, volume, name: 'a', members: [{ volume: 'db.ns', role: 'boss', ordinal: 0, snapshot: 'base', timestamp: 1 }] } as never)],
@@ -99,6 +101,7 @@ describe('bad input on every facade method', () => {
       () => v.readSnapshotObject({ site, volume, snapshot: 0, path: 'nope' }),
       () => v.setReadRedirect({ site, volume, snapshot: 42 }),
       () => v.setReplica({ site, volume: 'nope', replicaOf: 'm' }),
+      () => v.readObjectById({ site, volume, snapshot: 0, id: 4000, ordinal: 1 }),
       () => v.adoptSnapshot({ site, volume, name: 'a', members: [{ volume: 'db.ns', role: 'namespace', ordinal: 0, snapshot: 'nope', timestamp: 1 }] }),
     ]
     for (const call of missing) await expect(call()).rejects.toMatchObject({ code: 'E_NOT_FOUND' })
