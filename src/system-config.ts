@@ -1,5 +1,6 @@
 import * as t from 'io-ts'
 import { Name, implementing } from './kernel/codecs.js'
+import { StreamName } from './kernel/state-store-input.js'
 import type { Clock } from './kernel/clock.js'
 import type { LeaseManager } from './kernel/fencing.js'
 import type { StateStore } from './kernel/state-store.js'
@@ -10,7 +11,7 @@ import type { HostPort } from './ports/host.js'
 const StoragePortCodec = implementing<StoragePort>('StoragePort', ['createVolume', 'read', 'write', 'createSnapshot', 'changedBlocks', 'fence', 'unfence', 'close'])
 const NetworkPortCodec = implementing<NetworkPort>('NetworkPort', ['listen', 'connect', 'probe', 'close'])
 const HostPortCodec = implementing<HostPort>('HostPort', ['listHosts', 'registerVm', 'powerOn', 'mount', 'dismount', 'close'])
-const StateStoreCodec = implementing<StateStore>('StateStore', ['append', 'read', 'version', 'listStreams', 'subscribe', 'close'])
+const StateStoreCodec = implementing<StateStore>('StateStore', ['append', 'read', 'version', 'listStreams', 'subscribe', 'fence', 'close'])
 const ClockCodec = implementing<Clock>('Clock', ['now', 'setTimer', 'sleep'])
 const LeaseManagerCodec = implementing<LeaseManager>('LeaseManager', ['acquire'])
 
@@ -46,7 +47,18 @@ export interface DrSystemConfig {
   readonly sites: Readonly<Record<string, SiteConfig>>
   readonly clock?: Clock
   readonly leases?: LeaseManager
+  /**
+   * The coordinator's name, the holder of its lease; unique per coordinator (default: host name, process id and a
+   * random suffix).
+   */
   readonly coordinator?: string
+  /**
+   * The scope this system leads (default `drkit/system`): its lease, and the scope of the fence token every adapter
+   * call carries. Systems that lead different scopes run side by side, each with one leader at a time, even on
+   * shared adapters (each adapter keeps one token floor per scope); give each its own journal (for etcd, its own
+   * prefix).
+   */
+  readonly scope?: string
   /** Lease time-to-live for this coordinator (default 15 s); it is renewed at a third of it. */
   readonly leaseTtlMs?: number
   /**
@@ -81,7 +93,7 @@ const SitesCodec = new t.Type<Readonly<Record<string, SiteConfig>>, Readonly<Rec
 export const DrSystemConfigCodec: t.Type<DrSystemConfig, DrSystemConfig, unknown> = t.intersection(
   [
     t.type({ state: StateStoreCodec, sites: SitesCodec }),
-    t.partial({ clock: ClockCodec, leases: LeaseManagerCodec, coordinator: Name, leaseTtlMs: t.number, namespaceSite: Name }),
+    t.partial({ clock: ClockCodec, leases: LeaseManagerCodec, coordinator: Name, scope: StreamName, leaseTtlMs: t.number, namespaceSite: Name }),
   ],
   'DrSystemConfig',
 ) as unknown as t.Type<DrSystemConfig, DrSystemConfig, unknown>

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import { hostname } from 'node:os'
 import { DrError } from './kernel/errors.js'
 import { decode } from './kernel/decode.js'
@@ -109,6 +110,8 @@ export interface DrSystem extends AsyncDisposable {
   readonly clock: Clock
   /** This coordinator's name (lease holder). */
   readonly coordinator: string
+  /** The scope this coordinator leads (`drkit/system` unless configured). */
+  readonly scope: string
   /** The names of the configured sites. */
   readonly siteNames: readonly string[]
   /** One site by name; `E_NOT_FOUND` if it is not configured. */
@@ -131,6 +134,11 @@ export interface DrSystem extends AsyncDisposable {
 
 const SYSTEM_SCOPE = 'drkit/system'
 
+/** A name no other coordinator has: host, process and a random suffix (hosts and pids repeat across containers). */
+function defaultCoordinatorName(): string {
+  return `${hostname().replace(/[^A-Za-z0-9._-]/g, '-')}-${process.pid}-${randomUUID().slice(0, 8)}`
+}
+
 function buildSite(name: string, config: DrSystemConfig['sites'][string]): Site {
   const missing = (port: string): DrError =>
     new DrError('E_PRECONDITION', `site "${name}" has no ${port} adapter configured`, { site: name, port })
@@ -150,38 +158,48 @@ function buildSite(name: string, config: DrSystemConfig['sites'][string]): Site 
 
 /**
  * Builds a drkit system from validated configuration: sites and their adapters, the journal, the clock and a
- * lease for this coordinator (renewed in the background). Rejects with `E_INVALID_INPUT` (naming the field) on bad
- * configuration, having opened nothing.
+ * lease for this coordinator's scope (renewed in the background). Once it holds the lease, it binds the journal's
+ * writes to the lease's token (`StateStore.fence`), presents the token to every port, and resumes what a previous
+ * coordinator left unfinished; every workflow then runs under the lease. Rejects with `E_INVALID_INPUT` (naming
+ * the field) on bad configuration, having opened nothing.
  *
  * @public
  */
 export async function createDrSystem(config: DrSystemConfig): Promise<DrSystem> {
   const valid = decode(DrSystemConfigCodec, config, 'createDrSystem config')
   const clock = valid.clock ?? systemClock
-  const coordinator = valid.coordinator ?? `${hostname().replace(/[^A-Za-z0-9._-]/g, '-')}-${process.pid}`
+  const coordinator = valid.coordinator ?? defaultCoordinatorName()
+  const scope = valid.scope ?? SYSTEM_SCOPE
   const leaseTtlMs = valid.leaseTtlMs ?? 15_000
   const leases = valid.leases ?? new MemoryLeaseManager(clock, { defaultTtlMs: leaseTtlMs })
   const events = new EventBus<DrEvents>(() => clock.now())
-  const workflows = new WorkflowEngine({ stateStore: valid.state, clock, events })
   const sites = new Map(Object.entries(valid.sites).map(([name, site]) => [name, buildSite(name, site)]))
   if (valid.namespaceSite !== undefined && valid.sites[valid.namespaceSite]?.network === undefined) {
     throw new DrError('E_INVALID_INPUT', `createDrSystem config: field "namespaceSite" names "${valid.namespaceSite}", which is not a site with a network adapter`, {
       field: 'namespaceSite',
     })
   }
-  const lease: Lease = await leases.acquire(SYSTEM_SCOPE, coordinator, { ttlMs: leaseTtlMs })
+  const lease: Lease = await leases.acquire(scope, coordinator, { ttlMs: leaseTtlMs })
+  try {
+    // From here on a coordinator that loses this lease cannot write the journal any more.
+    await valid.state.fence(lease.token)
+  } catch (error) {
+    await lease.release()
+    throw error
+  }
+  const workflows = new WorkflowEngine({ stateStore: valid.state, clock, events, lease })
   let closed = false
   let cancelRenewal = (): void => undefined
   const scheduleRenewal = (): void => {
     cancelRenewal = clock.setTimer(Math.max(1, Math.floor(leaseTtlMs / 3)), () => {
       lease.renew().then(scheduleRenewal, () => {
-        if (!closed) events.emit('system.leaseLost', 'critical', { scope: SYSTEM_SCOPE, holder: coordinator })
+        if (!closed) events.emit('system.leaseLost', 'critical', { scope, holder: coordinator })
       })
     })
   }
   scheduleRenewal()
   const token = (): FenceToken => {
-    if (closed || !lease.isValid()) throw new DrError('E_FENCED', `coordinator "${coordinator}" no longer holds the system lease`, { coordinator })
+    if (closed || !lease.isValid()) throw new DrError('E_FENCED', `coordinator "${coordinator}" no longer holds the lease of "${scope}"`, { coordinator, scope })
     return lease.token
   }
   const takeover = await presentTokenToSites(valid.sites, lease.token, clock)
@@ -285,7 +303,7 @@ export async function createDrSystem(config: DrSystemConfig): Promise<DrSystem> 
     let failed = 0
     for (const id of await workflows.listRunning()) {
       try {
-        await workflows.resume(id, { lease })
+        await workflows.resume(id)
         resumed++
       } catch {
         failed++
@@ -327,6 +345,7 @@ export async function createDrSystem(config: DrSystemConfig): Promise<DrSystem> 
     stateStore: valid.state,
     clock,
     coordinator,
+    scope,
     siteNames: [...sites.keys()].sort(),
     snapshots: snapshots.facade,
     volumes: volumes.facade,

@@ -105,6 +105,85 @@ describe('createDrSystem', () => {
     await second.close()
   })
 
+  it('a facade workflow whose coordinator loses its lease mid-step stops resumable: nothing recorded as failed, nothing compensated; the next coordinator completes it', async () => {
+    const leaseClock = new ManualClock()
+    const leases = new MemoryLeaseManager(leaseClock)
+    const state = memoryStateStore()
+    const storage = memoryStorage()
+    await storage.createVolume({ name: 'db', sizeBytes: 65536 }, { scope: 'setup', value: 1 })
+    let pauseAfterSnapshot = true
+    // The first coordinator is paused past its lease right after the storage took the snapshot.
+    const pausing = new Proxy(storage, {
+      get: (target, key) => {
+        const value: unknown = Reflect.get(target, key, target)
+        if (key !== 'createSnapshot' || typeof value !== 'function') return typeof value === 'function' ? value.bind(target) : value
+        return async (...args: unknown[]) => {
+          const result: unknown = await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args)
+          if (pauseAfterSnapshot) await leaseClock.advance(1_500)
+          return result
+        }
+      },
+    })
+    const sites = { east: { storage: pausing } }
+    const first = await createDrSystem({ state, leases, leaseTtlMs: 1_000, clock: new ManualClock(), coordinator: 'first', sites })
+    await expect(first.snapshots.create({ site: 'east', volume: 'db', name: 'n' })).rejects.toMatchObject({ code: 'E_FENCED', details: { scope: 'drkit/system' } })
+    const [run] = await state.listStreams('workflow/')
+    const journaled = async () => (await state.read(run ?? 'none')).map((r) => r.type)
+    expect(await journaled()).toEqual(['workflow.started'])
+    expect((await storage.listSnapshots('db')).map((s) => s.name)).toEqual(['n'])
+    pauseAfterSnapshot = false
+    const second = await createDrSystem({ state, leases, leaseTtlMs: 1_000, clock: new ManualClock(), coordinator: 'second', sites })
+    expect(await journaled()).toEqual(['workflow.started', 'step.completed', 'step.completed', 'workflow.completed'])
+    expect((await second.snapshots.list({ site: 'east' })).map((s) => s.name)).toEqual(['n'])
+    expect((await storage.listSnapshots('db')).map((s) => s.name)).toEqual(['n'])
+    await second.close()
+  })
+
+  it('binds the journal to its lease before anything else: a journal that refuses the token refuses the start, and the lease is released', async () => {
+    const state = memoryStateStore()
+    const leases = new MemoryLeaseManager(new ManualClock())
+    await state.fence({ scope: 'drkit/system', value: 5 })
+    await expect(createDrSystem({ state, leases, sites: { east: { storage: memoryStorage() } } })).rejects.toMatchObject({ code: 'E_FENCED' })
+    expect(await state.listStreams('')).toEqual([])
+    await expect(leases.acquire('drkit/system', 'next')).resolves.toMatchObject({ holder: 'next' })
+  })
+
+  it('leads the configured scope: coordinators of different scopes act side by side on a shared adapter, while one scope has one leader', async () => {
+    const storage = memoryStorage()
+    const leaseClock = new ManualClock()
+    const leases = new MemoryLeaseManager(leaseClock)
+    const bad = await rejection({ state: memoryStateStore(), scope: '', sites: { east: { storage } } })
+    expect(bad).toMatchObject({ code: 'E_INVALID_INPUT' })
+    expect(bad.message).toContain('field "scope"')
+    // The coordinators' own clocks never move (they never renew): leases end when the lease clock passes their TTL.
+    const start = (scope: string, leaseTtlMs: number) => createDrSystem({ state: memoryStateStore(), leases, scope, leaseTtlMs, clock: new ManualClock(), sites: { east: { storage } } })
+    const a = await start('drkit/east-west', 1_000)
+    const b = await start('drkit/north-south', 60_000)
+    expect([a.scope, a.token().scope, b.scope, b.token().scope]).toEqual(['drkit/east-west', 'drkit/east-west', 'drkit/north-south', 'drkit/north-south'])
+    // Each acts with its own token on the adapter both use: neither fences the other.
+    await storage.createVolume({ name: 'a', sizeBytes: 65536 }, a.token())
+    await storage.createVolume({ name: 'b', sizeBytes: 65536 }, b.token())
+    await storage.write('a', 0, new Uint8Array([1]), a.token())
+    await expect(start('drkit/east-west', 1_000)).rejects.toMatchObject({ code: 'E_CONFLICT' })
+    const deposed = a.token()
+    await leaseClock.advance(1_500)
+    // The next leader of east-west presents a higher token of that scope: the old token is refused, the other scope's is not.
+    const next = await start('drkit/east-west', 1_000)
+    expect(next.token().value).toBeGreaterThan(deposed.value)
+    await expect(storage.write('a', 0, new Uint8Array([2]), deposed)).rejects.toMatchObject({ code: 'E_FENCED' })
+    await storage.write('b', 0, new Uint8Array([3]), b.token())
+    await Promise.all([next.close(), b.close()])
+  })
+
+  it('names each coordinator uniquely by default, so two on one host never take each other\'s lease', async () => {
+    const leases = new MemoryLeaseManager(new ManualClock())
+    const one = await createDrSystem({ state: memoryStateStore(), leases, scope: 'one', sites: { east: { storage: memoryStorage() } } })
+    const two = await createDrSystem({ state: memoryStateStore(), leases, scope: 'two', sites: { east: { storage: memoryStorage() } } })
+    expect(one.coordinator).toMatch(new RegExp(`-${process.pid}-[0-9a-f]{8}$`))
+    expect(two.coordinator).not.toBe(one.coordinator)
+    await Promise.all([one.close(), two.close()])
+  })
+
   it('resumes workflows a crashed coordinator left unfinished when the next one starts', async () => {
     const state = memoryStateStore()
     const storage = memoryStorage()

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest'
-import { FenceGuard } from '../../src/kernel/fencing.js'
+import { FenceGuard, type LeaseManager } from '../../src/kernel/fencing.js'
 import { isDrError } from '../../src/kernel/errors.js'
 import { createDrSystem } from '../../src/system.js'
 import { memoryStorage } from '../../src/adapters/memory/storage.js'
@@ -205,16 +205,40 @@ describe('etcd lease manager', () => {
     const first = etcdCoordination({ hosts: etcdEndpoints(), prefix })
     const second = etcdCoordination({ hosts: etcdEndpoints(), prefix })
     const sites = () => ({ east: { storage: memoryStorage() } })
-    const one = await createDrSystem({ state: first.state, leases: first.leases, coordinator: 'one', leaseTtlMs: 1_000, sites: sites() })
-    await expect(createDrSystem({ state: second.state, leases: second.leases, coordinator: 'two', leaseTtlMs: 1_000, sites: sites() })).rejects.toSatisfy(
+    const one = await createDrSystem({ state: first.state, leases: first.leases, coordinator: 'one', leaseTtlMs: TTL_MS, sites: sites() })
+    await expect(createDrSystem({ state: second.state, leases: second.leases, coordinator: 'two', leaseTtlMs: TTL_MS, sites: sites() })).rejects.toSatisfy(
       (e: unknown) => isDrError(e, 'E_CONFLICT'),
     )
     const token = one.token()
     await one.close()
     expect(first.leases.held()).toEqual([])
     await expect(first.state.version('x')).rejects.toSatisfy((e: unknown) => isDrError(e, 'E_CLOSED'))
-    const two = await createDrSystem({ state: second.state, leases: second.leases, coordinator: 'two', leaseTtlMs: 1_000, sites: sites() })
+    const two = await createDrSystem({ state: second.state, leases: second.leases, coordinator: 'two', leaseTtlMs: TTL_MS, sites: sites() })
     expect(two.token().value).toBeGreaterThan(token.value)
     await two.close()
+  })
+
+  it('binds a system\'s journal to its etcd lease: once deposed, the coordinator can no longer write it', async () => {
+    const prefix = cluster.prefix('deposed')
+    const first = etcdCoordination({ hosts: etcdEndpoints(), prefix })
+    const second = etcdCoordination({ hosts: etcdEndpoints(), prefix })
+    const one = await createDrSystem({ state: first.state, leases: first.leases, coordinator: 'one', leaseTtlMs: TTL_MS, sites: { east: { storage: memoryStorage() } } })
+    const waiting: LeaseManager = { acquire: (scope, holder, options) => second.leases.acquire(scope, holder, { ...options, waitMs: 60_000 }) }
+    const taking = createDrSystem({ state: second.state, leases: waiting, coordinator: 'two', leaseTtlMs: TTL_MS, sites: { east: { storage: memoryStorage() } } })
+    // etcd ends the first coordinator's lease (its keep-alives stopped during a pause, say); the second takes over.
+    const [held] = first.leases.held()
+    await adminClient().leaseClient.leaseRevoke({ ID: held?.leaseId ?? '0' })
+    const two = await taking
+    await expect(first.state.append('anything', 0, [{ type: 't', data: 1 }])).rejects.toMatchObject({ code: 'E_FENCED', details: { scope: 'drkit/system' } })
+    await expect(first.state.saveSnapshot({ stream: 'anything', version: 0, state: null })).rejects.toMatchObject({ code: 'E_FENCED' })
+    expect(await second.state.listStreams('anything')).toEqual([])
+    await Promise.all([one.close(), two.close()])
+  })
+
+  it('refuses to start a system whose etcd journal is not bound to an etcd lease of the same prefix (in-process leases)', async () => {
+    const { state } = etcdCoordination({ hosts: etcdEndpoints(), prefix: cluster.prefix('mismatch') })
+    await expect(createDrSystem({ state, sites: { east: { storage: memoryStorage() } } })).rejects.toMatchObject({ code: 'E_FENCED' })
+    expect(await state.listStreams('')).toEqual([])
+    await state.close()
   })
 })
