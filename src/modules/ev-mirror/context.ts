@@ -38,6 +38,7 @@ export class EvContext {
   readonly token: () => FenceToken
   readonly chunkBytes: number
   readonly #listeners = new Map<string, Promise<() => Promise<void>>>()
+  readonly #receivers = new Map<string, MemberReceiver>()
 
   constructor(deps: {
     store: JournaledStore<EvMirrorState, EvMirrorJournalEvent>
@@ -77,12 +78,22 @@ export class EvContext {
     return this.volumes.get({ site: side.site, volume: side.volume })
   }
 
+  /** The member receiver of `site` (made on first use; it receives once {@link EvContext.receiver} listens). */
+  receiverOf(site: string): MemberReceiver {
+    let receiver = this.#receivers.get(site)
+    if (receiver === undefined) {
+      receiver = new MemberReceiver(this.sites(site).storage, this.token)
+      this.#receivers.set(site, receiver)
+    }
+    return receiver
+  }
+
   /** Starts (once) the member receiver of `site`. */
   async receiver(site: string): Promise<void> {
     let listening = this.#listeners.get(site)
     if (listening === undefined) {
-      const { network, storage } = this.sites(site)
-      const receiver = new MemberReceiver(storage, this.token)
+      const { network } = this.sites(site)
+      const receiver = this.receiverOf(site)
       listening = callAdapter(network.kind, 'listen', () => network.listen(EV_MIRROR_SERVICE, (channel) => void receiver.serve(channel)))
       this.#listeners.set(site, listening)
       listening.catch(() => this.#listeners.delete(site))

@@ -23,9 +23,11 @@ export type EvMirrorEvents = {
   'evMirror.configurationReplicated': { id: string; site: string; volume: string; snapshot: string }
   'evMirror.redirectMoved': { id: string; site: string; volume: string; from: string | null; to: string }
   'evMirror.transferFailed': { id: string; snapshot: string; code: string; message: string }
-  'evMirror.failedOver': { id: string; site: string; volume: string; presented: string; epoch: number }
+  'evMirror.transferPreempted': { id: string; workflowId: string; by: 'failover' }
+  'evMirror.sourceLeftWritable': { id: string; site: string; volume: string; reason: 'unreachable' | 'readOnlyFailed' }
+  'evMirror.failedOver': { id: string; site: string; volume: string; presented: string; epoch: number; sourceReadOnly: boolean }
   'evMirror.commonSnapshotFound': { id: string; snapshot: string }
-  'evMirror.commonSnapshotMissing': { id: string }
+  'evMirror.commonSnapshotNotFound': { id: string }
   'evMirror.restoredToCommon': { id: string; site: string; volume: string; snapshot: string; safetySnapshot: string | null }
   'evMirror.reversed': { id: string; source: EvSideRef; destination: EvSideRef; epoch: number }
   'evMirror.resynced': { id: string; snapshot: string; mode: 'incremental' | 'baseline' }

@@ -2,28 +2,35 @@ import { randomUUID } from 'node:crypto'
 import * as t from 'io-ts'
 import type { Json } from '../../kernel/codecs.js'
 import { decode } from '../../kernel/decode.js'
-import { DrError, callAdapter } from '../../kernel/errors.js'
+import { DrError, callAdapter, isDrError } from '../../kernel/errors.js'
 import { getOrThrow } from '../../kernel/either.js'
-import { InjectedCrash, type WorkflowContext, type WorkflowEngine } from '../../kernel/workflow.js'
+import { InjectedCrash, type RunOptions, type WorkflowContext, type WorkflowEngine } from '../../kernel/workflow.js'
+import { constituentName } from '../volume/index.js'
+import { Cadence } from './cadence.js'
 import type { EvContext } from './context.js'
 import { decideBegin, decideCreate, decideDeleted, decideEnd } from './decide.js'
-import { EV_FAILOVER_WORKFLOW, EvFailoverWorkflowInput, runEvFailover } from './failover.js'
+import { EV_FAILOVER_WORKFLOW, EvFailoverWorkflowInput, runEvFailover, type EvFailoverResult } from './failover.js'
 import {
   CreateEvMirrorInput,
+  EvFailoverInput,
   EvMirrorRefInput,
+  EvReplicatedConfigurationInput,
   EvResyncInput,
   EvSnapshotRefInput,
   EvTransferInput,
   type CreateEvMirrorOptions,
+  type EvFailoverOptions,
   type EvMirrorRef,
+  type EvReplicatedConfigurationOptions,
   type EvResyncOptions,
   type EvSnapshotRef,
   type EvTransferOptions,
 } from './inputs.js'
-import { EV_RESYNC_WORKFLOW, EvResyncWorkflowInput, oldPrimaryChanges, runEvResync } from './resync.js'
+import { EV_RESYNC_WORKFLOW, EvResyncWorkflowInput, oldPrimaryChanges, refuseDataLoss, runEvResync } from './resync.js'
 import { EV_SETUP_WORKFLOW, EvSetupWorkflowInput, runEvSetup } from './setup.js'
-import { directionOf, type EvOperation, type EvRelationship, type EvSide, type MemberRelationship } from './state.js'
-import { holdTag, snapshotConfigKey, snapshotNamed, transferSteps } from './transfer-steps.js'
+import { ignoreMissing, releaseStaleHolds, snapshotNamed } from './side-ops.js'
+import { directionOf, pairEnds, type EvOperation, type EvRelationship, type EvSide, type MemberRelationship } from './state.js'
+import { TransferStepsInput, snapshotConfigKey, transferSteps } from './transfer-steps.js'
 
 /**
  * The workflow type of a transfer.
@@ -33,11 +40,12 @@ import { holdTag, snapshotConfigKey, snapshotNamed, transferSteps } from './tran
 export const EV_TRANSFER_WORKFLOW = 'evMirror.transfer'
 
 /**
- * The journaled input of a transfer: relationship, snapshot, sequence, and whether to take the snapshot first.
+ * The journaled input of a transfer: relationship, snapshot, sequence, what is replicated with it, and whether to
+ * take the snapshot first.
  *
  * @public
  */
-export const EvTransferWorkflowInput = t.type({ id: t.string, snapshot: t.string, sequence: t.number, take: t.boolean })
+export const EvTransferWorkflowInput = t.intersection([TransferStepsInput, t.type({ take: t.boolean })])
 
 /**
  * A relationship as the facade returns it: its record with the current source, destination and direction.
@@ -59,7 +67,15 @@ export interface EvTransferResult {
 }
 
 const TransferResult = t.type({ snapshot: t.string, base: t.union([t.string, t.null]), id: t.number })
-const FailoverResult = t.type({ presented: t.string, epoch: t.number })
+const FailoverResult = t.type({ presented: t.string, epoch: t.number, sourceReadOnly: t.boolean })
+
+/** Reads the configuration record a transfer replicated with `snapshot` onto a namespace constituent. */
+async function readSnapshotConfiguration(cx: EvContext, site: string, namespace: string, snapshot: string): Promise<Json> {
+  const storage = cx.sites(site).storage
+  const config = await callAdapter(storage.kind, 'getConfig', () => storage.getConfig(namespace, snapshotConfigKey(snapshot))).catch((e: unknown) => ignoreMissing(e))
+  if (config === undefined) throw new DrError('E_NOT_FOUND', `no replicated configuration for snapshot "${snapshot}" on ${site}/${namespace}`, { site, constituent: namespace, snapshot })
+  return config
+}
 
 /**
  * Expandable-volume replication (`dr.evMirrors`): mirroring setup with one member relationship per constituent
@@ -74,12 +90,18 @@ const FailoverResult = t.type({ presented: t.string, epoch: t.number })
 export class EvMirrorFacade {
   readonly #cx: EvContext
   readonly #workflows: WorkflowEngine
-  readonly #schedules = new Map<string, AbortController>()
+  readonly #schedules: Cadence
+  /**
+   * The operations this process is starting or driving, by workflow id (never run twice at once): how to abort one
+   * and when it has settled.
+   */
+  readonly #live = new Map<string, { readonly controller: AbortController; readonly settled: Promise<unknown> }>()
 
   /** @internal Built by the module opener; reach it through the system. */
   constructor(cx: EvContext, workflows: WorkflowEngine) {
     this.#cx = cx
     this.#workflows = workflows
+    this.#schedules = new Cadence(cx.clock)
     workflows.register(EV_SETUP_WORKFLOW, { input: EvSetupWorkflowInput, run: (wf, input) => runEvSetup(cx, wf, input) })
     workflows.register(EV_TRANSFER_WORKFLOW, { input: EvTransferWorkflowInput, run: (wf, input) => runTransfer(cx, wf, input) })
     workflows.register(EV_FAILOVER_WORKFLOW, { input: EvFailoverWorkflowInput, run: (wf, input) => runEvFailover(cx, wf, input) })
@@ -158,7 +180,7 @@ export class EvMirrorFacade {
     const input = decode(EvTransferInput, options, 'evMirrors.transfer options')
     const rel = this.#cx.rel(input.id)
     const sequence = rel.sequence + 1
-    const run = { id: rel.id, snapshot: input.snapshot ?? `${rel.id}.${sequence}`, sequence, take: input.snapshot === undefined }
+    const run = { id: rel.id, snapshot: input.snapshot ?? `${rel.id}.${sequence}`, sequence, take: input.snapshot === undefined, ...(input.attachment === undefined ? {} : { attachment: input.attachment }) }
     try {
       return decode(TransferResult, await this.#operation(rel, 'transfer', EV_TRANSFER_WORKFLOW, run, input.signal), 'transfer result')
     } catch (error) {
@@ -169,12 +191,23 @@ export class EvMirrorFacade {
 
   /**
    * Fails over to the destination: presents it read-write at the newest snapshot complete on every constituent
-   * and raises the epoch (transfers of the old epoch are refused from then on). Works with the source down.
+   * and raises the epoch (transfers of the old epoch are refused from then on). Works with the source down. A
+   * transfer under way is aborted first (`evMirror.transferPreempted`): its compensation keeps the previous
+   * complete snapshot, which is what is presented. A source that answers but cannot be made read-only stops the
+   * failover (`E_PRECONDITION`, nothing changed) unless `force` is given.
    */
-  async failover(ref: EvMirrorRef): Promise<{ readonly presented: string; readonly epoch: number }> {
-    const input = decode(EvMirrorRefInput, ref, 'evMirrors.failover options')
-    const rel = this.#cx.rel(input.id)
-    return decode(FailoverResult, await this.#operation(rel, 'failover', EV_FAILOVER_WORKFLOW, { id: rel.id, epoch: rel.epoch + 1 }, undefined), 'failover result')
+  async failover(options: EvFailoverOptions): Promise<EvFailoverResult> {
+    const input = decode(EvFailoverInput, options, 'evMirrors.failover options')
+    for (let attempt = 0; ; attempt++) {
+      const rel = this.#cx.rel(input.id)
+      const running = rel.operation
+      if (running !== null && running.kind === 'transfer' && attempt < 3) {
+        await this.#preempt(rel, running)
+        continue
+      }
+      const run = { id: rel.id, epoch: running?.kind === 'failover' ? rel.epoch : rel.epoch + 1, ...(input.force === true ? { force: true } : {}) }
+      return decode(FailoverResult, await this.#operation(rel, 'failover', EV_FAILOVER_WORKFLOW, run, undefined), 'failover result')
+    }
   }
 
   /**
@@ -186,22 +219,14 @@ export class EvMirrorFacade {
   async resync(options: EvResyncOptions): Promise<EvMirrorView> {
     const input = decode(EvResyncInput, options, 'evMirrors.resync options')
     const rel = this.#cx.rel(input.id)
-    const resuming = rel.operation?.kind === 'resync'
-    if (!resuming) {
+    if (rel.operation?.kind !== 'resync') {
+      // Refused early, changing nothing; the workflow checks again once the old primary can no longer change.
       getOrThrow(decideBegin(this.#cx.store.state, rel.id, { kind: 'resync', workflowId: '', since: 0 }, 0))
-      if (input.acknowledgeDataLoss !== true && input.safetySnapshot !== true) {
-        const changes = await oldPrimaryChanges(this.#cx, rel.id)
-        if (changes.blocks > 0) {
-          throw new DrError('E_PRECONDITION', `resync of "${rel.id}" would discard ${changes.blocks} blocks written on the old primary after ${changes.common ?? 'its creation'}; pass acknowledgeDataLoss: true or safetySnapshot: true`, {
-            id: rel.id,
-            blocks: changes.blocks,
-            common: changes.common,
-          })
-        }
-      }
+      refuseDataLoss(rel.id, await oldPrimaryChanges(this.#cx, rel.id), input)
     }
     const epoch = rel.epoch + 1
-    const run = { id: rel.id, snapshot: input.snapshot ?? `${rel.id}.resync.${epoch}`, safetySnapshot: input.safetySnapshot === true, epoch, sequence: rel.sequence + 1 }
+    const consent = { safetySnapshot: input.safetySnapshot === true, acknowledgeDataLoss: input.acknowledgeDataLoss === true }
+    const run = { id: rel.id, snapshot: input.snapshot ?? `${rel.id}.resync.${epoch}`, ...consent, epoch, sequence: rel.sequence + 1 }
     await this.#operation(rel, 'resync', EV_RESYNC_WORKFLOW, run, input.signal)
     return this.get({ id: rel.id })
   }
@@ -212,26 +237,31 @@ export class EvMirrorFacade {
     const rel = this.#cx.rel(input.id)
     const { destination } = directionOf(rel)
     const ns = rel.pairs.find((p) => p.role === 'namespace' && p.state === 'active')
-    const storage = this.#cx.sites(destination.site).storage
-    const volume = ns === undefined ? undefined : rel.primary === 'a' ? ns.b : ns.a
-    const config = volume === undefined ? undefined : await callAdapter(storage.kind, 'getConfig', () => storage.getConfig(volume, snapshotConfigKey(input.snapshot)))
-    if (config === undefined) throw new DrError('E_NOT_FOUND', `no replicated configuration for snapshot "${input.snapshot}" of "${rel.id}"`, { id: rel.id, snapshot: input.snapshot })
-    return config
+    if (ns === undefined) throw new DrError('E_NOT_FOUND', `mirror "${rel.id}" has no namespace pair yet`, { id: rel.id, snapshot: input.snapshot })
+    return readSnapshotConfiguration(this.#cx, destination.site, pairEnds(rel, ns).destination, input.snapshot)
   }
 
-  /** Deletes a relationship: releases its holds on both sides and forgets it; the volumes and snapshots stay. */
+  /**
+   * The configuration a transfer replicated with `snapshot` onto expandable volume `volume` of `site` — with its
+   * `attachment` — read from that site's storage alone: no relationship record or catalog is needed, so a DR site
+   * whose coordinator lost its journal can still read it. `E_NOT_FOUND` if there is none.
+   */
+  async replicatedConfiguration(options: EvReplicatedConfigurationOptions): Promise<Json> {
+    const input = decode(EvReplicatedConfigurationInput, options, 'evMirrors.replicatedConfiguration options')
+    return readSnapshotConfiguration(this.#cx, input.site, constituentName(input.volume, 'namespace', 0), input.snapshot)
+  }
+
+  /**
+   * Deletes a relationship: releases every hold it has on either side and forgets it; the volumes and snapshots
+   * stay (the replica stays read-only; `volumes.setReplica` with null gives it to clients). A side that cannot be
+   * reached refuses the deletion (with the adapter's error), which can be retried.
+   */
   async delete(ref: EvMirrorRef): Promise<void> {
     const input = decode(EvMirrorRefInput, ref, 'evMirrors.delete options')
     const rel = this.#cx.rel(input.id)
     if (rel.operation !== null) throw new DrError('E_CONFLICT', `mirror "${rel.id}" is running ${rel.operation.kind}`, { id: rel.id })
-    const name = rel.lastTransferred?.name
-    for (const side of name === undefined ? [] : [rel.a, rel.b]) {
-      const entry = await snapshotNamed(this.#cx, side, name ?? '').catch(() => undefined)
-      const storage = this.#cx.sites(side.site).storage
-      for (const m of entry?.members ?? []) await storage.releaseSnapshot(m.volume, m.snapshot, holdTag(rel.id), this.#cx.token()).catch(() => undefined)
-    }
-    this.#schedules.get(rel.id)?.abort()
-    this.#schedules.delete(rel.id)
+    for (const side of [rel.a, rel.b]) await releaseStaleHolds(this.#cx, rel.id, side, []).catch((e: unknown) => ignoreMissing(e))
+    this.#schedules.clear(rel.id)
     await this.#cx.commit((state) => decideDeleted(state, rel.id, this.#cx.clock.now()))
     this.#cx.events.emit('evMirror.deleted', 'info', { id: rel.id })
   }
@@ -243,12 +273,12 @@ export class EvMirrorFacade {
   async recover(): Promise<void> {
     for (const rel of Object.values(this.#cx.store.state.relationships)) {
       const op = rel.operation
-      if (op === null) continue
+      if (op === null || this.#live.has(op.workflowId)) continue
       if ((await this.#workflows.history(op.workflowId))?.status !== 'running') {
         await this.#cx.commit((state) => decideEnd(state, rel.id, op.workflowId, this.#cx.clock.now()))
         continue
       }
-      await this.#drive(rel, op, () => this.#workflows.resume(op.workflowId)).catch(() => undefined)
+      await this.#drive(rel, op, (options) => this.#workflows.resume(op.workflowId, options), undefined).catch(() => undefined)
     }
   }
 
@@ -259,49 +289,56 @@ export class EvMirrorFacade {
    */
   startSchedules(): void {
     for (const rel of Object.values(this.#cx.store.state.relationships)) {
-      this.#schedules.get(rel.id)?.abort()
-      this.#schedules.delete(rel.id)
-      const every = rel.config.scheduleMs
-      if (every === null) continue
-      const controller = new AbortController()
-      this.#schedules.set(rel.id, controller)
-      void this.#loop(rel.id, every, controller.signal)
+      this.#schedules.set(rel.id, rel.config.scheduleMs, async () => {
+        const now = this.#cx.store.state.relationships[rel.id]
+        if (now === undefined) return false
+        if (now.state === 'replicating' && now.operation === null) await this.transfer({ id: rel.id }).catch(() => undefined)
+        return true
+      })
     }
   }
 
   /** Stops every transfer loop. */
   stopSchedules(): void {
-    for (const controller of this.#schedules.values()) controller.abort()
-    this.#schedules.clear()
-  }
-
-  async #loop(id: string, everyMs: number, signal: AbortSignal): Promise<void> {
-    for (;;) {
-      const slept = await this.#cx.clock.sleep(everyMs, signal).then(
-        () => true,
-        () => false,
-      )
-      const rel = this.#cx.store.state.relationships[id]
-      if (!slept || rel === undefined) return
-      if (rel.state === 'replicating' && rel.operation === null) await this.transfer({ id }).catch(() => undefined)
-    }
+    this.#schedules.stop()
   }
 
   async #operation(rel: EvRelationship, kind: EvOperation['kind'], type: string, input: Json, signal: AbortSignal | undefined): Promise<Json> {
-    const options = signal === undefined ? {} : { signal }
     const running = rel.operation
-    if (running !== null && running.kind === kind) return this.#drive(rel, running, () => this.#workflows.resume(running.workflowId, options))
+    if (running !== null && this.#live.has(running.workflowId)) throw new DrError('E_CONFLICT', `mirror "${rel.id}" is running ${running.kind}`, { id: rel.id, running: running.kind })
+    if (running !== null && running.kind === kind) return this.#drive(rel, running, (options) => this.#workflows.resume(running.workflowId, options), signal)
     if (running !== null && (await this.#workflows.history(running.workflowId))?.status !== 'running') {
       await this.#cx.commit((state) => decideEnd(state, rel.id, running.workflowId, this.#cx.clock.now()))
     }
     const operation: EvOperation = { kind, workflowId: `${type}:${rel.id}:${randomUUID()}`, since: this.#cx.clock.now() }
-    await this.#cx.commit((state) => decideBegin(state, rel.id, operation, this.#cx.clock.now()))
-    return this.#drive(rel, operation, () => this.#workflows.run(type, operation.workflowId, input, options))
+    const tracked = this.#track(operation.workflowId)
+    try {
+      await this.#cx.commit((state) => decideBegin(state, rel.id, operation, this.#cx.clock.now()))
+    } catch (error) {
+      tracked.settle()
+      throw error
+    }
+    return this.#drive(rel, operation, (options) => this.#workflows.run(type, operation.workflowId, input, options), signal, tracked)
   }
 
-  async #drive(rel: EvRelationship, operation: EvOperation, run: () => Promise<Json>): Promise<Json> {
+  /** Records that this process drives workflow `id` (from before its operation is journaled until it settles). */
+  #track(id: string): { readonly controller: AbortController; settle(): void } {
+    const controller = new AbortController()
+    let settle = (): void => undefined
+    this.#live.set(id, { controller, settled: new Promise<void>((resolve) => (settle = resolve)) })
+    return {
+      controller,
+      settle: () => {
+        this.#live.delete(id)
+        settle()
+      },
+    }
+  }
+
+  /** Runs (or resumes) an operation's workflow, abortable through {@link EvMirrorFacade.#preempt}, and closes its record once it has settled. */
+  async #drive(rel: EvRelationship, operation: EvOperation, run: (options: RunOptions) => Promise<Json>, signal: AbortSignal | undefined, tracked = this.#track(operation.workflowId)): Promise<Json> {
     try {
-      const result = await run()
+      const result = await run({ signal: signal === undefined ? tracked.controller.signal : AbortSignal.any([signal, tracked.controller.signal]) })
       await this.#cx.commit((state) => decideEnd(state, rel.id, operation.workflowId, this.#cx.clock.now()))
       return result
     } catch (error) {
@@ -309,7 +346,27 @@ export class EvMirrorFacade {
       const history = await this.#workflows.history(operation.workflowId)
       if (history?.status !== 'running') await this.#cx.commit((state) => decideEnd(state, rel.id, operation.workflowId, this.#cx.clock.now()))
       throw error
+    } finally {
+      tracked.settle()
     }
+  }
+
+  /**
+   * Aborts a transfer so that a failover can run: the one this process drives is signalled and awaited; one a
+   * crash interrupted is resumed already aborted, which runs its compensations. Either way the destination keeps
+   * the previous complete snapshot.
+   */
+  async #preempt(rel: EvRelationship, operation: EvOperation): Promise<void> {
+    const live = this.#live.get(operation.workflowId)
+    if (live !== undefined) {
+      live.controller.abort()
+      await live.settled
+    } else {
+      await this.#drive(rel, operation, (options) => this.#workflows.resume(operation.workflowId, options), AbortSignal.abort()).catch((e: unknown) => {
+        if (e instanceof InjectedCrash || !isDrError(e, 'E_ABORTED')) throw e
+      })
+    }
+    this.#cx.events.emit('evMirror.transferPreempted', 'warning', { id: rel.id, workflowId: operation.workflowId, by: 'failover' })
   }
 }
 

@@ -41,11 +41,12 @@ export type CreateEvMirrorOptions = t.OutputOf<typeof CreateEvMirrorInput>
 
 /**
  * Options of `evMirrors.transfer`: the relationship and, optionally, the source snapshot to transfer (default: a
- * new consistency-group snapshot taken now), and an abort signal.
+ * new consistency-group snapshot taken now), anything to replicate with it (`attachment`: kept in the snapshot's
+ * configuration record at the destination, readable there from storage alone), and an abort signal.
  *
  * @public
  */
-export const EvTransferInput = t.intersection([t.type({ id: MirrorId }), t.partial({ snapshot: Name, signal: AbortSignalInput })], 'EvTransferOptions')
+export const EvTransferInput = t.intersection([t.type({ id: MirrorId }), t.partial({ snapshot: Name, attachment: JsonValue, signal: AbortSignalInput })], 'EvTransferOptions')
 
 /**
  * What `evMirrors.transfer` takes.
@@ -72,6 +73,35 @@ export const EvResyncInput = t.intersection(
  * @public
  */
 export type EvResyncOptions = t.OutputOf<typeof EvResyncInput>
+
+/**
+ * Options of `evMirrors.failover`: the relationship and, optionally, `force` — fail over even when the source
+ * answers but cannot be made read-only (it is reported as left writable).
+ *
+ * @public
+ */
+export const EvFailoverInput = t.intersection([t.type({ id: MirrorId }), t.partial({ force: t.literal(true) })], 'EvFailoverOptions')
+
+/**
+ * What `evMirrors.failover` takes.
+ *
+ * @public
+ */
+export type EvFailoverOptions = t.OutputOf<typeof EvFailoverInput>
+
+/**
+ * Names one replicated snapshot on one expandable volume of a site, found through that site's storage alone.
+ *
+ * @public
+ */
+export const EvReplicatedConfigurationInput = t.type({ site: Name, volume: Name, snapshot: Name }, 'EvReplicatedConfigurationOptions')
+
+/**
+ * What `evMirrors.replicatedConfiguration` takes.
+ *
+ * @public
+ */
+export type EvReplicatedConfigurationOptions = t.OutputOf<typeof EvReplicatedConfigurationInput>
 
 /**
  * Names one relationship.

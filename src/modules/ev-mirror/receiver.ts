@@ -3,15 +3,12 @@ import { DrError, callAdapter, toDrError } from '../../kernel/errors.js'
 import type { FenceToken } from '../../kernel/fencing.js'
 import type { Channel } from '../../ports/network.js'
 import type { StoragePort } from '../../ports/storage.js'
-import { chainCrc, decodeChunk } from './chunks.js'
+import { chainCrc } from '../mirror/delta-chunks.js'
+import { KeyedMutex } from '../volume/index.js'
+import { decodeChunk } from './chunks.js'
+import { recordEpoch } from './epoch.js'
 import { EV_CONTROL, decodeEvControl, encodeEvControl, nextFrame, type BeginFrame } from './wire.js'
 
-/**
- * The configuration record on a destination constituent holding the highest epoch it accepted.
- *
- * @public
- */
-export const EPOCH_KEY = 'ev-mirror.epoch'
 /**
  * The configuration record on a destination constituent holding the progress of the transfer under way.
  *
@@ -20,23 +17,33 @@ export const EPOCH_KEY = 'ev-mirror.epoch'
 export const PROGRESS_KEY = 'ev-mirror.progress'
 
 const Progress = t.type({ snapshot: t.string, next: t.number })
-const Epoch = t.type({ epoch: t.number })
 
 /**
  * Receives member transfers on the destination site: checks the epoch, prepares the constituent (rolled back
  * to the base snapshot, or emptied for a baseline), applies checksummed chunks in order while recording its
  * progress on the constituent (so a broken transfer resumes at the next chunk), and takes the member snapshot
- * once the sender's chained checksum matches. The constituent is writable only while it receives.
+ * once the sender's chained checksum matches. The constituent is writable only while it receives: it is made
+ * read-only again whether the transfer ends or fails, before the sender hears of it, and transfers to one
+ * constituent are served one at a time.
  *
  * @public
  */
 export class MemberReceiver {
   readonly #storage: StoragePort
   readonly #token: () => FenceToken
+  readonly #serial = new KeyedMutex()
 
   constructor(storage: StoragePort, token: () => FenceToken) {
     this.#storage = storage
     this.#token = token
+  }
+
+  /**
+   * Runs `work` on constituent `volume` once no transfer is being received into it (and keeps new ones out
+   * meanwhile): a failover presents a constituent only after a transfer it aborted has stopped writing there.
+   */
+  exclusive<T>(volume: string, work: () => Promise<T>): Promise<T> {
+    return this.#serial.run(volume, work)
   }
 
   /** Serves one channel until its transfer is done or fails (a failure is sent back as `refused`). */
@@ -45,9 +52,7 @@ export class MemberReceiver {
     try {
       const begin = decodeEvControl(await nextFrame(frames, channel))
       if (begin.t !== 'begin') throw new DrError('E_CORRUPT', 'ev-mirror protocol: expected begin', {})
-      const from = await this.#prepare(begin)
-      await channel.send(encodeEvControl({ t: 'ready', from: from ?? begin.chunks, done: from === null }))
-      if (from !== null) await this.#receive(begin, from, frames, channel)
+      await this.#serial.run(begin.volume, () => this.#serveMember(begin, frames, channel))
     } catch (error) {
       const failure = toDrError(error)
       await channel.send(encodeEvControl({ t: 'refused', code: failure.code, message: failure.message })).catch(() => undefined)
@@ -56,16 +61,26 @@ export class MemberReceiver {
     }
   }
 
+  async #serveMember(begin: BeginFrame, frames: AsyncIterator<Uint8Array>, channel: Channel): Promise<void> {
+    try {
+      const from = await this.#prepare(begin)
+      await channel.send(encodeEvControl({ t: 'ready', from: from ?? begin.chunks, done: from === null }))
+      if (from !== null) await this.#receive(begin, from, frames, channel)
+    } catch (error) {
+      await this.#writable(begin.volume, false).catch(() => undefined)
+      throw error
+    }
+  }
+
   /** Returns the chunk to resume from, or null when the member snapshot is already there. */
   async #prepare(begin: BeginFrame): Promise<number | null> {
     const s = this.#storage
-    const epoch = await callAdapter(s.kind, 'getConfig', () => s.getConfig(begin.volume, EPOCH_KEY))
-    const current = Epoch.is(epoch) ? epoch.epoch : 0
-    if (begin.epoch < current) throw new DrError('E_FENCED', `epoch ${begin.epoch} of "${begin.relationship}" is older than ${current} on ${begin.volume}`, { epoch: begin.epoch, current })
-    if (begin.epoch > current) await callAdapter(s.kind, 'putConfig', () => s.putConfig(begin.volume, EPOCH_KEY, { epoch: begin.epoch }, this.#token()))
+    await recordEpoch(s, begin.volume, begin.epoch, this.#token(), begin.relationship)
     const snapshots = await callAdapter(s.kind, 'listSnapshots', () => s.listSnapshots(begin.volume))
     if (snapshots.some((snap) => snap.name === begin.snapshot)) {
+      // Done before (perhaps by a receiver that died before it could tidy up).
       await this.#writable(begin.volume, false)
+      await callAdapter(s.kind, 'deleteConfig', () => s.deleteConfig(begin.volume, PROGRESS_KEY, this.#token()))
       return null
     }
     await this.#writable(begin.volume, true)

@@ -1,7 +1,8 @@
 import { DrError, callAdapter } from '../../kernel/errors.js'
 import type { NetworkPort } from '../../ports/network.js'
 import type { StoragePort } from '../../ports/storage.js'
-import { chainCrc, encodeChunk, planRuns, readRuns } from './chunks.js'
+import { chainCrc, planChunks, readChunk } from '../mirror/delta-chunks.js'
+import { encodeChunk } from './chunks.js'
 import { EV_MIRROR_SERVICE, decodeEvControl, encodeEvControl, nextFrame } from './wire.js'
 
 /**
@@ -42,7 +43,7 @@ export async function sendMember(job: MemberTransfer): Promise<MemberTransferRes
   const { storage, network } = job.source
   const changed = await callAdapter(storage.kind, 'changedBlocks', () => storage.changedBlocks(job.source.volume, job.source.base, job.source.snapshot))
   const info = await callAdapter(storage.kind, 'snapshotInfo', () => storage.snapshotInfo(job.source.volume, job.source.snapshot))
-  const plans = planRuns(changed.blocks, changed.holes, changed.blockSize, job.chunkBytes)
+  const plans = planChunks(changed.blocks, changed.holes, changed.blockSize, job.chunkBytes)
   const channel = await callAdapter(network.kind, 'connect', () => network.connect(job.destination.site, EV_MIRROR_SERVICE))
   const frames = channel.frames()[Symbol.asyncIterator]()
   try {
@@ -70,7 +71,7 @@ export async function sendMember(job: MemberTransfer): Promise<MemberTransferRes
       if (job.signal.aborted) throw new DrError('E_ABORTED', `transfer of ${job.source.volume}@${job.source.snapshot} was aborted`, {})
       const plan = plans[index]
       if (plan === undefined) break
-      const runs = await readRuns(storage, job.source.volume, job.source.snapshot, plan, changed.blockSize)
+      const runs = await readChunk(storage, job.source.volume, job.source.snapshot, plan, changed.blockSize)
       const { frame, crc } = encodeChunk(index, runs)
       await channel.send(frame)
       chained = chainCrc(chained, crc)

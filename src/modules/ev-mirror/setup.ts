@@ -6,7 +6,7 @@ import { constituentFenceOrder, type VolumeView } from '../volume/index.js'
 import type { EvContext } from './context.js'
 import { decideCreate, decideDeleted, type SourceMember } from './decide.js'
 import { EvRelationshipCodec } from './state.js'
-import { mapIds, resizeToMatch } from './transfer-steps.js'
+import { mapIds, resizeToMatch } from './resize.js'
 
 /**
  * The workflow type of the mirroring setup.

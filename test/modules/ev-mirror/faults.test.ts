@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { DrError } from '../../../src/kernel/index.js'
-import { chainCrc, decodeChunk, encodeChunk, planRuns } from '../../../src/modules/ev-mirror/chunks.js'
+import { EV_CHUNK, decodeChunk, encodeChunk } from '../../../src/modules/ev-mirror/chunks.js'
+import { payloadCrc } from '../../../src/modules/mirror/delta-chunks.js'
+import { encodeRuns } from '../../../src/modules/mirror/protocol.js'
 import { content, groupsWorld, liveView, makeVolume, readerView, type GroupsWorld } from '../../fixtures/groups-world.js'
 
 const worlds: GroupsWorld[] = []
@@ -64,13 +66,16 @@ describe('ev-mirror: chunks', () => {
     expect(() => decodeChunk(frame.subarray(0, 20), 4096)).toThrow(expect.objectContaining({ code: 'E_CORRUPT' }))
   })
 
-  it('plans cover every changed block once, in order, with at most the chunk size of data per chunk', () => {
-    const blocks = [0, 1, 2, 5, 6, 9, 10, 11, 12, 40]
-    const plans = planRuns(blocks, [5, 6, 40], 4096, 8192)
-    const covered = plans.flatMap((runs) => runs.flatMap((r) => Array.from({ length: r.count }, (_, i) => r.start + i)))
-    expect(covered).toEqual(blocks)
-    for (const runs of plans) expect(runs.filter((r) => !r.hole).reduce((n, r) => n + r.count, 0)).toBeLessThanOrEqual(2)
-    expect(planRuns([], [], 4096, 8192)).toEqual([])
-    expect(chainCrc(chainCrc(0, 1), 2)).not.toBe(chainCrc(chainCrc(0, 2), 1))
+  it('a run of an unknown kind is E_CORRUPT even when the checksum matches (the mirror protocol\'s run codec)', () => {
+    const runs = encodeRuns([{ start: 1, count: 1, data: null }])
+    runs[8] = 7
+    const frame = new Uint8Array(13 + runs.length)
+    const view = new DataView(frame.buffer)
+    view.setUint8(0, EV_CHUNK)
+    view.setUint32(1, 0, true)
+    view.setUint32(5, 1, true)
+    view.setUint32(9, payloadCrc(runs), true)
+    frame.set(runs, 13)
+    expect(() => decodeChunk(frame, 4096)).toThrow(expect.objectContaining({ code: 'E_CORRUPT', message: expect.stringContaining('malformed run') }))
   })
 })

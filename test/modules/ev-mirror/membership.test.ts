@@ -1,13 +1,14 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { content, groupsWorld, liveView, makeVolume, readerView, type GroupsWorld } from '../../fixtures/groups-world.js'
+import { memoryStorage } from '../../../src/adapters/memory/storage.js'
+import { Gate, content, groupsWorld, liveView, makeVolume, readerView, type GroupsWorld } from '../../fixtures/groups-world.js'
 
 const worlds: GroupsWorld[] = []
 afterEach(async () => {
   for (const w of worlds.splice(0)) await w.close()
 })
 
-async function replicated(dcs: number): Promise<GroupsWorld> {
-  const w = await groupsWorld()
+async function replicated(dcs: number, options: Parameters<typeof groupsWorld>[0] = {}): Promise<GroupsWorld> {
+  const w = await groupsWorld(options)
   worlds.push(w)
   await makeVolume(w.volumes, 'east', 'db', dcs)
   for (let i = 0; i < 12; i++) await w.volumes.putObject({ site: 'east', volume: 'db', path: `/o${i}`, data: content(`v1-${i}`) })
@@ -38,29 +39,43 @@ describe('ev-mirror: membership follows the source', () => {
     expect(await readerView(w.volumes, 'west', 'db')).toEqual(await liveView(w.volumes, 'east', 'db'))
   })
 
-  it('behaviour 32: a second transfer of the same volume while one runs is rejected, and no constituent is fenced by two groups', async () => {
-    const w = await replicated(2)
-    await w.volumes.putObject({ site: 'east', volume: 'db', path: '/x', data: content('x') })
-    w.faults.west.setLatency((call) => (call.method === 'write' ? 5 : 0))
+  it('behaviour 32: a second snapshot job (and a second transfer) of the volume while one runs is rejected, and no constituent is fenced by two groups', async () => {
+    const gate = new Gate(memoryStorage())
+    const w = await replicated(2, { bases: { east: gate.port, west: memoryStorage() } })
+    const members = ['db.ns', 'db.ols', 'db.dc-1', 'db.dc-2']
+    // The transfer's own consistency-group snapshot is held with every constituent fenced.
+    gate.arm((method, args) => method === 'createSnapshot' && args[0] === 'db.dc-2')
+    const fencesBefore = w.faults.east.count('fence')
     const first = w.evMirrors.transfer({ id: 'db' })
+    await gate.reached
+    for (const v of members) expect(await w.bases.east.isFenced(v), `${v} fenced by the first group`).toBe(true)
     await expect(w.evMirrors.transfer({ id: 'db' })).rejects.toMatchObject({ code: 'E_CONFLICT' })
+    await expect(w.volumes.snapshot({ site: 'east', volume: 'db', name: 'second' })).rejects.toMatchObject({ code: 'E_CONFLICT' })
+    // While both ran, each constituent was fenced once, by the first group: the second never fenced anything.
+    expect(w.faults.east.calls.filter((c) => c.method === 'fence').map((c) => c.args[0])).toEqual([...w.faults.east.calls.filter((c) => c.method === 'fence').slice(0, fencesBefore).map((c) => c.args[0]), ...members])
+    gate.open()
     await first
-    w.faults.west.setLatency(0)
-    const both = await Promise.allSettled([w.volumes.snapshot({ site: 'east', volume: 'db', name: 'p' }), w.volumes.snapshot({ site: 'east', volume: 'db', name: 'q' })])
-    expect(both.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason.code)).toEqual(['E_CONFLICT'])
-    for (const v of ['db.ns', 'db.ols', 'db.dc-1', 'db.dc-2']) expect(await w.bases.east.isFenced(v)).toBe(false)
+    for (const v of members) expect(await w.bases.east.isFenced(v)).toBe(false)
+    expect((await w.volumes.listSnapshots({ site: 'east', volume: 'db' })).map((s) => s.name)).not.toContain('second')
   })
 
-  it('behaviour 34: an object moved to another constituent at the source (stale location) is found at the destination through the OLS at its new place', async () => {
+  it('behaviour 34: a handle whose location id went stale is read at the new location through the OLS, and comes back with the same global id and the new location', async () => {
     const w = await replicated(2)
-    const before = await w.volumes.resolveHandle({ site: 'west', volume: 'db', snapshot: 0, path: '/o1' })
-    const moved = before.ordinal
-    await w.volumes.shrink({ site: 'east', volume: 'db', remove: [moved] })
+    const stale = await w.volumes.resolveHandle({ site: 'west', volume: 'db', snapshot: 0, path: '/o1' })
+    const fast = await w.volumes.readObjectById({ site: 'west', volume: 'db', snapshot: 0, id: stale.id, ordinal: stale.ordinal })
+    expect(fast).toMatchObject({ relocated: false, handle: { id: stale.id, ordinal: stale.ordinal } })
+    // The object's constituent is removed at the source; the next transfer moves it at the destination too.
+    await w.volumes.shrink({ site: 'east', volume: 'db', remove: [stale.ordinal] })
     await w.evMirrors.transfer({ id: 'db' })
-    const after = await w.volumes.resolveHandle({ site: 'west', volume: 'db', snapshot: 0, path: '/o1' })
-    expect(after.id).toBe(before.id)
-    expect(after.ordinal).not.toBe(moved)
-    expect(await w.volumes.readSnapshotObject({ site: 'west', volume: 'db', snapshot: 0, path: '/o1' })).toEqual(content('v1-1'))
+    const slow = await w.volumes.readObjectById({ site: 'west', volume: 'db', snapshot: 0, id: stale.id, ordinal: stale.ordinal })
+    expect(slow.data).toEqual(content('v1-1'))
+    expect(slow.relocated).toBe(true)
+    expect(slow.handle.id).toBe(stale.id)
+    expect(slow.handle.ordinal).not.toBe(stale.ordinal)
+    expect(slow.handle.constituent).not.toBe(stale.constituent)
+    // The old location is invalid: the handle given back is the one the path resolves to now.
+    expect(slow.handle).toEqual(await w.volumes.resolveHandle({ site: 'west', volume: 'db', snapshot: 0, path: '/o1' }))
+    expect(await w.volumes.readObjectById({ site: 'west', volume: 'db', snapshot: 0, id: slow.handle.id, ordinal: slow.handle.ordinal })).toMatchObject({ relocated: false })
   })
 
   it('behaviour 35: the allowed clients of a replicated snapshot are enforced at the destination', async () => {

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { DrError } from '../../../src/kernel/index.js'
-import { SOURCE_ID_KEY, snapshotConfigKey } from '../../../src/modules/ev-mirror/transfer-steps.js'
+import { SOURCE_ID_KEY } from '../../../src/modules/ev-mirror/resize.js'
+import { snapshotConfigKey } from '../../../src/modules/ev-mirror/transfer-steps.js'
 import { content, groupsWorld, liveView, makeVolume, readerView, type GroupsWorld } from '../../fixtures/groups-world.js'
 
 const worlds: GroupsWorld[] = []
@@ -141,7 +142,7 @@ describe('ev-mirror: transfer (XFER)', () => {
     const w = await seeded(4)
     const rel = await w.evMirrors.create({ source: { site: 'east', volume: 'db', vserver: 'vs1' }, destination: { site: 'west' } })
     const snap = await w.volumes.snapshot({ site: 'east', volume: 'db', name: 'nightly', allowedClients: ['c1'] })
-    await w.evMirrors.transfer({ id: rel.id, snapshot: 'nightly' })
+    await w.evMirrors.transfer({ id: rel.id, snapshot: 'nightly', attachment: { shares: ['home'] } })
     const config = await w.evMirrors.snapshotConfiguration({ id: rel.id, snapshot: 'nightly' })
     expect(config).toEqual({
       vserver: 'vs1',
@@ -154,8 +155,10 @@ describe('ev-mirror: transfer (XFER)', () => {
       volumes: ['db.ns', 'db.ols', 'db.dc-1', 'db.dc-2', 'db.dc-3', 'db.dc-4'],
       createdAt: snap.createdAt,
       extra: null,
+      attachment: { shares: ['home'] },
     })
     expect(await w.bases.west.getConfig('db.ns', snapshotConfigKey('nightly'))).toEqual(config)
+    expect(await w.evMirrors.replicatedConfiguration({ site: 'west', volume: 'db', snapshot: 'nightly' })).toEqual(config)
   })
 
   it('behaviour 25: the first transfer is a baseline, the next an update from T-1 that sends only what changed', async () => {

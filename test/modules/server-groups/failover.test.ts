@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { DrError } from '../../../src/kernel/index.js'
-import { liveView, type GroupsWorld } from '../../fixtures/groups-world.js'
+import { liveView, readerView, type GroupsWorld } from '../../fixtures/groups-world.js'
 import { trackedServerWorld } from '../../fixtures/groups-server.js'
 
 const worlds: GroupsWorld[] = []
@@ -45,7 +45,7 @@ describe('server groups: failover', () => {
     expect(await w.networks.west.identity.getNameRecord('vs1.example')).toBe('10.0.0.1')
     const group = await w.serverGroups.get({ name: 'vs1' })
     expect(group).toMatchObject({ active: 'west', loadedOn: 'west', reservation: null, forced: false })
-    expect(await liveView(w.volumes, 'west', 'fs1')).toEqual(await liveView(w.volumes, 'east', 'fs1'))
+    expect(await liveView(w.volumes, 'west', 'fs1')).toEqual(await readerView(w.volumes, 'east', 'fs1'))
   })
 
   it('a member that cannot fail over keeps the group from loading at the DR site', async () => {
