@@ -88,6 +88,36 @@ export function rearmActorTimeouts(ctx: FreezeContext, runtime: VolumeRuntime, s
   for (const actor of ownedActors(ctx, scope)) armActorTimeout(ctx, runtime, scope, actor.id, actor.frozenAt)
 }
 
+/** How often a running restore looks for actors that started doing I/O to the volume. */
+const LATE_SWEEP_MS = 100
+
+/**
+ * Freezes, every {@link LATE_SWEEP_MS} while a restore runs, actors that started doing I/O to the volume since
+ * (late joiners). Returns the function that stops it (also registered with the runtime's `disarm`).
+ *
+ * @public
+ */
+export function armLateSweep(ctx: FreezeContext, runtime: VolumeRuntime, scope: FreezeScope): () => void {
+  let cancel: (() => void) | undefined
+  let stopped = false
+  const tick = (): void => {
+    cancel = undefined
+    void freezeActors(ctx, runtime, scope, { late: true })
+      .catch(() => undefined)
+      .then(() => {
+        if (!stopped) cancel = ctx.clock.setTimer(LATE_SWEEP_MS, tick)
+      })
+  }
+  cancel = ctx.clock.setTimer(LATE_SWEEP_MS, tick)
+  const stop = (): void => {
+    stopped = true
+    cancel?.()
+    runtime.disarm.delete(stop)
+  }
+  runtime.disarm.add(stop)
+  return stop
+}
+
 /** The actors the running restore `scope.restoreId` recorded as frozen by it. */
 function ownedActors(ctx: FreezeContext, scope: FreezeScope): ReadonlyArray<{ readonly id: string; readonly frozenAt: number }> {
   const restore = ctx.state.state.protections[scope.key]?.restore

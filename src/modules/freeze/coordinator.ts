@@ -196,7 +196,8 @@ export class FreezeCoordinator {
 
   async #probe(key: string): Promise<void> {
     const record = this.ctx.state.state.protections[key]
-    if (record === undefined) return
+    // A volume kept dismounted answers its probe, but only a restore that succeeds may bring it back.
+    if (record === undefined || record.dismounted === true) return
     const runtime = this.runtime(key)
     if (runtime.active !== undefined) return
     const problem = await this.#health(key, record)

@@ -13,7 +13,7 @@ const none: Decided = E.right([])
  * Decides to protect a volume, or to update an existing protection (sources, timeouts, probes, lock retry). A
  * mount path already protected for another volume of the site is `E_CONFLICT`, and so is changing the mount path
  * or identity of a protection (unprotect first). Protecting again with the same configuration decides nothing,
- * except that it clears a `failed` status.
+ * except that it clears a `failed` status (not that of a volume kept dismounted: only a restore that succeeds does).
  *
  * @public
  */
@@ -42,7 +42,7 @@ export function decideProtect(state: FreezeState, key: string, config: Protectio
     )
   }
   const unchanged = JSON.stringify(pickConfig(existing)) === JSON.stringify(pickConfig(config))
-  return unchanged && existing.status !== 'failed' ? none : E.right([{ type: 'protection.set', data: { key, config } }])
+  return unchanged && (existing.status !== 'failed' || existing.dismounted === true) ? none : E.right([{ type: 'protection.set', data: { key, config } }])
 }
 
 /** The configuration part of a record, in one key order (so that two configurations compare as JSON). */
@@ -109,13 +109,26 @@ export function decideOwnActor(state: FreezeState, key: string, restoreId: strin
 }
 
 /**
- * Records that the volume is now backed by `activeVolume` (after a standby swap). Idempotent.
+ * Records, before the first call that changes the volume's data, that restore `restoreId` is changing it: if the
+ * restore then fails before its data step completes, the volume stays dismounted. Idempotent.
+ *
+ * @public
+ */
+export function decideAltered(state: FreezeState, key: string, restoreId: string): Decided {
+  const restore = state.protections[key]?.restore
+  if (restore === undefined || restore === null || restore.restoreId !== restoreId || restore.altered === true) return none
+  return E.right([{ type: 'restore.altered', data: { key, restoreId } }])
+}
+
+/**
+ * Records that the volume is mounted at its path again, backed by `activeVolume` (the standby after a swap); this
+ * also ends a dismount that a failed restore had left. Idempotent: decides nothing when both are so already.
  *
  * @public
  */
 export function decideRepoint(state: FreezeState, key: string, activeVolume: string): Decided {
   const record = state.protections[key]
-  if (record === undefined || record.activeVolume === activeVolume) return none
+  if (record === undefined || (record.activeVolume === activeVolume && record.dismounted !== true)) return none
   return E.right([{ type: 'restore.repointed', data: { key, activeVolume } }])
 }
 
@@ -131,12 +144,14 @@ export function decideFinish(state: FreezeState, key: string, summary: RestoreSu
 }
 
 /**
- * Records that a `failed` volume answers its health probe again, so disruptions restore it automatically again.
+ * Records that a `failed` volume answers its health probe again, so disruptions restore it automatically again
+ * (never a dismounted one: only a restore that succeeds brings it back).
  *
  * @public
  */
 export function decideRecovered(state: FreezeState, key: string): Decided {
-  return state.protections[key]?.status === 'failed' ? E.right([{ type: 'protection.recovered', data: { key } }]) : none
+  const record = state.protections[key]
+  return record?.status === 'failed' && record.dismounted !== true ? E.right([{ type: 'protection.recovered', data: { key } }]) : none
 }
 
 /**

@@ -114,8 +114,11 @@ export type FreezeEvents = {
    * restore starts, and the error reaches the application (emitted once per window).
    */
   'freeze.autoRestoreLimited': { site: string; volume: string; channel: DetectionChannel; restores: number; windowMs: number; code: string; message: string }
-  /** The restore failed after its compensations ran; held I/O was released with an error. */
-  'freeze.restoreFailed': { site: string; volume: string; restoreId: string; code: string; message: string; released: number }
+  /**
+   * The restore failed in step `stage` and its compensations ran; held I/O was released with an error. With
+   * `volumeDismounted` the volume stays dismounted (its data may be damaged) until a restore succeeds.
+   */
+  'freeze.restoreFailed': { site: string; volume: string; restoreId: string; stage: string; code: string; message: string; released: number; volumeDismounted: boolean }
   /**
    * Journaled writes could not be written back to the volume after a failed restore; the journal is kept in the state
    * store (critical: acknowledged writes are not on the volume yet).

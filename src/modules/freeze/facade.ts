@@ -80,7 +80,9 @@ export class FreezeFacade {
   /**
    * Protects a volume of a site: mounts it at `mountPath` with `identity` (unless it is mounted there already) and
    * records where it can be restored from and its freeze timeout. Calling it again updates the sources, timeouts,
-   * probe and lock retry. `E_NOT_FOUND` if the volume does not exist, `E_CONFLICT` if the path is taken.
+   * probe, lock retry and automatic restore limits (a volume kept dismounted after a failed restore stays so: only
+   * a restore that succeeds mounts it again). `E_NOT_FOUND` if the volume does not exist, `E_CONFLICT` if the path
+   * is taken.
    */
   async protect(options: ProtectOptions): Promise<ProtectionView> {
     const input = decode(ProtectInput, options, 'freeze.protect options')
@@ -106,7 +108,7 @@ export class FreezeFacade {
     const existing = ctx.state.state.protections[key]
     const active = existing?.activeVolume ?? input.volume
     await callAdapter(storage.kind, 'volumeInfo', () => storage.volumeInfo(active))
-    if (existing?.restore === null || existing === undefined) {
+    if (existing === undefined || (existing.restore === null && existing.dismounted !== true)) {
       await ensureMounted(ctx, { ...config, activeVolume: active, status: 'protected', failure: null, restore: null, lastRestore: null })
     }
     await ctx.state.execute((state) => decideProtect(state, key, config))

@@ -15,6 +15,37 @@ export function mountMatches(mount: MountInfo, record: ProtectionRecord): boolea
 }
 
 /**
+ * The mount of a protected volume as captured before its dismount (seed 004, F5-1): the mount as the host shows
+ * it (else as configured, e.g. for a volume that is dismounted already) and what each registered mount hook keeps
+ * with it, by hook name.
+ *
+ * @public
+ */
+export interface CapturedMount {
+  readonly mount: MountInfo
+  readonly hooks: Readonly<Record<string, Json>>
+}
+
+/**
+ * Captures the mount of `record` (read-only: nothing changes).
+ *
+ * @public
+ */
+export async function captureMount(ctx: FreezeContext, record: ProtectionRecord): Promise<CapturedMount> {
+  const host = ctx.host(record.site)
+  const found = await retrying(ctx.clock, () => callAdapter(host.kind, 'getMount', () => host.getMount(record.mountPath)))
+  const mount: MountInfo =
+    found !== undefined && mountMatches(found, record)
+      ? found
+      : { path: record.mountPath, volume: record.activeVolume, identity: record.identity, options: record.mountOptions, readOnly: record.readOnly }
+  const hooks: Record<string, Json> = {}
+  for (const hook of ctx.hooks) {
+    hooks[hook.name] = await callAdapter(`hook ${hook.name}`, 'capture', () => hook.capture({ site: record.site, volume: record.volume, mount }))
+  }
+  return { mount: { ...mount, options: { ...mount.options } }, hooks }
+}
+
+/**
  * Mounts the protected volume at its path with its identity, options and read-only flag, unless it is mounted
  * there already (idempotent). A path held by anything else is `E_CONFLICT` (never another path).
  *
@@ -46,7 +77,7 @@ export async function ensureMounted(ctx: FreezeContext, record: ProtectionRecord
 export async function remountVolume(
   ctx: FreezeContext,
   record: ProtectionRecord,
-  captured: { readonly mount: MountInfo; readonly hooks: Readonly<Record<string, Json>> },
+  captured: CapturedMount,
   toVolume: string,
   restoreId: string,
 ): Promise<MountInfo> {

@@ -1,6 +1,6 @@
 import { DrError, callAdapter, toDrError } from '../../kernel/errors.js'
 import type { FreezeContext } from './context.js'
-import { decideRestorePlan, describeSource, sourceView, type SourceFact } from './decide.js'
+import { decideAltered, decideRestorePlan, describeSource, sourceView, type SourceFact } from './decide.js'
 import type { SourceView } from './events.js'
 import type { RestoreSource } from './inputs.js'
 import { changedSince, probeSource, restoreFrom, type SourceContext } from './restore-sources.js'
@@ -88,7 +88,8 @@ export async function planRestore(ctx: FreezeContext, run: PlanContext, sources:
 /**
  * Restores the data of `run.record` from the planned sources, each in turn (`freeze.sourceFailed` for each that
  * fails; `freeze.restored` for the one that works, with a consistency warning when writes reached the volume after
- * the restore point). With `run.guardRollback`, a snapshot is checked again right before the rollback (writes in
+ * the restore point). Before the first call that changes the volume's data it records that the restore altered
+ * it (`restore.altered`). With `run.guardRollback`, a snapshot is checked again right before the rollback (writes in
  * flight when the plan was made have landed since) and refused if it lacks any. `E_UNAVAILABLE` naming every
  * failure when no source works.
  *
@@ -103,7 +104,10 @@ export async function restoreData(
   const { record, runtime } = run
   const where = { site: record.site, volume: record.volume, restoreId: run.restoreId }
   const failed: Array<{ source: SourceView; code: string; message: string }> = []
-  const sourceCtx = sourceContextOf(ctx, record, signal)
+  const sourceCtx: SourceContext = {
+    ...sourceContextOf(ctx, record, signal),
+    beforeChange: async () => void (await ctx.state.execute((state) => decideAltered(state, run.key, run.restoreId))),
+  }
   for (const source of plan) {
     const began = ctx.clock.now()
     try {

@@ -29,7 +29,8 @@ export type ResolveReplica = (ref: string) => Promise<ReplicaLocation>
 
 /**
  * What restoring from a source needs: the site and the volume to restore (the one backing the protection now),
- * the storage of every site, the fence token, the replica resolver and the clock transient failures are retried on.
+ * the storage of every site, the fence token, the replica resolver, the clock transient failures are retried on,
+ * and what to do before the volume's data starts to change.
  *
  * @public
  */
@@ -42,6 +43,8 @@ export interface SourceContext {
   readonly resolveReplica: ResolveReplica | undefined
   readonly clock: Clock
   readonly signal: AbortSignal
+  /** Called before the first call that changes the volume's data (a rollback, resize, trim or copy). */
+  readonly beforeChange?: () => Promise<void>
 }
 
 /**
@@ -118,7 +121,8 @@ export async function changedSince(ctx: SourceContext, snapshot: string): Promis
 /**
  * Restores the volume from `source`: rolls it back to the snapshot, copies the replica into it, or names the
  * standby that takes its place. Transient adapter failures are retried; the copy is idempotent, so running it
- * again after a crash gives the same data.
+ * again after a crash gives the same data. `ctx.beforeChange` runs before the first call that changes the volume's
+ * data (never for a standby, which changes nothing).
  *
  * @public
  */
@@ -128,6 +132,7 @@ export async function restoreFrom(ctx: SourceContext, source: RestoreSource): Pr
   switch (source.kind) {
     case 'snapshot': {
       const info = await retry(() => call(storage, 'snapshotInfo', () => storage.snapshotInfo(ctx.volume, source.snapshot)))
+      await ctx.beforeChange?.()
       await retry(() => call(storage, 'restoreSnapshot', () => storage.restoreSnapshot(ctx.volume, source.snapshot, ctx.token())))
       return { toVolume: ctx.volume, copiedBlocks: 0, restorePointAt: info.createdAt }
     }
@@ -163,11 +168,13 @@ async function copyReplica(ctx: SourceContext, location: ReplicaLocation, retry:
         ? location.common
         : null
       : chooseCommonSnapshot(localSnapshots, remoteSnapshots, target)
+  // Everything that can be found out is, before the volume's data changes.
+  const changed = await retry(() => call(remote, 'changedBlocks', () => remote.changedBlocks(location.volume, common, target)))
+  await ctx.beforeChange?.()
   if (common !== null) await retry(() => call(local, 'restoreSnapshot', () => local.restoreSnapshot(ctx.volume, common, ctx.token())))
   const current = await retry(() => call(local, 'volumeInfo', () => local.volumeInfo(ctx.volume)))
   if (current.sizeBytes !== targetSize) await retry(() => call(local, 'resizeVolume', () => local.resizeVolume(ctx.volume, targetSize, ctx.token())))
   if (common === null) await retry(() => call(local, 'trim', () => local.trim(ctx.volume, 0, targetSize, ctx.token())))
-  const changed = await retry(() => call(remote, 'changedBlocks', () => remote.changedBlocks(location.volume, common, target)))
   const blockSize = remoteInfo.blockSize
   const lastBlock = targetSize / blockSize
   const holes = new Set(changed.holes)

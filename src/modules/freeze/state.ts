@@ -77,12 +77,16 @@ export type ProtectionConfig = t.TypeOf<typeof ProtectionConfigCodec>
 export const OwnedActorCodec = t.type({ id: t.string, frozenAt: t.number, late: t.boolean }, 'OwnedActor')
 
 /**
- * The restore running for a volume: its id, its workflow, when and how it started, and the actors it froze.
+ * The restore running for a volume: its id, its workflow, when and how it started, the actors it froze, and
+ * whether it has started changing the volume's data (`altered`; absent: not yet).
  *
  * @public
  */
-export const ActiveRestoreCodec = t.type(
-  { restoreId: t.string, workflowId: t.string, startedAt: t.number, channel: t.string, actors: t.array(OwnedActorCodec) },
+export const ActiveRestoreCodec = t.intersection(
+  [
+    t.type({ restoreId: t.string, workflowId: t.string, startedAt: t.number, channel: t.string, actors: t.array(OwnedActorCodec) }),
+    t.partial({ altered: t.boolean }),
+  ],
   'ActiveRestore',
 )
 
@@ -91,22 +95,27 @@ export const ActiveRestoreCodec = t.type(
  *
  * @public
  */
-export const RestoreSummaryCodec = t.type(
-  {
-    restoreId: t.string,
-    outcome: t.keyof({ restored: null, impossible: null, failed: null }),
-    startedAt: t.number,
-    finishedAt: t.number,
-    source: Nullable(SourceViewCodec),
-    freezeWindowMs: Nullable(t.number),
-    code: Nullable(t.string),
-    message: Nullable(t.string),
-  },
+export const RestoreSummaryCodec = t.intersection(
+  [
+    t.type({
+      restoreId: t.string,
+      outcome: t.keyof({ restored: null, impossible: null, failed: null }),
+      startedAt: t.number,
+      finishedAt: t.number,
+      source: Nullable(SourceViewCodec),
+      freezeWindowMs: Nullable(t.number),
+      code: Nullable(t.string),
+      message: Nullable(t.string),
+    }),
+    t.partial({ volumeDismounted: t.boolean, retainedJournal: Nullable(t.string) }),
+  ],
   'RestoreSummary',
 )
 
 /**
- * How the last restore of a volume ended: outcome, source, freeze window and, on failure, the error.
+ * How the last restore of a volume ended: outcome, source, freeze window and, on failure, the error, whether the
+ * volume was left dismounted (`volumeDismounted`: its data may be damaged) and then which restore's write journal
+ * holds the acknowledged writes the next restore must replay (`retainedJournal`).
  *
  * @public
  */
@@ -115,7 +124,10 @@ export type RestoreSummary = t.TypeOf<typeof RestoreSummaryCodec>
 /**
  * A protected volume as the state keeps it: its configuration, the volume currently backing it (a standby after a
  * swap), whether it is `protected`, being restored (`restoring`) or could not be restored (`failed`, with the
- * error), the running restore and the last one.
+ * error), the running restore and the last one, and whether it is kept dismounted (`dismounted`) because a restore
+ * failed after it had started changing the volume's data: then handle I/O fails with `E_UNAVAILABLE`, only a
+ * restore that succeeds mounts it again (absent: false), and that restore also replays the acknowledged writes
+ * kept in the journal of the failed one (`retainedJournal`, a restore id).
  *
  * @public
  */
@@ -129,6 +141,7 @@ export const ProtectionRecordCodec = t.intersection(
       restore: Nullable(ActiveRestoreCodec),
       lastRestore: Nullable(RestoreSummaryCodec),
     }),
+    t.partial({ dismounted: t.boolean, retainedJournal: Nullable(t.string) }),
   ],
   'ProtectionRecord',
 )
@@ -172,6 +185,7 @@ export const FreezeJournalEventCodec = t.union([
     data: t.type({ key: t.string, restoreId: t.string, workflowId: t.string, startedAt: t.number, channel: t.string }),
   }),
   t.type({ type: t.literal('restore.actorOwned'), data: t.type({ key: t.string, restoreId: t.string, actor: OwnedActorCodec }) }),
+  t.type({ type: t.literal('restore.altered'), data: t.type({ key: t.string, restoreId: t.string }) }),
   t.type({ type: t.literal('restore.repointed'), data: t.type({ key: t.string, activeVolume: t.string }) }),
   t.type({ type: t.literal('restore.finished'), data: t.type({ key: t.string, summary: RestoreSummaryCodec }) }),
 ])
@@ -217,11 +231,12 @@ export function reduceFreezeState(draft: Draft<FreezeState>, event: FreezeJourna
           failure: null,
           restore: null,
           lastRestore: null,
+          dismounted: false,
         }
         return
       }
       Object.assign(existing, event.data.config)
-      if (existing.status === 'failed') {
+      if (existing.status === 'failed' && existing.dismounted !== true) {
         existing.status = 'protected'
         existing.failure = null
       }
@@ -232,7 +247,7 @@ export function reduceFreezeState(draft: Draft<FreezeState>, event: FreezeJourna
       return
     case 'protection.recovered': {
       const record = protections[event.data.key]
-      if (record?.status === 'failed') {
+      if (record?.status === 'failed' && record.dismounted !== true) {
         record.status = 'protected'
         record.failure = null
       }
@@ -252,9 +267,16 @@ export function reduceFreezeState(draft: Draft<FreezeState>, event: FreezeJourna
       if (!restore.actors.some((actor) => actor.id === event.data.actor.id)) restore.actors.push(event.data.actor)
       return
     }
+    case 'restore.altered': {
+      const restore = protections[event.data.key]?.restore
+      if (restore !== undefined && restore !== null && restore.restoreId === event.data.restoreId) restore.altered = true
+      return
+    }
     case 'restore.repointed': {
       const record = protections[event.data.key]
-      if (record !== undefined) record.activeVolume = event.data.activeVolume
+      if (record === undefined) return
+      record.activeVolume = event.data.activeVolume
+      record.dismounted = false
       return
     }
     case 'restore.finished': {
@@ -263,8 +285,11 @@ export function reduceFreezeState(draft: Draft<FreezeState>, event: FreezeJourna
       const { summary } = event.data
       record.lastRestore = summary
       record.restore = null
-      record.status = summary.outcome === 'restored' ? 'protected' : 'failed'
-      record.failure = summary.outcome === 'restored' ? null : { code: summary.code ?? 'E_INTERNAL', message: summary.message ?? summary.outcome }
+      const restored = summary.outcome === 'restored'
+      record.status = restored ? 'protected' : 'failed'
+      record.failure = restored ? null : { code: summary.code ?? 'E_INTERNAL', message: summary.message ?? summary.outcome }
+      record.dismounted = restored ? false : (summary.volumeDismounted ?? record.dismounted ?? false)
+      record.retainedJournal = restored ? null : (summary.retainedJournal ?? record.retainedJournal ?? null)
       return
     }
   }

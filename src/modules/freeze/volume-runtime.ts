@@ -114,9 +114,23 @@ export class VolumeRuntime {
     })
   }
 
-  /** Runs one application operation through the gate; disruptions are held, not failed. */
+  /**
+   * Runs one application operation through the gate; disruptions are held, not failed. While the volume is kept
+   * dismounted after a failed restore, the operation fails with `E_UNAVAILABLE` (reason `dismounted`) instead of
+   * reaching data that may be damaged.
+   */
   io<T>(op: () => Promise<T>): Promise<T> {
-    return this.gate.run(op, this.#deps.intercept)
+    return this.gate.run(() => {
+      if (this.protection.dismounted === true) {
+        return Promise.reject(
+          new DrError('E_UNAVAILABLE', `volume ${this.key} is dismounted: a restore failed while it was changing its data; restore it to mount it again`, {
+            key: this.key,
+            reason: 'dismounted',
+          }),
+        )
+      }
+      return op()
+    }, this.#deps.intercept)
   }
 
   /** The next write order number of the volume. */

@@ -63,10 +63,13 @@ describe('crash at every step, then resume', () => {
     })
   }
 
-  for (const step of ['dismount', 'lock', 'journal', 'freeze', 'begin'] as const) {
-    it(`crash while compensating "${step}" of a failed restore: the resumed compensation leaves the original volume mounted, unlocked and thawed`, async () => {
+  const COMPENSATED = ['dismount', 'lock', 'journal', 'freeze', 'begin'] as const
+
+  for (const step of COMPENSATED) {
+    it(`crash while compensating "${step}" of a restore that failed before changing any data: the resumed compensation leaves the original volume mounted, unlocked and thawed`, async () => {
       const w = await crashWorld((p) => p.step === step && p.phase === 'compensate')
-      w.storageFaults['east']!.fail({ method: 'restoreSnapshot', error: new DrError('E_CORRUPT', 'snapshot damaged') })
+      // The plan sees the snapshot; the restore step cannot read it any more.
+      w.storageFaults['east']!.fail({ method: 'snapshotInfo', when: (call) => call.nth >= 2, error: new DrError('E_CORRUPT', 'snapshot catalogue damaged') })
       const h = await w.freeze.open({ site: 'east', volume: 'db', cache: { flushEveryMs: null } })
       await h.write(3 * BS, filled(BS, 5))
       await expect(w.freeze.restore({ site: 'east', volume: 'db' })).rejects.toBeInstanceOf(InjectedCrash)
@@ -74,8 +77,30 @@ describe('crash at every step, then resume', () => {
       await next.freeze.recover()
       await expectClean(next, 'db')
       const record = await next.freeze.get({ site: 'east', volume: 'db' })
-      expect(record).toMatchObject({ status: 'failed', lastRestore: { outcome: 'failed', code: 'E_UNAVAILABLE' } })
+      expect(record).toMatchObject({ status: 'failed', dismounted: false, lastRestore: { outcome: 'failed', code: 'E_UNAVAILABLE' } })
       expect(await w.storage().read('db', 3 * BS, 1)).toEqual(filled(1, 5))
+    })
+  }
+
+  for (const step of COMPENSATED) {
+    it(`crash while compensating "${step}" of a restore that failed while changing the data: the volume stays dismounted, unlocked and thawed, and the next restore brings it back with the acknowledged write`, async () => {
+      const w = await crashWorld((p) => p.step === step && p.phase === 'compensate')
+      const fault = w.storageFaults['east']!.fail({ method: 'restoreSnapshot', error: new DrError('E_CORRUPT', 'snapshot damaged') })
+      const h = await w.freeze.open({ site: 'east', volume: 'db', cache: { flushEveryMs: null } })
+      await h.write(3 * BS, filled(BS, 5))
+      await expect(w.freeze.restore({ site: 'east', volume: 'db' })).rejects.toBeInstanceOf(InjectedCrash)
+      const next = await w.restart()
+      await next.freeze.recover()
+      const actors = [...(await next.host().listActors('db')), ...(await next.host().listActors('db-standby'))]
+      expect(actors.filter((a) => a.frozen)).toEqual([])
+      expect(await next.freeze.lockHolder({ site: 'east', volume: 'db' })).toBeNull()
+      expect(await next.host().getMount('/mnt/data')).toBeUndefined()
+      expect(await next.freeze.get({ site: 'east', volume: 'db' })).toMatchObject({ status: 'failed', dismounted: true, restore: null })
+      fault()
+      expect((await next.freeze.restore({ site: 'east', volume: 'db' })).summary.outcome).toBe('restored')
+      await expectClean(next, 'db')
+      expect(await w.storage().read('db', 3 * BS, 1)).toEqual(filled(1, 5))
+      expect(await w.storage().read('db', 0, 1)).toEqual(filled(1, 1))
     })
   }
 })

@@ -160,7 +160,7 @@ describe('the restore flow', () => {
     await w.module.close()
   })
 
-  it('behaviour 27: a failing restore releases the lock, thaws the actors, fails held I/O and keeps the original volume at its path', async () => {
+  it('behaviour 27: when the restore provider throws, the volume is not remounted with its identity, the lock is released, the failure is reported and held I/O fails clearly', async () => {
     const w = await protectedWorld()
     w.host().addActor({ id: 'p1', kind: 'process', volumes: ['db'] })
     const h = await w.freeze.open({ site: 'east', volume: 'db' })
@@ -173,13 +173,13 @@ describe('the restore flow', () => {
     await expect(restore).rejects.toMatchObject({ code: 'E_UNAVAILABLE' })
     await expect(held).rejects.toMatchObject({ code: 'E_UNAVAILABLE' })
     expect(w.names('freeze.sourceFailed')[0]?.payload).toMatchObject({ code: 'E_CORRUPT' })
-    expect(w.names('freeze.restoreFailed')[0]?.payload).toMatchObject({ code: 'E_UNAVAILABLE', released: 1 })
+    expect(w.names('freeze.restoreFailed')[0]?.payload).toMatchObject({ stage: 'restore', code: 'E_UNAVAILABLE', released: 1, volumeDismounted: true })
     expect(await w.freeze.lockHolder({ site: 'east', volume: 'db' })).toBeNull()
     expect((await w.host().listActors('db'))[0]?.frozen).toBe(false)
-    expect(await w.host().getMount('/mnt/data')).toMatchObject({ volume: 'db', identity: 'uuid-db' })
-    expect((await w.freeze.get({ site: 'east', volume: 'db' })).status).toBe('failed')
-    const after = await h.read(0, 4).catch((error: unknown) => error)
-    expect(after).toEqual(filled(4, 1))
+    expect(await w.host().getMount('/mnt/data')).toBeUndefined()
+    expect(await w.host().listMounts()).toEqual([])
+    expect(await w.freeze.get({ site: 'east', volume: 'db' })).toMatchObject({ status: 'failed', dismounted: true })
+    await expect(h.read(0, 4)).rejects.toMatchObject({ code: 'E_UNAVAILABLE', details: { reason: 'dismounted' } })
   })
 
   it('behaviour 31: a snapshot restore rolls the volume back in place, with no block copy', async () => {
