@@ -147,6 +147,9 @@ const Bytes = new t.Type<Uint8Array, Uint8Array, unknown>(
   t.identity,
 )
 
+const DataChange = t.intersection([t.type({ offset: NonNegativeInt, data: Bytes }), t.partial({ hole: t.undefined })])
+const HoleChange = t.intersection([t.type({ offset: NonNegativeInt, length: NonNegativeInt, hole: t.literal(true) }), t.partial({ data: t.undefined })])
+
 /**
  * Codec of the `ranges` of {@link StoragePort.readRanges}: an array of {@link ByteRange}; adapters decode with it.
  *
@@ -161,10 +164,16 @@ export const ByteRangesCodec = t.readonlyArray(t.type({ offset: NonNegativeInt, 
  * @public
  */
 export const RangeChangesCodec = t.readonlyArray(
-  t.union([
-    t.intersection([t.type({ offset: NonNegativeInt, data: Bytes }), t.partial({ hole: t.undefined })]),
-    t.intersection([t.type({ offset: NonNegativeInt, length: NonNegativeInt, hole: t.literal(true) }), t.partial({ data: t.undefined })]),
-  ]),
+  new t.Type<RangeChange, RangeChange, unknown>(
+    'RangeChange',
+    (u): u is RangeChange => DataChange.is(u) || HoleChange.is(u),
+    // A change with a `hole` field is judged as a hole, any other as data, so errors name that shape's fields.
+    (u, c) => {
+      const shape = typeof u === 'object' && u !== null && (u as { hole?: unknown }).hole !== undefined ? HoleChange : DataChange
+      return shape.validate(u, t.appendContext(c, '', shape))
+    },
+    t.identity,
+  ),
   'RangeChange[]',
 )
 

@@ -41,17 +41,26 @@ async function runWriter(dir: string, killAfterMs: number): Promise<CrashLine[]>
   return lines.map((line) => JSON.parse(line) as CrashLine)
 }
 
+function trimModel(model: Model, offset: number, length: number): void {
+  const first = Math.ceil(offset / CRASH_BLOCK) * CRASH_BLOCK
+  const end = Math.floor((offset + length) / CRASH_BLOCK) * CRASH_BLOCK
+  if (first < end) model.live.fill(0, first, end)
+}
+
 function applyOp(model: Model, op: Begin): void {
   switch (op.op) {
     case 'write':
       model.live.set(crashPattern(op.seed, op.length), op.offset)
       return
-    case 'trim': {
-      const first = Math.ceil(op.offset / CRASH_BLOCK) * CRASH_BLOCK
-      const end = Math.floor((op.offset + op.length) / CRASH_BLOCK) * CRASH_BLOCK
-      if (first < end) model.live.fill(0, first, end)
+    case 'trim':
+      trimModel(model, op.offset, op.length)
       return
-    }
+    case 'writeRanges':
+      for (const change of op.changes) {
+        if (change.seed === null) trimModel(model, change.offset, change.length)
+        else model.live.set(crashPattern(change.seed, change.length), change.offset)
+      }
+      return
     case 'snapshot':
       model.snapshots.set(op.name, model.live.slice())
       return
@@ -84,18 +93,26 @@ async function settle(storage: LocalStorage, model: Model, lines: readonly Crash
   }
   const names = new Set((await storage.listSnapshots(CRASH_VOLUME)).map((s) => s.name))
   for (const op of pending.values()) {
-    if (!('offset' in op)) {
+    if ('name' in op) {
       if (names.has(op.name) === (op.op === 'snapshot')) applyOp(model, op)
       continue
     }
-    const actual = await storage.read(CRASH_VOLUME, op.offset, op.length)
+    const { offset, length } = span(op)
+    const actual = await storage.read(CRASH_VOLUME, offset, length)
     const after = { live: model.live.slice(), snapshots: model.snapshots }
     applyOp(after, op)
-    const before = model.live.subarray(op.offset, op.offset + op.length)
-    if (same(actual, after.live.subarray(op.offset, op.offset + op.length))) applyOp(model, op)
+    const before = model.live.subarray(offset, offset + length)
+    if (same(actual, after.live.subarray(offset, offset + length))) applyOp(model, op)
     else expect(same(actual, before), `unacknowledged ${op.op} ${op.id} is either whole or absent`).toBe(true)
   }
   return acked
+}
+
+/** The bytes an I/O operation may change: its range, or for `writeRanges` the span of all its changes (one lane). */
+function span(op: Extract<Begin, { op: 'write' | 'trim' | 'writeRanges' }>): { offset: number; length: number } {
+  if (op.op !== 'writeRanges') return { offset: op.offset, length: op.length }
+  const offset = Math.min(...op.changes.map((c) => c.offset))
+  return { offset, length: Math.max(...op.changes.map((c) => c.offset + c.length)) - offset }
 }
 
 describe('local storage survives kill -9', () => {
@@ -104,7 +121,7 @@ describe('local storage survives kill -9', () => {
     for (const dir of dirs) await rm(dir, { recursive: true, force: true })
   })
 
-  it('every acknowledged write, trim and snapshot is there after SIGKILL at a random moment, five times over', async () => {
+  it('every acknowledged write, writeRanges, trim and snapshot is there after SIGKILL at a random moment, and an unacknowledged one is whole or absent, five times over', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'drkit-local-crash-'))
     dirs.push(dir)
     const model: Model = { live: new Uint8Array(CRASH_SIZE), snapshots: new Map() }

@@ -1,77 +1,20 @@
 import { spawn } from 'node:child_process'
-import { access, appendFile, cp, mkdtemp, readdir, readFile, rm, stat, symlink, truncate, writeFile } from 'node:fs/promises'
+import { access, appendFile, mkdtemp, readdir, readFile, rm, stat, symlink, truncate, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import fc from 'fast-check'
 import { afterEach, describe, expect, it } from 'vitest'
-import { localStorage, openLocalStorage, type LocalStorage, type LocalStorageOptions } from '../../src/adapters/local/local-storage.js'
-import { isDrError, type DrErrorCode } from '../../src/kernel/errors.js'
-import type { StoragePort } from '../../src/ports/storage.js'
+import { localStorage, openLocalStorage, type LocalStorage } from '../../src/adapters/local/local-storage.js'
+import type { RangeChange, StoragePort } from '../../src/ports/storage.js'
 import type { AdapterFactory } from '../../src/testkit/conformance.js'
 import { storageConformance } from '../../src/testkit/storage-conformance.js'
+import { applyToModel } from '../../src/testkit/storage-conformance-ranges.js'
 import { pattern } from '../../src/testkit/storage-conformance-support.js'
+import { cleanupPools, closeLater, crashImage, expectBytes, GiB, KiB, logEnd, MiB, open, rejection, tempDir, walFile } from '../fixtures/local-pool.js'
 
-const KiB = 1024
-const MiB = 1024 * KiB
-const GiB = 1024 * MiB
 const t = { scope: 'test', value: 1 }
 
-const dirs: string[] = []
-const opened: LocalStorage[] = []
-
-async function tempDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'drkit-local-'))
-  dirs.push(dir)
-  return dir
-}
-
-async function open(dir: string, options: Partial<LocalStorageOptions> = {}): Promise<LocalStorage> {
-  const storage = await openLocalStorage({ dir, fsync: false, ...options })
-  opened.push(storage)
-  return storage
-}
-
-afterEach(async () => {
-  for (const storage of opened.splice(0)) await storage.close()
-  for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true })
-})
-
-async function rejection(promise: Promise<unknown>): Promise<{ code: DrErrorCode; details: Readonly<Record<string, unknown>> }> {
-  try {
-    await promise
-  } catch (error) {
-    if (isDrError(error)) return { code: error.code, details: error.details }
-    throw error
-  }
-  throw new Error('expected a rejection')
-}
-
-/** A copy of a pool's files as they are now: what a machine would find after kill -9 at this instant. */
-async function crashImage(dir: string): Promise<string> {
-  const copy = await tempDir()
-  await cp(dir, copy, { recursive: true })
-  return copy
-}
-
-/** Asserts two byte arrays are equal without element-wise deep equality (slow on megabytes). */
-function expectBytes(actual: Uint8Array, expected: Uint8Array, what = 'bytes'): void {
-  expect(actual.length, `${what}: length`).toBe(expected.length)
-  const at = Buffer.from(actual).equals(Buffer.from(expected)) ? -1 : actual.findIndex((byte, i) => byte !== expected[i])
-  expect(at, `${what}: first differing byte`).toBe(-1)
-}
-
-/** Where the log's content ends (the log file is preallocated with zeros past it). */
-async function logEnd(file: string): Promise<number> {
-  const bytes = await readFile(file)
-  let end = bytes.length
-  while (end > 0 && bytes[end - 1] === 0) end--
-  return end
-}
-
-async function walFile(dir: string): Promise<string> {
-  const wal = (await readdir(dir)).filter((name) => name.startsWith('wal-')).sort()
-  return join(dir, wal[wal.length - 1] ?? 'missing')
-}
+afterEach(cleanupPools)
 
 const dirOf = new WeakMap<StoragePort, string>()
 const factory: AdapterFactory<StoragePort> = {
@@ -101,8 +44,7 @@ describe('localStorage options and opening', () => {
 
   it('opens lazily on the first call, with the configured default block size', async () => {
     const dir = join(await tempDir(), 'pool')
-    const storage = localStorage({ dir, defaultBlockSize: 16 * KiB, fsync: false })
-    opened.push(storage)
+    const storage = closeLater(localStorage({ dir, defaultBlockSize: 16 * KiB, fsync: false }))
     await expect(access(dir)).rejects.toThrow()
     expect((await storage.createVolume({ name: 'v', sizeBytes: MiB }, t)).blockSize).toBe(16 * KiB)
     expect(await readdir(dir)).toContain('blocks-16384.dat')
@@ -453,6 +395,7 @@ describe('localStorage fences and close', () => {
 type Command =
   | { readonly kind: 'write'; readonly offset: number; readonly length: number; readonly seed: number }
   | { readonly kind: 'trim'; readonly offset: number; readonly length: number }
+  | { readonly kind: 'ranges'; readonly changes: ReadonlyArray<{ readonly offset: number; readonly length: number; readonly seed: number; readonly hole: boolean }> }
   | { readonly kind: 'snapshot' }
   | { readonly kind: 'restore'; readonly pick: number }
   | { readonly kind: 'delete'; readonly pick: number }
@@ -464,6 +407,16 @@ const MAX_BLOCKS = 24
 const command: fc.Arbitrary<Command> = fc.oneof(
   { weight: 5, arbitrary: fc.record({ kind: fc.constant('write' as const), offset: fc.nat(MAX_BLOCKS * BLOCK - 1), length: fc.integer({ min: 1, max: 3 * BLOCK }), seed: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('trim' as const), offset: fc.nat(MAX_BLOCKS * BLOCK - 1), length: fc.integer({ min: 1, max: 6 * BLOCK }) }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant('ranges' as const),
+      changes: fc.array(
+        fc.record({ offset: fc.nat(MAX_BLOCKS * BLOCK - 1), length: fc.integer({ min: 1, max: 3 * BLOCK }), seed: fc.nat(), hole: fc.boolean() }),
+        { minLength: 1, maxLength: 8 },
+      ),
+    }),
+  },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('snapshot' as const) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('restore' as const), pick: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('delete' as const), pick: fc.nat() }) },
@@ -471,7 +424,7 @@ const command: fc.Arbitrary<Command> = fc.oneof(
 )
 
 describe('localStorage against a model', () => {
-  it('random writes, trims, snapshots, restores, deletions and resizes read back as a byte-array model, also after reopening', async () => {
+  it('random writes, trims, vectored writes, snapshots, restores, deletions and resizes read back as a byte-array model, also after reopening', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(command, { minLength: 1, maxLength: 40 }), async (commands) => {
         const dir = await mkdtemp(join(tmpdir(), 'drkit-local-model-'))
@@ -496,6 +449,14 @@ describe('localStorage against a model', () => {
                 const end = Math.floor((offset + length) / BLOCK) * BLOCK
                 if (first < end) live.fill(0, first, end)
               }
+            } else if (c.kind === 'ranges') {
+              const changes = c.changes.map(({ offset: at, length: size, seed, hole }): RangeChange => {
+                const offset = at % live.length
+                const length = Math.min(size, live.length - offset)
+                return hole ? { offset, length, hole } : { offset, data: pattern(seed, length) }
+              })
+              await storage.writeRanges('v', changes, t)
+              for (const change of changes) applyToModel(live, change)
             } else if (c.kind === 'snapshot') {
               const name = `s${n++}`
               await storage.createSnapshot('v', name, t)

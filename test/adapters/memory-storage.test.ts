@@ -96,14 +96,38 @@ describe('memoryStorage behaviour beyond the port contract', () => {
     await expect(closed).rejects.toMatchObject({ code: 'E_CLOSED' })
   })
 
-  it('rejects a write waiting on a fence whose token was superseded while it waited', async () => {
+  it('rejects a write or writeRanges waiting on a fence whose token was superseded while it waited', async () => {
     const storage = memoryStorage()
     await storage.createVolume({ name: 'v', sizeBytes: MiB }, t)
     await storage.fence('v', t)
     const stale = storage.write('v', 0, filled(1, 1), t)
+    const staleRanges = storage.writeRanges('v', [{ offset: 0, data: filled(1, 2) }, { offset: 100, data: filled(1, 3) }], t)
     await storage.unfence('v', { scope: 'test', value: 2 })
     await expect(stale).rejects.toMatchObject({ code: 'E_FENCED' })
-    expect(await storage.read('v', 0, 1)).toEqual(filled(1, 0))
+    await expect(staleRanges).rejects.toMatchObject({ code: 'E_FENCED' })
+    expect(await storage.readRanges('v', [{ offset: 0, length: 1 }, { offset: 100, length: 1 }])).toEqual([filled(1, 0), filled(1, 0)])
+  })
+
+  it('a readRanges or writeRanges of many ranges costs one latency, like one read; bad input is rejected without waiting for a fence', async () => {
+    const clock = new ManualClock(0)
+    const storage = memoryStorage({ latencyMs: 5, clock, defaultBlockSize: 4 * KiB })
+    const creating = storage.createVolume({ name: 'v', sizeBytes: MiB }, t)
+    await clock.advance(5)
+    await creating
+    const changes = Array.from({ length: 100 }, (_, i) => ({ offset: i * 8 * KiB, data: filled(4 * KiB, i + 1) }))
+    const writing = storage.writeRanges('v', changes, t)
+    expect(await settlesWithoutTime(writing)).toBe(false)
+    await clock.advance(5)
+    await writing
+    const reading = storage.readRanges('v', changes.map((c) => ({ offset: c.offset, length: 4 * KiB })))
+    await clock.advance(5)
+    expect((await reading).map((bytes) => bytes[0])).toEqual(changes.map((_, i) => i + 1))
+    const fencing = storage.fence('v', t)
+    await clock.advance(5)
+    await fencing
+    const bad = expect(storage.writeRanges('v', [{ offset: -1, data: filled(1, 1) }], t)).rejects.toMatchObject({ code: 'E_INVALID_INPUT' })
+    await clock.advance(5)
+    await bad
   })
 
   it('charges a clone only for the blocks it writes itself', async () => {

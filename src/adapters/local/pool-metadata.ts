@@ -132,6 +132,7 @@ export class PoolMetadata {
    */
   commitAll(records: readonly LogRecord[]): Promise<void> {
     if (this.#failure !== undefined) return Promise.reject(this.#failure)
+    if (records.length === 0) return Promise.resolve()
     const encoded = records.map(encodeRecord)
     for (const record of records) this.state.apply(record)
     this.#pending.push(...encoded)

@@ -1,0 +1,184 @@
+import { cp, readFile, truncate, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { LOG_MAGIC, scanFrames } from '../../src/adapters/local/frames.js'
+import type { LocalStorage } from '../../src/adapters/local/local-storage.js'
+import type { RangeChange } from '../../src/ports/storage.js'
+import { applyToModel } from '../../src/testkit/storage-conformance-ranges.js'
+import { integers, pattern } from '../../src/testkit/storage-conformance-support.js'
+import { cleanupPools, crashImage, expectBytes, KiB, MiB, open, rejection, tempDir, walFile } from '../fixtures/local-pool.js'
+
+const t = { scope: 'test', value: 1 }
+const BS = 4 * KiB
+
+afterEach(cleanupPools)
+
+/** `count` distinct block indexes below `blocks`, in random order. */
+function randomBlocks(seed: number, count: number, blocks: number): number[] {
+  const next = integers(seed)
+  const chosen = new Set<number>()
+  while (chosen.size < count) chosen.add(next(blocks))
+  return [...chosen]
+}
+
+/** Whole-block changes writing `pattern(block)` into each of `blocks`. */
+function blockWrites(blocks: readonly number[]): RangeChange[] {
+  return blocks.map((block) => ({ offset: block * BS, data: pattern(block + 1, BS) }))
+}
+
+/** Where the last complete frame of the pool's newest log ends. */
+async function frameEnd(dir: string): Promise<number> {
+  const log = await walFile(dir)
+  return scanFrames(await readFile(log), LOG_MAGIC, log).validEnd
+}
+
+async function counters(storage: LocalStorage): Promise<{ reads: number; writes: number; batches: number; fileSlots: number; usedSlots: number }> {
+  const stats = await storage.stats()
+  const file = stats.blockFiles.find((f) => f.blockSize === BS)
+  return { reads: stats.blockReads, writes: stats.blockWrites, batches: stats.logBatches, fileSlots: file?.fileSlots ?? 0, usedSlots: file?.usedSlots ?? 0 }
+}
+
+describe('localStorage vectored I/O: fewer, larger calls', () => {
+  it('one writeRanges of 600 scattered blocks is 3 pwritev calls and one log batch; reading them back in any order is 3 preadv calls', async () => {
+    const storage = await open(await tempDir())
+    await storage.createVolume({ name: 'v', sizeBytes: 64 * MiB, blockSize: BS }, t)
+    const blocks = randomBlocks(1, 600, (64 * MiB) / BS)
+    const start = await counters(storage)
+    await storage.writeRanges('v', blockWrites(blocks), t)
+    const written = await counters(storage)
+    expect(written.writes - start.writes, 'pwritev calls: 256 slots each at most').toBe(3)
+    expect(written.batches - start.batches, 'one metadata commit for the whole call').toBe(1)
+    const order = randomBlocks(2, 600, 600).map((i) => blocks[i]!)
+    const results = await storage.readRanges('v', order.map((block) => ({ offset: block * BS, length: BS })))
+    expect((await counters(storage)).reads - written.reads, 'preadv calls').toBe(3)
+    order.forEach((block, i) => expectBytes(results[i]!, pattern(block + 1, BS), `block ${block}`))
+  })
+
+  it('the same blocks through single calls cost one file call each, which is what writeRanges and readRanges save', async () => {
+    const storage = await open(await tempDir())
+    await storage.createVolume({ name: 'v', sizeBytes: 64 * MiB, blockSize: BS }, t)
+    const blocks = randomBlocks(3, 40, (64 * MiB) / BS)
+    const start = await counters(storage)
+    for (const change of blockWrites(blocks)) if (change.hole !== true) await storage.write('v', change.offset, change.data, t)
+    const written = await counters(storage)
+    expect(written.writes - start.writes).toBe(40)
+    expect(written.batches - start.batches).toBe(40)
+    for (const block of blocks) expectBytes(await storage.read('v', block * BS, BS), pattern(block + 1, BS))
+    expect((await counters(storage)).reads - written.reads).toBe(40)
+  })
+
+  it('a vectored write takes a free run that fits; with only scattered free space it reuses it once over a quarter of the file is free, so the file stops growing', async () => {
+    const storage = await open(await tempDir())
+    const blocks = 1024
+    await storage.createVolume({ name: 'v', sizeBytes: blocks * BS, blockSize: BS }, t)
+    const model = pattern(9, blocks * BS)
+    await storage.write('v', 0, model, t)
+    await storage.trim('v', 200 * BS, 100 * BS, t)
+    model.fill(0, 200 * BS, 300 * BS)
+    const fitting = blockWrites(randomBlocks(4, 80, blocks))
+    const before = await counters(storage)
+    await storage.writeRanges('v', fitting, t)
+    for (const change of fitting) applyToModel(model, change)
+    const after = await counters(storage)
+    expect(after.fileSlots, 'the 80 blocks went into the 100 free slots').toBe(before.fileSlots)
+    expect(after.writes - before.writes, 'in one run').toBe(1)
+
+    for (let round = 0; round < 30; round++) {
+      const changes = blockWrites(randomBlocks(100 + round, 64, blocks))
+      await storage.writeRanges('v', changes, t)
+      for (const change of changes) applyToModel(model, change)
+      await storage.createSnapshot('v', `r${round}`, t)
+      if (round > 0) await storage.deleteSnapshot('v', `r${round - 1}`, t)
+    }
+    const end = await counters(storage)
+    expect(end.fileSlots, `file of ${end.fileSlots} slots for ${end.usedSlots} in use`).toBeLessThanOrEqual(Math.ceil((end.usedSlots * 4) / 3) + 64)
+    expectBytes(await storage.read('v', 0, blocks * BS), model)
+    expect((await storage.verify()).problems).toEqual([])
+  })
+})
+
+describe('localStorage vectored I/O: crash atomicity', () => {
+  it('a crash keeps all of one writeRanges call or none: its trims and its write are one log frame, and a log cut anywhere inside it keeps none', async () => {
+    const dir = await tempDir()
+    const storage = await open(dir, { fsync: true })
+    await storage.createVolume({ name: 'v', sizeBytes: 256 * BS, blockSize: BS }, t)
+    const before = pattern(1, 256 * BS)
+    await storage.write('v', 0, before, t)
+    const kept = await crashImage(dir)
+    const changes: RangeChange[] = [
+      ...blockWrites(randomBlocks(5, 40, 256)),
+      { offset: 10 * BS, length: 5 * BS, hole: true },
+      { offset: 100 * BS + 3, data: pattern(7, 50) },
+      { offset: 200 * BS, length: 3 * BS, hole: true },
+    ]
+    const batches = (await storage.stats()).logBatches
+    await storage.writeRanges('v', changes, t)
+    expect((await storage.stats()).logBatches - batches).toBe(1)
+    const after = before.slice()
+    for (const change of changes) applyToModel(after, change)
+    const image = await crashImage(dir)
+    const frameStart = await frameEnd(kept)
+    const end = await frameEnd(image)
+    expect(end).toBeGreaterThan(frameStart)
+
+    const whole = await open(await crashImage(image))
+    expectBytes(await whole.read('v', 0, 256 * BS), after, 'the whole frame')
+    const step = Math.max(1, Math.floor((end - frameStart) / 8))
+    for (let cut = frameStart + 1; cut < end; cut += step) {
+      const torn = await tempDir()
+      await cp(image, torn, { recursive: true })
+      await truncate(await walFile(torn), cut)
+      const recovered = await open(torn)
+      expectBytes(await recovered.read('v', 0, 256 * BS), before, `log cut ${cut - frameStart} bytes into the frame`)
+      expect((await recovered.verify()).problems).toEqual([])
+      await recovered.close()
+    }
+  })
+})
+
+describe('localStorage vectored I/O: rules', () => {
+  it('names the offending range or change in messages and details, and changes nothing', async () => {
+    const storage = await open(await tempDir())
+    await storage.createVolume({ name: 'v', sizeBytes: 4 * BS, blockSize: BS }, t)
+    const past = await rejection(storage.writeRanges('v', [{ offset: 0, data: pattern(1, 10) }, { offset: 4 * BS, length: 1, hole: true }], t))
+    expect(past).toMatchObject({ code: 'E_INVALID_INPUT', details: { adapter: 'local', field: 'changes.1', offset: 4 * BS, length: 1 } })
+    expect(past.message).toContain('changes[1]')
+    const malformed = await rejection(storage.readRanges('v', [{ offset: 0, length: 1 }, { offset: 'x', length: 1 }] as never))
+    expect(malformed.code).toBe('E_INVALID_INPUT')
+    expect(malformed.message).toContain('"1.offset"')
+    expect(malformed.details['violations']).toEqual(expect.arrayContaining([expect.objectContaining({ path: '1.offset' })]))
+    expect((await storage.volumeInfo('v')).allocatedBytes).toBe(0)
+  })
+
+  it('readRanges fails with E_CORRUPT naming the block when a block changed on disk, and a writeRanges that must merge that block changes nothing', async () => {
+    const dir = await tempDir()
+    let storage = await open(dir)
+    await storage.createVolume({ name: 'v', sizeBytes: 8 * BS, blockSize: BS }, t)
+    await storage.writeRanges('v', blockWrites([2, 5]), t)
+    await storage.close()
+    const file = join(dir, `blocks-${BS}.dat`)
+    const bytes = await readFile(file)
+    bytes[BS + 7] = (bytes[BS + 7] ?? 0) ^ 0x40
+    await writeFile(file, bytes)
+    storage = await open(dir)
+    const failed = await rejection(storage.readRanges('v', [{ offset: 2 * BS, length: BS }, { offset: 5 * BS, length: 10 }]))
+    expect(failed).toMatchObject({ code: 'E_CORRUPT', details: { volume: 'v', block: 5 } })
+    expectBytes((await storage.readRanges('v', [{ offset: 2 * BS, length: BS }]))[0]!, pattern(3, BS), 'an intact block alone')
+    const merging = await rejection(storage.writeRanges('v', [{ offset: 0, data: pattern(8, BS) }, { offset: 5 * BS + 1, data: pattern(9, 1) }], t))
+    expect(merging.code).toBe('E_CORRUPT')
+    expectBytes(await storage.read('v', 0, BS), new Uint8Array(BS), 'the valid change before it was not applied')
+  })
+
+  it('a replication writeRanges into a read-only volume survives reopening, and the volume is still read-only', async () => {
+    const dir = await tempDir()
+    const storage = await open(dir, { fsync: true })
+    await storage.createVolume({ name: 'replica', sizeBytes: 8 * BS, blockSize: BS }, t)
+    await storage.setWritable('replica', false, t)
+    await storage.writeRanges('replica', blockWrites([1, 6]), t, { replication: true })
+    const recovered = await open(await crashImage(dir))
+    expect((await recovered.volumeInfo('replica')).writable).toBe(false)
+    const [one, six] = await recovered.readRanges('replica', [{ offset: BS, length: BS }, { offset: 6 * BS, length: BS }])
+    expectBytes(one!, pattern(2, BS))
+    expectBytes(six!, pattern(7, BS))
+  })
+})
