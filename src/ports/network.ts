@@ -89,8 +89,24 @@ export interface NamespaceServer {
    * which some link has no target is refused with `E_PRECONDITION`.
    */
   writeNamespace(document: NamespaceDocument, token: FenceToken): Promise<void>
-  /** Refers a logical path to its active target by the longest matching link; `E_NOT_FOUND` if none. */
-  resolve(namespace: string, logicalPath: string): Promise<Referral>
+  /**
+   * Changes some links of a namespace in one step, versioned like a whole document: each link of `patch.set` is
+   * added or replaced with its targets, each path of `patch.remove` is deleted, and every other link stays as it
+   * is, so a change costs what it touches rather than the size of the namespace. Applied only if the server's
+   * copy is still at `patch.version - 1` (it is then at `patch.version`); `E_CONFLICT` otherwise. A patch that
+   * sets a link with no target is refused with `E_PRECONDITION`; a refused patch changes nothing. Removing a link
+   * the server does not have is no error.
+   */
+  patchNamespace(
+    patch: { readonly namespace: string; readonly version: number; readonly set: readonly NamespaceLink[]; readonly remove: readonly string[] },
+    token: FenceToken,
+  ): Promise<void>
+  /**
+   * Refers a logical path to its active target by the longest matching link; `E_NOT_FOUND` if none. `principal`
+   * is the client asking: a server that checks privileges (a domain controller behind a DFS server) refuses a
+   * client without rights on the matched link with `E_PRECONDITION`.
+   */
+  resolve(namespace: string, logicalPath: string, principal?: string): Promise<Referral>
   /**
    * Raises this adapter's fence floor for `token.scope` to `token.value` and changes nothing else (durably, where
    * the adapter persists its tokens); a stale token rejects with `E_FENCED`. A coordinator that takes over a scope

@@ -114,7 +114,7 @@ export const TcpNetworkOptionsCodec = t.intersection(
     t.partial({
       tls: t.type({ key: Pem, cert: Pem, ca: Pem }),
       plaintext: t.literal(true),
-      namespaceServer: implementing<NamespaceServer>('NamespaceServer', ['readNamespace', 'writeNamespace', 'resolve', 'presentToken']),
+      namespaceServer: implementing<NamespaceServer>('NamespaceServer', ['readNamespace', 'writeNamespace', 'patchNamespace', 'resolve', 'presentToken']),
       identity: implementing<IdentityRegistry>('IdentityRegistry', [
         'claimAddress',
         'releaseAddress',
