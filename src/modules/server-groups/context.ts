@@ -48,11 +48,20 @@ export class GroupContext {
     return group.sites[0] === group.active ? group.sites[1] : group.sites[0]
   }
 
-  /** Gathers the facts of `site` and prevalidates `group` (as it is, or as a change would make it) against them. */
+  /**
+   * Gathers the facts of `site` — its host's mounts, its volumes, and from its NetworkPort's identity registry who
+   * holds each of the group's addresses and where each of its name records points — and prevalidates `group` (as
+   * it is, or as a change would make it) against them.
+   */
   async prevalidate(group: ServerGroup, site: string): Promise<Prevalidation> {
-    const host = this.deps.sites(site).host
+    const { host, network } = this.deps.sites(site)
     const hostMounts = await callAdapter(host.kind, 'listMounts', () => host.listMounts())
     const volumes = (await this.deps.volumes.list({ site })).map((v) => v.name)
-    return prevalidate(this.store.state, group, { site, offered: this.store.state.interfaces[site] ?? [], hostMounts, volumes })
+    const identity = network.identity
+    const addressOwners: Record<string, string | undefined> = {}
+    for (const { address } of group.interfaces) addressOwners[address] = await callAdapter(network.kind, 'addressOwner', () => identity.addressOwner(address))
+    const nameRecords: Record<string, string | undefined> = {}
+    for (const { name } of group.nameRecords) nameRecords[name] = await callAdapter(network.kind, 'getNameRecord', () => identity.getNameRecord(name))
+    return prevalidate(this.store.state, group, { site, offered: this.store.state.interfaces[site] ?? [], hostMounts, volumes, addressOwners, nameRecords })
   }
 }

@@ -1,7 +1,8 @@
 import * as E from 'fp-ts/lib/Either.js'
 import { DrError } from '../../kernel/errors.js'
 import type { DrEither } from '../../kernel/either.js'
-import type { Reservation, SeriesSnapshot, ServerGroup, ServerGroupsJournalEvent, ServerGroupsState } from './state.js'
+import { interfaceHolder, volumeHolder } from './prevalidate.js'
+import type { GroupMount, PartialFailover, Reservation, SeriesSnapshot, ServerGroup, ServerGroupsJournalEvent, ServerGroupsState } from './state.js'
 
 type Decided = DrEither<ServerGroupsJournalEvent[]>
 
@@ -84,12 +85,48 @@ export function decideOperation(state: ServerGroupsState, name: string, operatio
 }
 
 /**
- * Decides a reservation (or its release, with null).
+ * Decides a reservation (or its release, with null), against the journal as it is now — not as prevalidation saw
+ * it: an interface or a data volume that another group has meanwhile loaded or reserved at that site is
+ * `E_CONFLICT` (prevalidate again), so two groups never both reserve it. `mounts` are the mounts the group will
+ * have (default: its current ones; a configuration change passes the new ones).
  *
  * @public
  */
-export function decideReserve(state: ServerGroupsState, name: string, reservation: Reservation | null): Decided {
-  return on(name, () => E.right([{ type: 'group.reserved', data: { name, reservation } }]))(state)
+export function decideReserve(state: ServerGroupsState, name: string, reservation: Reservation | null, mounts?: readonly GroupMount[]): Decided {
+  return on(name, (group) => {
+    if (reservation === null) return E.right([{ type: 'group.reserved', data: { name, reservation } }])
+    const taken = (item: string, holder: ServerGroup): Decided =>
+      E.left(new DrError('E_CONFLICT', `${item} at ${reservation.site} was taken by server group "${holder.name}" after prevalidation; prevalidate again`, { name, site: reservation.site, item, holder: holder.name }))
+    for (const iface of reservation.interfaces) {
+      const holder = interfaceHolder(state, name, reservation.site, iface)
+      if (holder !== undefined) return taken(`interface ${iface}`, holder)
+    }
+    for (const path of reservation.mounts) {
+      const volume = (mounts ?? group.mounts).find((m) => m.path === path)?.volume
+      const holder = volume === undefined ? undefined : volumeHolder(state, name, reservation.site, volume)
+      if (holder !== undefined) return taken(`volume ${volume ?? ''}`, holder)
+    }
+    return E.right([{ type: 'group.reserved', data: { name, reservation } }])
+  })(state)
+}
+
+/**
+ * Decides recording a group failover that stopped part-way.
+ *
+ * @public
+ */
+export function decidePartialFailover(state: ServerGroupsState, name: string, partial: PartialFailover): Decided {
+  return on(name, () => E.right([{ type: 'group.partiallyFailedOver', data: { name, partial } }]))(state)
+}
+
+/**
+ * Decides that the unload of a group at `site` is pending (the site could not be reached), or — with null — that
+ * it is done. Nothing when that is recorded already.
+ *
+ * @public
+ */
+export function decideUnloadDeferred(state: ServerGroupsState, name: string, site: string | null): Decided {
+  return on(name, (group) => E.right((group.pendingUnload ?? null) === site ? [] : [{ type: 'group.unloadDeferred', data: { name, site } }]))(state)
 }
 
 /**

@@ -4,9 +4,11 @@ import { decode } from '../../kernel/decode.js'
 import { DrError, toDrError } from '../../kernel/errors.js'
 import { getOrThrow } from '../../kernel/either.js'
 import { InjectedCrash, type WorkflowEngine } from '../../kernel/workflow.js'
-import type { EvMirrorView } from '../ev-mirror/index.js'
+import { Cadence, type EvMirrorView } from '../ev-mirror/index.js'
 import type { GroupContext } from './context.js'
-import { decideChange, decideDefine, decideOffer, decideDelete, decideHealth, decideLoad, decideOperation, decideReserve, decideSchedule, decideUnload } from './decide.js'
+import { decideChange, decideDefine, decideOffer, decideDelete, decideHealth, decideLoad, decideOperation, decideReserve, decideSchedule, decideUnload, decideUnloadDeferred } from './decide.js'
+import { definitionOf } from './definition.js'
+import { memberInfo, type GroupMemberInfo } from './member-info.js'
 import { GROUP_FAILOVER_WORKFLOW, GroupFailoverWorkflowInput, runGroupFailover } from './failover.js'
 import { loadAt, unloadAt } from './identity.js'
 import {
@@ -16,22 +18,26 @@ import {
   GroupRefInput,
   GroupResyncInput,
   GroupSiteInput,
+  GroupUnloadInput,
   OfferInterfacesInput,
   PrevalidateInput,
   ReinitializeInput,
+  ReplicatedDefinitionInput,
   ScheduleInput,
   type ChangeGroupOptions,
-  type DefineGroupOptions,
   type GroupFailoverOptions,
   type GroupRef,
   type GroupResyncOptions,
   type GroupSiteOptions,
+  type GroupUnloadOptions,
+  type DefineGroupOptions,
   type OfferInterfacesOptions,
   type PrevalidateOptions,
   type ReinitializeOptions,
+  type ReplicatedDefinitionOptions,
   type ScheduleOptions,
 } from './inputs.js'
-import type { Discrepancy, Prevalidation } from './prevalidate.js'
+import { refuseDiscrepancies, type Discrepancy, type Prevalidation } from './prevalidate.js'
 import { GROUP_SNAPSHOT_WORKFLOW, GroupSnapshotWorkflowInput, runGroupSnapshot } from './series.js'
 import type { SeriesSnapshot, ServerGroup } from './state.js'
 
@@ -49,21 +55,6 @@ export interface GroupFailoverResult {
 }
 
 /**
- * One member's line of `serverGroups.info` (the "replicate info" of a VDM): whether it is replicated, whether it
- * is alive or out of sync, and its last complete transfer.
- *
- * @public
- */
-export interface GroupMemberInfo {
-  readonly id: string
-  readonly state: 'replicated' | 'non-replicated'
-  readonly repState: 'alive' | 'out-of-sync'
-  readonly lastTransferred: string | null
-  readonly source: string
-  readonly destination: string
-}
-
-/**
  * Server groups (virtual servers, `dr.serverGroups`): a configuration and its network identity (interfaces with
  * virtual addresses, name records), mounts and expandable-volume relationships, replicated and failed over
  * together. A failover is prevalidated first: what the group needs at the other site is reserved, and
@@ -76,12 +67,15 @@ export interface GroupMemberInfo {
 export class ServerGroupFacade {
   readonly #cx: GroupContext
   readonly #workflows: WorkflowEngine
-  readonly #schedules = new Map<string, AbortController>()
+  readonly #schedules: Cadence
+  /** The operations this process is starting or driving (never run twice at once). */
+  readonly #live = new Set<string>()
 
   /** @internal Built by the module opener; reach it through the system. */
   constructor(cx: GroupContext, workflows: WorkflowEngine) {
     this.#cx = cx
     this.#workflows = workflows
+    this.#schedules = new Cadence(cx.deps.clock)
     workflows.register(GROUP_FAILOVER_WORKFLOW, { input: GroupFailoverWorkflowInput, run: (wf, input) => runGroupFailover(cx, wf, input) })
     workflows.register(GROUP_SNAPSHOT_WORKFLOW, { input: GroupSnapshotWorkflowInput, run: (wf, input) => runGroupSnapshot(cx, wf, input) })
   }
@@ -159,10 +153,20 @@ export class ServerGroupFacade {
     return { warnings }
   }
 
-  /** Unloads a group: dismounts its volumes, releases its addresses and deletes its name records. */
-  async unload(ref: GroupRef): Promise<void> {
-    const input = decode(GroupRefInput, ref, 'serverGroups.unload options')
+  /**
+   * Unloads a group: dismounts its volumes, releases its addresses and deletes its name records. With `site`
+   * other than where it is loaded — typically where a failover had to defer the unload (`group.pendingUnload`) —
+   * it finishes that unload instead: dismounts there and releases the addresses that site still holds, leaving
+   * the name records, which point at the group where it is now.
+   */
+  async unload(options: GroupUnloadOptions): Promise<void> {
+    const input = decode(GroupUnloadInput, options, 'serverGroups.unload options')
     const group = this.#cx.group(input.name)
+    if (input.site !== undefined && input.site !== group.loadedOn) {
+      this.#cx.deps.sites(input.site)
+      await this.#finishUnload(group, input.site)
+      return
+    }
     if (group.loadedOn === null) return
     await unloadAt(this.#cx, group, group.loadedOn, false)
     await this.#cx.commit((state) => decideUnload(state, input.name))
@@ -202,9 +206,10 @@ export class ServerGroupFacade {
     const site = this.#cx.other(group)
     const found = await this.#cx.prevalidate({ ...group, ...next }, site)
     this.#cx.deps.events.emit('serverGroup.checked', found.discrepancies.length > 0 ? 'warning' : 'info', { name: group.name, site, reason: 'configChange', discrepancies: found.discrepancies })
-    this.#refuse(group.name, found, input.onDiscrepancy ?? 'terminate', 'configuration change')
-    const reservation = { site, interfaces: [...found.available.interfaces], mounts: [...found.available.mounts], forced: found.discrepancies.length > 0, reason: 'configChange' as const, at: this.#cx.deps.clock.now() }
-    await this.#cx.commit((state) => decideReserve(state, group.name, reservation))
+    refuseDiscrepancies(group.name, found, input.onDiscrepancy ?? 'terminate', 'configuration change')
+    const { interfaces, mounts, nameRecords } = found.available
+    const reservation = { site, interfaces: [...interfaces], mounts: [...mounts], nameRecords: [...nameRecords], forced: found.discrepancies.length > 0, reason: 'configChange' as const, at: this.#cx.deps.clock.now() }
+    await this.#cx.commit((state) => decideReserve(state, group.name, reservation, next.mounts))
     await this.#cx.commit((state) => decideChange(state, group.name, next))
     if (group.loadedOn !== null) await loadAt(this.#cx, this.#cx.group(group.name), group.loadedOn, null)
     this.#cx.deps.events.emit('serverGroup.changed', 'info', { name: group.name })
@@ -222,21 +227,38 @@ export class ServerGroupFacade {
     const input = decode(GroupFailoverInput, options, 'serverGroups.failover options')
     const group = this.#cx.group(input.name)
     const running = group.operation
+    if (running !== null && this.#live.has(running.workflowId)) throw new DrError('E_CONFLICT', `server group "${group.name}" is running ${running.kind}`, { name: group.name })
     if (running !== null && running.kind === 'failover') return (await this.#drive(group.name, running.workflowId, () => this.#workflows.resume(running.workflowId))) as unknown as GroupFailoverResult
     const target = this.#cx.other(group)
     const found = await this.#cx.prevalidate(group, target)
     this.#cx.deps.events.emit('serverGroup.checked', found.discrepancies.length > 0 ? 'warning' : 'info', { name: group.name, site: target, reason: 'failover', discrepancies: found.discrepancies })
-    this.#refuse(group.name, found, input.onDiscrepancy ?? 'terminate', 'failover')
-    const run = { name: group.name, from: group.active, target, forced: found.discrepancies.length > 0, interfaces: [...found.available.interfaces], mounts: [...found.available.mounts] }
+    refuseDiscrepancies(group.name, found, input.onDiscrepancy ?? 'terminate', 'failover')
+    const { interfaces, mounts, nameRecords } = found.available
+    const run = { name: group.name, from: group.active, target, forced: found.discrepancies.length > 0, interfaces: [...interfaces], mounts: [...mounts], nameRecords: [...nameRecords] }
     return (await this.#start(group.name, 'failover', GROUP_FAILOVER_WORKFLOW, run)) as unknown as GroupFailoverResult
   }
 
-  /** Resynchronises every member back towards the group's previous site (in parallel); see `evMirrors.resync`. */
+  /**
+   * Resynchronises every member back towards the group's previous site (in parallel; see `evMirrors.resync`), then
+   * finishes an unload a failover had to defer there — the old site must be reachable for a resync anyway.
+   */
   async resync(options: GroupResyncOptions): Promise<readonly EvMirrorView[]> {
     const input = decode(GroupResyncInput, options, 'serverGroups.resync options')
     const group = this.#cx.group(input.name)
     const extra = { ...(input.acknowledgeDataLoss === true ? { acknowledgeDataLoss: true as const } : {}), ...(input.safetySnapshot === true ? { safetySnapshot: true as const } : {}) }
-    return Promise.all(group.members.map((id) => this.#cx.deps.evMirrors.resync({ id, ...extra })))
+    const members = await Promise.all(group.members.map((id) => this.#cx.deps.evMirrors.resync({ id, ...extra })))
+    if (group.pendingUnload !== undefined) await this.#finishUnload(group, group.pendingUnload)
+    return members
+  }
+
+  /**
+   * The definition of a group as a DR series snapshot replicated it onto expandable volume `volume` of `site` (a
+   * member's volume there), read from that site's storage alone — what a DR site needs to recreate the group
+   * with `define` when the coordinator's journal is gone. `E_NOT_FOUND` when the snapshot carries none.
+   */
+  async replicatedDefinition(options: ReplicatedDefinitionOptions): Promise<DefineGroupOptions> {
+    const input = decode(ReplicatedDefinitionInput, options, 'serverGroups.replicatedDefinition options')
+    return definitionOf(await this.#cx.deps.evMirrors.replicatedConfiguration(input), input)
   }
 
   /** Takes a group-consistent snapshot of the DR series now. */
@@ -256,19 +278,7 @@ export class ServerGroupFacade {
   /** The replication state of every member ("replicate info"). */
   async info(ref: GroupRef): Promise<readonly GroupMemberInfo[]> {
     const group = this.#cx.group(decode(GroupRefInput, ref, 'serverGroups.info options').name)
-    return Promise.all(
-      group.members.map(async (id): Promise<GroupMemberInfo> => {
-        const rel = await this.#cx.deps.evMirrors.get({ id })
-        return {
-          id,
-          state: rel.lastTransferred === null ? 'non-replicated' : 'replicated',
-          repState: group.outOfSync.includes(id) ? 'out-of-sync' : 'alive',
-          lastTransferred: rel.lastTransferred?.name ?? null,
-          source: `${rel.source.site}/${rel.source.volume}`,
-          destination: `${rel.destination.site}/${rel.destination.volume}`,
-        }
-      }),
-    )
+    return Promise.all(group.members.map(async (id) => memberInfo(group, id, await this.#cx.deps.evMirrors.get({ id }))))
   }
 
   /** Transfers one member again (a new snapshot), leaving the other members alone; clears its out-of-sync mark. */
@@ -294,8 +304,7 @@ export class ServerGroupFacade {
     const group = this.#cx.group(input.name)
     const replicating = await Promise.all(group.members.map(async (id) => (await this.#cx.deps.evMirrors.get({ id })).state === 'replicating'))
     if (group.members.length > 0 && replicating.every(Boolean)) await this.#seriesSnapshot(input.name, 'beforeDelete')
-    this.#schedules.get(input.name)?.abort()
-    this.#schedules.delete(input.name)
+    this.#schedules.clear(input.name)
     await this.#cx.commit((state) => decideDelete(state, input.name))
     this.#cx.deps.events.emit('serverGroup.deleted', 'info', { name: input.name })
   }
@@ -307,7 +316,7 @@ export class ServerGroupFacade {
   async recover(): Promise<void> {
     for (const group of Object.values(this.#cx.store.state.groups)) {
       const op = group.operation
-      if (op === null) continue
+      if (op === null || this.#live.has(op.workflowId)) continue
       if ((await this.#workflows.history(op.workflowId))?.status !== 'running') await this.#cx.commit((state) => decideOperation(state, group.name, null))
       else await this.#drive(group.name, op.workflowId, () => this.#workflows.resume(op.workflowId)).catch(() => undefined)
     }
@@ -316,36 +325,17 @@ export class ServerGroupFacade {
   /** Starts the series loops of the scheduled groups (and stops those no longer scheduled). */
   startSchedules(): void {
     for (const group of Object.values(this.#cx.store.state.groups)) {
-      const every = group.series.everyMs
-      const running = this.#schedules.get(group.name)
-      if (every === null) {
-        running?.abort()
-        this.#schedules.delete(group.name)
-        continue
-      }
-      running?.abort()
-      const controller = new AbortController()
-      this.#schedules.set(group.name, controller)
-      void this.#loop(group.name, every, controller.signal)
+      this.#schedules.set(group.name, group.series.everyMs, async () => {
+        if (this.#cx.store.state.groups[group.name] === undefined) return false
+        await this.#seriesSnapshot(group.name, 'schedule').catch(() => undefined)
+        return true
+      })
     }
   }
 
   /** Stops every series loop. */
   stopSchedules(): void {
-    for (const controller of this.#schedules.values()) controller.abort()
-    this.#schedules.clear()
-  }
-
-  async #loop(name: string, everyMs: number, signal: AbortSignal): Promise<void> {
-    while (!signal.aborted) {
-      try {
-        await this.#cx.deps.clock.sleep(everyMs, signal)
-      } catch {
-        return
-      }
-      if (signal.aborted || this.#cx.store.state.groups[name] === undefined) return
-      await this.#seriesSnapshot(name, 'schedule').catch(() => undefined)
-    }
+    this.#schedules.stop()
   }
 
   async #seriesSnapshot(name: string, reason: string): Promise<SeriesSnapshot> {
@@ -357,29 +347,30 @@ export class ServerGroupFacade {
     return taken
   }
 
-  #refuse(name: string, found: Prevalidation, decision: 'terminate' | 'force', what: string): void {
-    if (found.discrepancies.length === 0) return
-    const blocking = found.discrepancies.filter((d) => d.blocksLoad)
-    if (decision === 'terminate' || blocking.length > 0) {
-      const why = decision === 'terminate' ? 'terminated' : 'blocked'
-      throw new DrError('E_PRECONDITION', `${what} of server group "${name}" ${why}: ${found.discrepancies.map((d) => `${d.kind} ${d.item}`).join('; ')}`, {
-        name,
-        site: found.site,
-        discrepancies: found.discrepancies,
-        blocking: blocking.length > 0,
-      })
-    }
+  /** Dismounts a group where it is not loaded (an unload a failover deferred) and clears the pending record. */
+  async #finishUnload(group: ServerGroup, site: string): Promise<void> {
+    await unloadAt(this.#cx, group, site, true)
+    await this.#cx.commit((state) => decideUnloadDeferred(state, group.name, null))
+    this.#cx.deps.events.emit('serverGroup.unloaded', 'info', { name: group.name, site })
   }
 
   async #start(name: string, kind: 'failover' | 'snapshot', type: string, input: Json): Promise<Json> {
     const stale = this.#cx.group(name).operation
     if (stale !== null && (await this.#workflows.history(stale.workflowId))?.status !== 'running') await this.#cx.commit((state) => decideOperation(state, name, null))
     const workflowId = `${type}:${name}:${randomUUID()}`
-    await this.#cx.commit((state) => decideOperation(state, name, { kind, workflowId }))
+    this.#live.add(workflowId)
+    try {
+      await this.#cx.commit((state) => decideOperation(state, name, { kind, workflowId }))
+    } catch (error) {
+      this.#live.delete(workflowId)
+      throw error
+    }
     return this.#drive(name, workflowId, () => this.#workflows.run(type, workflowId, input))
   }
 
+  /** Runs (or resumes) a group operation's workflow in this process and closes its record once it has settled. */
   async #drive(name: string, workflowId: string, run: () => Promise<Json>): Promise<Json> {
+    this.#live.add(workflowId)
     try {
       const result = await run()
       await this.#cx.commit((state) => decideOperation(state, name, null))
@@ -388,6 +379,8 @@ export class ServerGroupFacade {
       if (error instanceof InjectedCrash) throw error
       if ((await this.#workflows.history(workflowId))?.status !== 'running') await this.#cx.commit((state) => decideOperation(state, name, null))
       throw toDrError(error)
+    } finally {
+      this.#live.delete(workflowId)
     }
   }
 }

@@ -3,19 +3,30 @@ import type { GroupContext } from './context.js'
 import type { ServerGroup } from './state.js'
 
 /**
+ * The part of a group a load is limited to: what a reservation holds (name records: all when not listed).
+ *
+ * @public
+ */
+export interface LoadScope {
+  readonly interfaces: readonly string[]
+  readonly mounts: readonly string[]
+  readonly nameRecords?: readonly string[]
+}
+
+/**
  * Loads a group on `site` (or only the reserved part of it): mounts its volumes on the site's host, moves its
  * virtual addresses to the site and points its name records at them. Idempotent. Returns the warnings of
  * interfaces the site does not offer or another group uses (the load goes on, as a VDM load does).
  *
  * @public
  */
-export async function loadAt(cx: GroupContext, group: ServerGroup, site: string, only: { interfaces: readonly string[]; mounts: readonly string[] } | null): Promise<string[]> {
+export async function loadAt(cx: GroupContext, group: ServerGroup, site: string, only: LoadScope | null): Promise<string[]> {
   const { host, network } = cx.deps.sites(site)
   const check = await cx.prevalidate({ ...group, loadedOn: null }, site)
   const warnings: string[] = []
   for (const d of check.discrepancies.filter((x) => x.kind === 'insufficientInterfaces' || x.kind === 'interfaceInUse')) {
     warnings.push(`${d.item}: ${d.detail}`)
-    cx.deps.events.emit('serverGroup.loadWarning', 'warning', { name: group.name, site, interface: d.item, detail: d.detail })
+    cx.deps.events.emit('serverGroup.loadWarned', 'warning', { name: group.name, site, interface: d.item, detail: d.detail })
   }
   for (const mount of group.mounts.filter((m) => only === null || only.mounts.includes(m.path))) {
     const existing = await callAdapter(host.kind, 'getMount', () => host.getMount(mount.path))
@@ -26,7 +37,9 @@ export async function loadAt(cx: GroupContext, group: ServerGroup, site: string,
   for (const iface of group.interfaces.filter((i) => only === null || only.interfaces.includes(i.name))) {
     await callAdapter(network.kind, 'claimAddress', () => identity.claimAddress(iface.address, site, cx.deps.token()))
   }
-  for (const record of group.nameRecords) await callAdapter(network.kind, 'setNameRecord', () => identity.setNameRecord(record.name, record.address, cx.deps.token()))
+  for (const record of group.nameRecords.filter((r) => only?.nameRecords === undefined || only.nameRecords.includes(r.name))) {
+    await callAdapter(network.kind, 'setNameRecord', () => identity.setNameRecord(record.name, record.address, cx.deps.token()))
+  }
   return warnings
 }
 

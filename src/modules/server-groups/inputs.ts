@@ -60,6 +60,36 @@ export const GroupRefInput = t.type({ name: Name }, 'GroupRef')
 export type GroupRef = t.OutputOf<typeof GroupRefInput>
 
 /**
+ * Options of `serverGroups.unload`: the group, and optionally the site to unload it from when that is not where it
+ * is loaded (finishing an unload a failover deferred).
+ *
+ * @public
+ */
+export const GroupUnloadInput = t.intersection([t.type({ name: Name }), t.partial({ site: Name })], 'GroupUnloadOptions')
+
+/**
+ * What `serverGroups.unload` takes.
+ *
+ * @public
+ */
+export type GroupUnloadOptions = t.OutputOf<typeof GroupUnloadInput>
+
+/**
+ * Options of `serverGroups.replicatedDefinition`: the site, the expandable volume there (a member's) and the DR
+ * series snapshot whose replicated configuration carries the group's definition.
+ *
+ * @public
+ */
+export const ReplicatedDefinitionInput = t.type({ site: Name, volume: Name, snapshot: Name }, 'ReplicatedDefinitionOptions')
+
+/**
+ * What `serverGroups.replicatedDefinition` takes.
+ *
+ * @public
+ */
+export type ReplicatedDefinitionOptions = t.OutputOf<typeof ReplicatedDefinitionInput>
+
+/**
  * Options of `serverGroups.load` and `serverGroups.move`: the group and the site.
  *
  * @public

@@ -4,6 +4,7 @@ import type { RetryPolicy } from '../../kernel/retry.js'
 import { InjectedCrash, type WorkflowContext } from '../../kernel/workflow.js'
 import type { GroupContext } from './context.js'
 import { decideHealth, decideSeriesTaken } from './decide.js'
+import { groupAttachment } from './definition.js'
 
 /**
  * The workflow type of a DR series snapshot.
@@ -34,9 +35,10 @@ async function setFrozen(cx: GroupContext, site: string, actors: readonly string
 /**
  * Takes one group-consistent snapshot of the DR series (A26): the I/O actors of the group's volumes at the active
  * site are suspended while a consistency-group snapshot of every member volume is taken, then resumed; the
- * snapshots are transferred as ordinary updates (replication never stops), and once every one is integrated at
- * the DR site the series records them, each stamped with its transfer sequence number. A member busy with
- * another transfer is waited for; a member whose transfer fails is marked out of sync.
+ * snapshots are transferred as ordinary updates (replication never stops), each carrying the group's definition
+ * (so the DR site holds the group's configuration on its own storage, with its data), and once every one is
+ * integrated at the DR site the series records them, each stamped with its transfer sequence number. A member
+ * busy with another transfer is waited for; a member whose transfer fails is marked out of sync.
  *
  * @public
  */
@@ -67,7 +69,8 @@ export async function runGroupSnapshot(cx: GroupContext, wf: WorkflowContext, in
     return null
   })
   const members = await wf.step('transfer', async () => {
-    const outcomes = await Promise.allSettled(group.members.map((id) => cx.deps.evMirrors.transfer({ id, snapshot: input.snapshot })))
+    const attachment = groupAttachment(group)
+    const outcomes = await Promise.allSettled(group.members.map((id) => cx.deps.evMirrors.transfer({ id, snapshot: input.snapshot, attachment })))
     const crash = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected' && o.reason instanceof InjectedCrash)
     if (crash !== undefined) throw crash.reason
     const failed: string[] = []
@@ -81,7 +84,7 @@ export async function runGroupSnapshot(cx: GroupContext, wf: WorkflowContext, in
         return
       }
       failed.push(id)
-      cx.deps.events.emit('serverGroup.memberOutOfSync', 'error', { name: input.name, member: id, code: error.code, message: error.message })
+      cx.deps.events.emit('serverGroup.memberMarkedOutOfSync', 'error', { name: input.name, member: id, code: error.code, message: error.message })
     })
     const still = cx.group(input.name).outOfSync.filter((id) => !group.members.includes(id) || failed.includes(id))
     await cx.commit((state) => decideHealth(state, input.name, [...new Set([...still, ...failed])]))

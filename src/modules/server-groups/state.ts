@@ -25,13 +25,24 @@ export const GroupNameRecordCodec = t.type({ name: t.string, address: t.string }
 export const GroupMountCodec = t.type({ path: t.string, volume: t.string }, 'GroupMount')
 
 /**
- * What a server group holds at a site (prevalidation step 794/799): the interfaces and mount paths reserved for
- * it, why, and whether the reservation was forced with a partial set.
+ * One mount of a server group.
  *
  * @public
  */
-export const ReservationCodec = t.type(
-  { site: t.string, interfaces: t.array(t.string), mounts: t.array(t.string), forced: t.boolean, reason: t.keyof({ failover: null, configChange: null }), at: t.number },
+export type GroupMount = t.TypeOf<typeof GroupMountCodec>
+
+/**
+ * What a server group holds at a site (prevalidation step 794/799): the interfaces, mount paths and name records
+ * reserved for it, why, and whether the reservation was forced with a partial set. A reservation is drkit's own
+ * record (journaled, decided against every other group's): the ports have no reservation call.
+ *
+ * @public
+ */
+export const ReservationCodec = t.intersection(
+  [
+    t.type({ site: t.string, interfaces: t.array(t.string), mounts: t.array(t.string), forced: t.boolean, reason: t.keyof({ failover: null, configChange: null }), at: t.number }),
+    t.partial({ nameRecords: t.array(t.string) }),
+  ],
   'Reservation',
 )
 
@@ -61,15 +72,35 @@ export const SeriesSnapshotCodec = t.type(
 export type SeriesSnapshot = t.TypeOf<typeof SeriesSnapshotCodec>
 
 /**
- * A server group (virtual server): its two sites and the one it is active on, the site it is loaded on (null:
- * unloaded), its network identity (interfaces with addresses, name records), its mounts, the expandable-volume
- * relationships of its volumes, the embedder's configuration (shares, exports, user mappings…), a reservation
- * in force, the operation under way, the per-member replication health, and the DR snapshot series.
+ * A group failover that stopped part-way: the site it was going to, the members that did fail over there and
+ * those that could not (with why). The group stays active and loaded where it was until a failover completes.
  *
  * @public
  */
-export const ServerGroupCodec = t.type(
-  {
+export const PartialFailoverCodec = t.type(
+  { target: t.string, failedOver: t.array(t.string), failed: t.array(t.type({ member: t.string, code: t.string, message: t.string })), at: t.number },
+  'PartialFailover',
+)
+
+/**
+ * A partial failover.
+ *
+ * @public
+ */
+export type PartialFailover = t.TypeOf<typeof PartialFailoverCodec>
+
+/**
+ * A server group (virtual server): its two sites and the one it is active on, the site it is loaded on (null:
+ * unloaded), its network identity (interfaces with addresses, name records), its mounts, the expandable-volume
+ * relationships of its volumes, the embedder's configuration (shares, exports, user mappings…), a reservation
+ * in force, the operation under way, the per-member replication health, the DR snapshot series; and, when
+ * there is one, the site where an unload was deferred (it could not be reached) and a failover that stopped
+ * part-way.
+ *
+ * @public
+ */
+export const ServerGroupCodec = t.intersection([
+  t.type({
     name: t.string,
     sites: t.tuple([t.string, t.string]),
     active: t.string,
@@ -85,9 +116,9 @@ export const ServerGroupCodec = t.type(
     outOfSync: t.array(t.string),
     series: t.type({ everyMs: nullable(t.number), next: t.number, taken: t.array(SeriesSnapshotCodec) }),
     createdAt: t.number,
-  },
-  'ServerGroup',
-)
+  }),
+  t.partial({ pendingUnload: t.string, partialFailover: PartialFailoverCodec }),
+], 'ServerGroup')
 
 /**
  * One server group.
@@ -133,6 +164,8 @@ export const ServerGroupsJournalEventCodec = t.union([
   t.type({ type: t.literal('group.reserved'), data: t.type({ ...Named, reservation: nullable(ReservationCodec) }) }),
   t.type({ type: t.literal('group.operation'), data: t.type({ ...Named, operation: nullable(t.type({ kind: t.keyof({ failover: null, snapshot: null }), workflowId: t.string })) }) }),
   t.type({ type: t.literal('group.failedOver'), data: t.type({ ...Named, site: t.string, forced: t.boolean }) }),
+  t.type({ type: t.literal('group.partiallyFailedOver'), data: t.type({ ...Named, partial: PartialFailoverCodec }) }),
+  t.type({ type: t.literal('group.unloadDeferred'), data: t.type({ ...Named, site: nullable(t.string) }) }),
   t.type({ type: t.literal('group.health'), data: t.type({ ...Named, outOfSync: t.array(t.string) }) }),
   t.type({ type: t.literal('group.scheduled'), data: t.type({ ...Named, everyMs: nullable(t.number) }) }),
   t.type({ type: t.literal('group.seriesTaken'), data: t.type({ ...Named, snapshot: SeriesSnapshotCodec }) }),
@@ -186,6 +219,14 @@ export function reduceServerGroups(draft: { groups: Record<string, ServerGroup>;
       group.loadedOn = event.data.site
       group.forced = event.data.forced
       group.reservation = null
+      delete group.partialFailover
+      return
+    case 'group.partiallyFailedOver':
+      group.partialFailover = event.data.partial
+      return
+    case 'group.unloadDeferred':
+      if (event.data.site === null) delete group.pendingUnload
+      else group.pendingUnload = event.data.site
       return
     case 'group.health':
       group.outOfSync = event.data.outOfSync

@@ -8,6 +8,25 @@ afterEach(async () => {
 })
 
 describe('server groups: bad input is rejected and changes nothing', () => {
+  it('a rejection names the method, the field (its io-ts path) and the rule', async () => {
+    const { w } = await serverWorld()
+    worlds.push(w)
+    const samples: Array<[() => Promise<unknown>, string, string]> = [
+      [() => w.serverGroups.define({ name: 'x', sites: ['east', 'west'], members: [], mounts: [{ path: 'relative', volume: 'fs1' }] }), 'serverGroups.define options', 'mounts.0.path'],
+      [() => w.serverGroups.offerInterfaces({ site: 'west', interfaces: ['cge0', 'bad name'] }), 'serverGroups.offerInterfaces options', 'interfaces.1'],
+      [() => w.serverGroups.failover({ name: 'vs1', onDiscrepancy: 'maybe' } as never), 'serverGroups.failover options', 'onDiscrepancy'],
+      [() => w.serverGroups.schedule({ name: 'vs1', every: '-1h' }), 'serverGroups.schedule options', 'every'],
+      [() => w.serverGroups.changeConfiguration({ name: 'vs1', interfaces: [{ name: 'cge0', address: 'a b' }] }), 'serverGroups.changeConfiguration options', 'interfaces.0.address'],
+    ]
+    for (const [call, what, path] of samples) {
+      const error = await call().then(
+        () => undefined,
+        (e: unknown) => e,
+      )
+      expect(error, path).toMatchObject({ code: 'E_INVALID_INPUT', message: expect.stringContaining(`invalid ${what}: field "${path}"`), details: { what, violations: expect.arrayContaining([expect.objectContaining({ path })]) } })
+    }
+  })
+
   it('define validates names, sites, identity and mounts', async () => {
     const { w, group } = await serverWorld()
     worlds.push(w)
@@ -49,8 +68,14 @@ describe('server groups: bad input is rejected and changes nothing', () => {
       () => w.serverGroups.reinitialize({ name: 'vs1' } as never),
       () => w.serverGroups.snapshot({ name: 'a/b' }),
       () => w.serverGroups.delete({} as never),
+      () => w.serverGroups.unload({ name: 'vs1', site: 'a b' }),
+      () => w.serverGroups.replicatedDefinition({ site: 'west', volume: 'fs1' } as never),
     ]
     for (const call of invalid) await expect(call()).rejects.toMatchObject({ code: 'E_INVALID_INPUT' })
+    // The interfaces each site offers are unchanged: west still offers all three (nothing to report for vs1).
+    expect((await w.serverGroups.prevalidate({ name: 'vs1' })).discrepancies).toEqual([])
+    await expect(w.serverGroups.offerInterfaces({ site: 'west', interfaces: ['cge0', 'bad name'] })).rejects.toMatchObject({ code: 'E_INVALID_INPUT' })
+    expect((await w.serverGroups.prevalidate({ name: 'vs1' })).available.interfaces).toEqual(['cge0', 'cge1', 'cge2'])
     for (const call of [() => w.serverGroups.get({ name: 'nope' }), () => w.serverGroups.failover({ name: 'nope' }), () => w.serverGroups.reinitialize({ name: 'vs1', member: 'fs9' }), () => w.serverGroups.load({ name: 'vs1', site: 'mars' })]) {
       await expect(call()).rejects.toMatchObject({ code: 'E_NOT_FOUND' })
     }

@@ -48,23 +48,60 @@ describe('server groups: failover', () => {
     expect(await liveView(w.volumes, 'west', 'fs1')).toEqual(await readerView(w.volumes, 'east', 'fs1'))
   })
 
-  it('a member that cannot fail over keeps the group from loading at the DR site', async () => {
+  it('a member that cannot fail over keeps the group from loading at the DR site; the partial failover is recorded and reported, and a later failover finishes it', async () => {
     const w = await world()
-    w.faults.west.fail({ method: 'restoreSnapshot', when: (call) => String(call.args[0]).startsWith('fs2.'), error: new DrError('E_PRECONDITION', 'disk gone') })
-    await expect(w.serverGroups.failover({ name: 'vs1' })).rejects.toMatchObject({ code: 'E_PRECONDITION' })
+    const remove = w.faults.west.fail({ method: 'restoreSnapshot', when: (call) => String(call.args[0]).startsWith('fs2.'), error: new DrError('E_PRECONDITION', 'disk gone') })
+    const refused = await w.serverGroups.failover({ name: 'vs1' }).catch((e: unknown) => e)
+    expect(refused).toMatchObject({
+      code: 'E_PRECONDITION',
+      message: expect.stringContaining('stopped part-way'),
+      details: { failedOver: ['fs1'], failed: [expect.objectContaining({ member: 'fs2', code: 'E_PRECONDITION' })] },
+    })
     expect(await w.hosts.west.listMounts()).toEqual([])
     const group = await w.serverGroups.get({ name: 'vs1' })
-    expect(group).toMatchObject({ active: 'east', loadedOn: 'east', reservation: null, operation: null })
+    expect(group).toMatchObject({ active: 'east', loadedOn: 'east', reservation: null, operation: null, partialFailover: { target: 'west', failedOver: ['fs1'], failed: [expect.objectContaining({ member: 'fs2' })] } })
+    expect(w.seen.find((e) => e.name === 'serverGroup.partiallyFailedOver')).toMatchObject({ severity: 'critical', payload: { failedOver: ['fs1'] } })
     expect(await w.networks.east.identity.addressOwner('10.0.0.1')).toBe('east')
+    // fs1 did fail over: west is its primary now, east its read-only replica; fs2 is still east's.
+    expect(await w.evMirrors.get({ id: 'fs1' })).toMatchObject({ state: 'failedOver', epoch: 2 })
+    expect((await w.volumes.get({ site: 'east', volume: 'fs1' })).replicaOf).toBe('fs1')
+    expect(await w.evMirrors.get({ id: 'fs2' })).toMatchObject({ state: 'replicating', epoch: 1, operation: null })
+    expect((await w.volumes.get({ site: 'east', volume: 'fs2' })).replicaOf).toBeUndefined()
+    remove()
+    const finished = await w.serverGroups.failover({ name: 'vs1' })
+    expect(finished).toMatchObject({ site: 'west', members: ['fs1', 'fs2'] })
+    const after = await w.serverGroups.get({ name: 'vs1' })
+    expect(after).toMatchObject({ active: 'west', loadedOn: 'west' })
+    expect(after.partialFailover).toBeUndefined()
+    expect(await w.evMirrors.get({ id: 'fs1' })).toMatchObject({ epoch: 2 })
   })
 
-  it('an unreachable source is not unloaded; the failover still completes', async () => {
+  it('an unreachable source is not unloaded; the failover still completes, and the pending unload is finished later', async () => {
     const w = await world()
     w.fabric.partition('east', 'west')
     await w.serverGroups.failover({ name: 'vs1' })
     expect(w.seen.find((e) => e.name === 'serverGroup.unloadDeferred')?.payload).toMatchObject({ site: 'east' })
-    expect((await w.serverGroups.get({ name: 'vs1' })).loadedOn).toBe('west')
+    expect(await w.serverGroups.get({ name: 'vs1' })).toMatchObject({ loadedOn: 'west', pendingUnload: 'east' })
     expect((await w.hosts.east.listMounts()).length).toBe(2)
+    w.fabric.heal('east', 'west')
+    await w.serverGroups.unload({ name: 'vs1', site: 'east' })
+    expect(await w.hosts.east.listMounts()).toEqual([])
+    const group = await w.serverGroups.get({ name: 'vs1' })
+    expect(group).toMatchObject({ loadedOn: 'west' })
+    expect(group.pendingUnload).toBeUndefined()
+    expect((await w.hosts.west.listMounts()).length).toBe(2)
+    expect(await w.networks.west.identity.getNameRecord('vs1.example')).toBe('10.0.0.1')
+  })
+
+  it('a resync finishes an unload a failover had to defer', async () => {
+    const w = await world()
+    w.fabric.partition('east', 'west')
+    await w.serverGroups.failover({ name: 'vs1' })
+    w.fabric.heal('east', 'west')
+    await w.serverGroups.resync({ name: 'vs1' })
+    expect(await w.hosts.east.listMounts()).toEqual([])
+    expect((await w.serverGroups.get({ name: 'vs1' })).pendingUnload).toBeUndefined()
+    expect(w.seen.filter((e) => e.name === 'serverGroup.unloaded').map((e) => (e.payload as { site: string }).site)).toEqual(['east'])
   })
 
   it('behaviour 43: one of three interfaces missing — terminate changes and reserves nothing; force reserves the two and proceeds, forced', async () => {

@@ -33,7 +33,7 @@ describe('server groups: lifecycle', () => {
     await w.serverGroups.define({ name: 'vs2', sites: ['east', 'west'], members: [], interfaces: [{ name: 'cge2', address: '10.0.9.9' }] })
     const loaded = await w.serverGroups.load({ name: 'vs2', site: 'east' })
     expect(loaded.warnings.join(' ')).toContain('cge2')
-    expect(w.seen.find((e) => e.name === 'serverGroup.loadWarning')?.payload).toMatchObject({ name: 'vs2', interface: 'cge2' })
+    expect(w.seen.find((e) => e.name === 'serverGroup.loadWarned')?.payload).toMatchObject({ name: 'vs2', interface: 'cge2' })
     expect((await w.serverGroups.get({ name: 'vs2' })).loadedOn).toBe('east')
   })
 
