@@ -11,12 +11,24 @@
  * - `seq-read-1g`: MB/s reading the volume back in 4 MiB reads (every block checksummed), against raw `fs`
  *   reads of the plain file.
  * - `snapshot-create-16g`: median time to create a snapshot of a 16 GiB sparse volume with 1% of its blocks
- *   written, against the same at 1 GiB fully written (ratio ≈ 1: creation does not grow with size).
+ *   written, against the physical floor of any durable metadata change: the median time of one 128-byte write
+ *   into a preallocated file in the pool directory followed by `fdatasync` (what the metadata log does per batch).
  * - `changed-blocks-1pct`: time to list the blocks changed between two snapshots of the 1 GiB volume with 1% of
  *   its blocks rewritten in between, against a full scan that reads every block of the volume.
+ * - `read-ranges-1pct` and `write-ranges-1pct`: time of one `readRanges` / `writeRanges` of 1% of the 4 KiB blocks
+ *   of a 1 GiB volume (2,621 random blocks), against the same blocks moved with one `read` / `write` call each
+ *   (all issued at once), the way a replicator without vectored I/O moves a delta set. The read blocks are the
+ *   ones an application rewrote one by one since a snapshot of the filled volume (what a mirror's source reads).
+ * - `read-ranges-1pct-limit` and `write-ranges-1pct-limit`: the same vectored calls against the physical limit,
+ *   raw `pread` / `pwrite` of the same bytes at the same offsets of a plain file, as synchronous calls with no
+ *   thread-pool hop (the writes then `fdatasync`'d once, the same durability). Each vectored case and baseline is
+ *   the best of two runs.
+ *
+ * `STORAGE_BENCH_MIB` scales every size (default 1024: the 1 GiB volumes; the sparse volume is 16 times it).
  */
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, open, rm } from 'node:fs/promises'
+import { readSync, writeSync } from 'node:fs'
+import { mkdtemp, open, rm, type FileHandle } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { openLocalStorage, type LocalStorage } from '../src/adapters/local/local-storage.js'
@@ -24,10 +36,11 @@ import { DrError } from '../src/kernel/errors.js'
 import { timed, type Report } from './report.js'
 
 const MiB = 1024 * 1024
-const GiB = 1024 * MiB
+const GiB = Number(process.env['STORAGE_BENCH_MIB'] ?? 1024) * MiB
 const CHUNK = 4 * MiB
 const ROUNDS = 2
 const BLOCK = 64 * 1024
+const SMALL_BLOCK = 4096
 const token = { scope: 'bench', value: 1 }
 
 function mbPerSecond(bytes: number, ms: number): number {
@@ -93,6 +106,117 @@ async function snapshotMs(storage: LocalStorage, volume: string, runs: number): 
   return median(times)
 }
 
+/**
+ * Median time of the smallest durable metadata change a pool can make: a 128-byte write into a preallocated file
+ * in `dir` followed by `fdatasync`, as the metadata log appends one batch.
+ */
+async function durableAppendMs(dir: string, runs: number): Promise<number> {
+  const file = path.join(dir, 'bench-floor.log')
+  const handle = await open(file, 'w+')
+  try {
+    await handle.write(new Uint8Array(runs * 128), 0, runs * 128, 0)
+    await handle.datasync()
+    const record = new Uint8Array(randomBytes(128))
+    const times: number[] = []
+    for (let i = 0; i < runs; i++) {
+      const { ms } = await timed(async () => {
+        await handle.write(record, 0, record.length, i * record.length)
+        await handle.datasync()
+      })
+      times.push(ms)
+    }
+    return median(times)
+  } finally {
+    await handle.close()
+    await rm(file)
+  }
+}
+
+/** `count` distinct random block indexes below `blocks`. */
+function randomBlocks(blocks: number, count: number): number[] {
+  const chosen = new Set<number>()
+  while (chosen.size < count) chosen.add(Math.floor(Math.random() * blocks))
+  return [...chosen]
+}
+
+/** The fastest of `ROUNDS` runs of `work`, in milliseconds. */
+async function bestOf(work: () => Promise<unknown>): Promise<number> {
+  let best = Infinity
+  for (let round = 0; round < ROUNDS; round++) best = Math.min(best, (await timed(work)).ms)
+  return best
+}
+
+/**
+ * The vectored I/O cases on a 1 GiB volume of 4 KiB blocks: filled, snapshotted (a mirror's last cut), then 1% of
+ * its blocks rewritten one by one as an application would — what a mirror's source reads as its next delta set.
+ * A plain file holds the same bytes at the same offsets for the physical limit.
+ */
+async function vectoredCases(storage: LocalStorage, dir: string, report: Report): Promise<void> {
+  const volume = 'small-blocks'
+  await storage.createVolume({ name: volume, sizeBytes: GiB, blockSize: SMALL_BLOCK }, token)
+  const fill = new Uint8Array(randomBytes(CHUNK))
+  for (let at = 0; at < GiB; at += 4 * CHUNK) {
+    await Promise.all([0, 1, 2, 3].map((k) => storage.write(volume, at + k * CHUNK, fill, token)))
+  }
+  await storage.createSnapshot(volume, 'last-cut', token)
+  const count = Math.floor(GiB / SMALL_BLOCK / 100)
+  const blocks = randomBlocks(GiB / SMALL_BLOCK, count)
+  const payload = new Uint8Array(randomBytes(count * SMALL_BLOCK))
+  const data = (i: number): Uint8Array => payload.subarray(i * SMALL_BLOCK, (i + 1) * SMALL_BLOCK)
+  for (let i = 0; i < count; i += 64) {
+    await Promise.all(blocks.slice(i, i + 64).map((block, k) => storage.write(volume, block * SMALL_BLOCK, data(i + k), token)))
+  }
+  const ranges = blocks.map((block) => ({ offset: block * SMALL_BLOCK, length: SMALL_BLOCK }))
+  const changes = blocks.map((block, i) => ({ offset: block * SMALL_BLOCK, data: data(i) }))
+  const plainFile = path.join(dir, 'plain-small-blocks.dat')
+  const plain = await open(plainFile, 'w+')
+  try {
+    await plain.truncate(GiB)
+    rawWriteBlocks(plain, changes)
+    await plain.datasync()
+    const read = await storage.readRanges(volume, ranges)
+    if (!read.every((bytes, i) => Buffer.from(bytes).equals(data(i)))) throw new DrError('E_INTERNAL', 'readRanges returned other bytes than were written')
+    const buffer = new Uint8Array(SMALL_BLOCK)
+    const ms = {
+      vectoredRead: await bestOf(() => storage.readRanges(volume, ranges)),
+      singleRead: await bestOf(() => Promise.all(ranges.map(({ offset, length }) => storage.read(volume, offset, length)))),
+      rawRead: await bestOf(async () => {
+        for (const { offset } of ranges) readSync(plain.fd, buffer, 0, SMALL_BLOCK, offset)
+      }),
+      vectoredWrite: await bestOf(() => storage.writeRanges(volume, changes, token)),
+      singleWrite: await bestOf(() => Promise.all(changes.map((change) => storage.write(volume, change.offset, change.data, token)))),
+      rawWrite: await bestOf(async () => {
+        rawWriteBlocks(plain, changes)
+        await plain.datasync()
+      }),
+    }
+    const blocksLabel = `${count.toLocaleString('en')} random 4 KiB blocks`
+    const vs = (what: string): string => `the same ${blocksLabel} with one ${what} call each, all at once`
+    const limit = (what: string): string => `raw ${what} of the same ${blocksLabel} at their offsets in a plain file`
+    report({ case: 'read-ranges-1pct', metric: 'time', value: ms.vectoredRead, unit: 'ms', baseline: vs('read'), baselineValue: ms.singleRead })
+    report({ case: 'read-ranges-1pct-limit', metric: 'time', value: ms.vectoredRead, unit: 'ms', baseline: limit('pread'), baselineValue: ms.rawRead })
+    report({ case: 'write-ranges-1pct', metric: 'time', value: ms.vectoredWrite, unit: 'ms', baseline: vs('write'), baselineValue: ms.singleWrite })
+    report({
+      case: 'write-ranges-1pct-limit',
+      metric: 'time',
+      value: ms.vectoredWrite,
+      unit: 'ms',
+      baseline: `${limit('pwrite')}, then one fdatasync`,
+      baselineValue: ms.rawWrite,
+    })
+  } finally {
+    await plain.close()
+    await rm(plainFile)
+    await storage.deleteSnapshot(volume, 'last-cut', token)
+    await storage.deleteVolume(volume, token)
+  }
+}
+
+/** Writes each change's bytes at its offset of `file` with one `pwrite` each (synchronous: no thread-pool hop). */
+function rawWriteBlocks(file: FileHandle, changes: ReadonlyArray<{ readonly offset: number; readonly data: Uint8Array }>): void {
+  for (const { offset, data } of changes) writeSync(file.fd, data, 0, data.length, offset)
+}
+
 /** Runs the local storage benchmarks and reports one line per case. */
 export async function run(report: Report): Promise<void> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'drkit-bench-storage-'))
@@ -138,15 +262,15 @@ export async function run(report: Report): Promise<void> {
         ),
       )
     }
-    const smallMs = await snapshotMs(storage, 'seq', 21)
+    const floorMs = await durableAppendMs(path.join(dir, 'pool'), 21)
     const largeMs = await snapshotMs(storage, 'sparse', 21)
     report({
       case: 'snapshot-create-16g',
       metric: 'median time',
       value: largeMs,
       unit: 'ms',
-      baseline: 'snapshot create at 1 GiB',
-      baselineValue: smallMs,
+      baseline: 'a 128-byte write into a preallocated file in the pool directory + fdatasync (any durable metadata change)',
+      baselineValue: floorMs,
     })
 
     await storage.createSnapshot('seq', 'before', token)
@@ -169,6 +293,7 @@ export async function run(report: Report): Promise<void> {
       baseline: 'full scan reading every block',
       baselineValue: scanMs,
     })
+    await vectoredCases(storage, dir, report)
   } finally {
     await storage.close()
     await rm(dir, { recursive: true, force: true })
