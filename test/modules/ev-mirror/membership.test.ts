@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { memoryStorage } from '../../../src/adapters/memory/storage.js'
-import { Gate, content, groupsWorld, liveView, makeVolume, readerView, type GroupsWorld } from '../../fixtures/groups-world.js'
+import { Gate, content, eventsSeen, groupsWorld, liveView, makeVolume, readerView, type GroupsWorld } from '../../fixtures/groups-world.js'
 
 const worlds: GroupsWorld[] = []
 afterEach(async () => {
@@ -106,14 +106,12 @@ describe('ev-mirror: continuous mirroring', () => {
     worlds.push(w)
     await makeVolume(w.volumes, 'east', 'db', 1)
     await w.evMirrors.create({ id: 'db', source: { site: 'east', volume: 'db' }, destination: { site: 'west' }, config: { schedule: '30s' } })
-    const transferred = async (n: number) => {
-      for (let i = 0; i < 2000 && ((await w.evMirrors.get({ id: 'db' })).lastTransferred?.sequence ?? 0) < n; i++) await new Promise((r) => setTimeout(r, 2))
-      return (await w.evMirrors.get({ id: 'db' })).lastTransferred
-    }
     for (let tick = 1; tick <= 3; tick++) {
       await w.volumes.putObject({ site: 'east', volume: 'db', path: `/t${tick}`, data: content(`t${tick}`) })
+      const moved = eventsSeen(w, 'evMirror.redirectMoved', tick)
       await clock.advance(30_000)
-      expect((await transferred(tick))?.name).toBe(`db.${tick}`)
+      await moved
+      expect((await w.evMirrors.get({ id: 'db' })).lastTransferred).toMatchObject({ name: `db.${tick}`, sequence: tick })
       expect(await readerView(w.volumes, 'west', 'db')).toEqual(await liveView(w.volumes, 'east', 'db'))
     }
     expect(w.seen.filter((e) => e.name === 'evMirror.transferStarted').map((e) => (e.payload as { base: string | null }).base)).toEqual([null, 'db.1', 'db.2'])

@@ -2,15 +2,16 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { DrError } from '../../../src/kernel/index.js'
 import { SOURCE_ID_KEY } from '../../../src/modules/ev-mirror/resize.js'
 import { snapshotConfigKey } from '../../../src/modules/ev-mirror/transfer-steps.js'
-import { content, groupsWorld, liveView, makeVolume, readerView, type GroupsWorld } from '../../fixtures/groups-world.js'
+import { memoryStorage } from '../../../src/adapters/memory/storage.js'
+import { Gate, content, eventsSeen, groupsWorld, liveView, makeVolume, readerView, type GroupsWorld } from '../../fixtures/groups-world.js'
 
 const worlds: GroupsWorld[] = []
 afterEach(async () => {
   for (const w of worlds.splice(0)) await w.close()
 })
 
-async function seeded(dcs = 2, objects = 8): Promise<GroupsWorld> {
-  const w = await groupsWorld()
+async function seeded(dcs = 2, objects = 8, options: Parameters<typeof groupsWorld>[0] = {}): Promise<GroupsWorld> {
+  const w = await groupsWorld(options)
   worlds.push(w)
   await makeVolume(w.volumes, 'east', 'db', dcs)
   for (let i = 0; i < objects; i++) await w.volumes.putObject({ site: 'east', volume: 'db', path: `/o${i}`, data: content(`v1-${i}`) })
@@ -92,21 +93,23 @@ describe('ev-mirror: transfer (XFER)', () => {
   })
 
   it('behaviour 21: while one member of T is still transferring, readers at the destination are served T-1 on every constituent, never a mix', async () => {
-    const w = await seeded(2)
+    const gate = new Gate(memoryStorage())
+    const w = await seeded(2, 8, { bases: { east: memoryStorage(), west: gate.port } })
     const rel = await w.evMirrors.create({ source: { site: 'east', volume: 'db' }, destination: { site: 'west' } })
     await w.evMirrors.transfer({ id: rel.id })
     const before = await readerView(w.volumes, 'west', 'db')
     for (let i = 0; i < 8; i++) await w.volumes.putObject({ site: 'east', volume: 'db', path: `/o${i}`, data: content(`v2-${i}`) })
-    w.faults.west.setLatency((call) => (call.method === 'write' && call.args[0] === 'db.dc-2' ? 40 : 0))
     w.seen.length = 0
-    const slow = w.evMirrors.transfer({ id: rel.id })
+    gate.arm((method, args) => method === 'write' && args[0] === 'db.dc-2')
+    const held = w.evMirrors.transfer({ id: rel.id })
+    await gate.reached
+    await eventsSeen(w, 'evMirror.memberTransferred', 3)
     const transferred = (c: string): boolean => w.seen.some((e) => e.name === 'evMirror.memberTransferred' && (e.payload as { constituent: string }).constituent === c)
-    for (let i = 0; i < 5000 && !['db.ns', 'db.ols', 'db.dc-1'].every(transferred); i++) await new Promise((r) => setTimeout(r, 1))
     expect(['db.ns', 'db.ols', 'db.dc-1'].every(transferred)).toBe(true)
     expect(transferred('db.dc-2')).toBe(false)
     expect(await readerView(w.volumes, 'west', 'db')).toEqual(before)
-    w.faults.west.setLatency(0)
-    await slow
+    gate.open()
+    await held
     expect(await readerView(w.volumes, 'west', 'db')).toEqual(await liveView(w.volumes, 'east', 'db'))
   })
 
