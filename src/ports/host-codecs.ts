@@ -1,6 +1,6 @@
 import * as t from 'io-ts'
 import { JsonValue, Name, NonNegativeInt, PositiveInt } from '../kernel/codecs.js'
-import type { HookRequest, HostPolicies, MountInfo, VmSpec } from './host.js'
+import type { HookRequest, HostPolicies, MountInfo, VmInfo, VmSpec } from './host.js'
 
 /**
  * A host as an adapter is configured with it: its name, capacity, tags, whether it is up (default: online, no
@@ -49,9 +49,9 @@ export const VmSpecCodec = t.type(
     name: t.string,
     cpus: NonNegativeInt,
     memoryMb: NonNegativeInt,
-    disks: t.array(t.type({ volume: t.string, mountPath: t.string })),
-    networks: t.array(t.string),
-    tags: t.array(t.string),
+    disks: t.readonlyArray(t.type({ volume: t.string, mountPath: t.string })),
+    networks: t.readonlyArray(t.string),
+    tags: t.readonlyArray(t.string),
     config: JsonValue,
   },
   'VmSpec',
@@ -66,6 +66,13 @@ export const HostCallOptionsCodec = t.partial(
   { idempotencyKey: t.refinement(t.string, (key) => key.length > 0 && key.length <= 256, 'IdempotencyKey (1-256 characters)') },
   'HostCallOptions',
 )
+
+/**
+ * Codec for a {@link VmInfo} (a registered VM as `getVm` describes it), for callers that keep one in a journal.
+ *
+ * @public
+ */
+export const VmInfoCodec = t.intersection([VmSpecCodec, t.type({ host: t.string, power: t.union([t.literal('running'), t.literal('off')]) })], 'VmInfo')
 
 /**
  * Codec for a {@link MountInfo} as `HostPort.mount` accepts it.

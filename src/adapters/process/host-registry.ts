@@ -6,7 +6,7 @@ import { isRight } from 'fp-ts/lib/Either.js'
 import { DrError } from '../../kernel/errors.js'
 import type { MountInfo, VmInfo, VmSpec } from '../../ports/host.js'
 import { hasErrorCode, syncDirectory } from '../fs/durable-io.js'
-import { MountInfoCodec, VmSpecCodec } from '../../ports/host-codecs.js'
+import { MountInfoCodec, VmInfoCodec, VmSpecCodec } from '../../ports/host-codecs.js'
 
 /** The registry file of a process host, in its work directory. */
 const REGISTRY_FILE = 'process-host.json'
@@ -28,8 +28,6 @@ export interface HostRegistryState {
   readonly registered: ReadonlyArray<readonly [string, VmInfo]>
   readonly started: readonly string[]
 }
-
-const VmInfoCodec = t.intersection([VmSpecCodec, t.type({ host: t.string, power: t.union([t.literal('running'), t.literal('off')]) })])
 
 const Fences = t.array(t.tuple([t.string, t.number]))
 

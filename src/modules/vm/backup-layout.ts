@@ -56,7 +56,12 @@ export const BackupMetadataCodec = t.type(
  */
 export type BackupMetadata = t.TypeOf<typeof BackupMetadataCodec>
 
-const SuperblockCodec = t.type({ magic: t.literal('drkit.vm.backups'), vmId: t.string, slots: t.number, slotBytes: t.number })
+/**
+ * Codec of a backup volume's superblock.
+ *
+ * @public
+ */
+export const SuperblockCodec = t.type({ magic: t.literal('drkit.vm.backups'), vmId: t.string, slots: t.number, slotBytes: t.number }, 'Superblock')
 
 /**
  * The layout of a VM's backup volume: how many slots it has and how many bytes each holds.

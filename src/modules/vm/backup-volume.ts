@@ -18,13 +18,15 @@ import {
 const CHUNK = 64 * BACKUP_BLOCK
 
 /**
- * A backup found in a backup volume: its metadata and the slot that holds it.
+ * A backup found in a backup volume: its metadata, the slot that holds it and the byte offset where that slot
+ * starts.
  *
  * @public
  */
 export interface FoundBackup {
   readonly volume: string
   readonly slot: number
+  readonly start: number
   readonly metadata: BackupMetadata
 }
 
@@ -67,18 +69,20 @@ export async function ensureBackupVolume(storage: StoragePort, token: FenceToken
 }
 
 /**
- * Every complete backup in a backup volume (optionally as of one of its snapshots), oldest first.
+ * Every complete backup in a backup volume (optionally as of one of its snapshots), oldest first. The slot
+ * headers are read concurrently.
  *
  * @public
  */
 export async function readBackups(storage: StoragePort, volume: string, source?: ReadSource): Promise<FoundBackup[]> {
   const superblock = await callAdapter(storage.kind, 'read', () => readSuperblock(storage, volume, source))
   if (superblock === undefined) return []
+  const slots = Array.from({ length: superblock.slots }, (_, slot) => slot)
+  const headers = await Promise.all(slots.map((slot) => callAdapter(storage.kind, 'read', () => storage.read(volume, slotOffset(superblock, slot), HEADER_BYTES, source))))
   const found: FoundBackup[] = []
-  for (let slot = 0; slot < superblock.slots; slot++) {
-    const bytes = await callAdapter(storage.kind, 'read', () => storage.read(volume, slotOffset(superblock, slot), HEADER_BYTES, source))
-    const metadata = decodeHeader(bytes)
-    if (metadata !== undefined && metadata.vmId === superblock.vmId) found.push({ volume, slot, metadata })
+  for (const slot of slots) {
+    const metadata = decodeHeader(headers[slot] ?? new Uint8Array(0))
+    if (metadata !== undefined && metadata.vmId === superblock.vmId) found.push({ volume, slot, start: slotOffset(superblock, slot), metadata })
   }
   return found.sort((a, b) => a.metadata.seq - b.metadata.seq)
 }
@@ -111,21 +115,37 @@ export async function writeSlot(storage: StoragePort, token: FenceToken, volume:
     if (disk.base === null) {
       await callAdapter(storage.kind, 'trim', () => storage.trim(volume, target, superblock.slotBytes - disk.offset, token))
     }
-    const changed = await callAdapter(storage.kind, 'changedBlocks', () => storage.changedBlocks(disk.volume, disk.base, disk.snapshot))
-    const holes = new Set(changed.holes)
-    for (const run of runs(changed.blocks, Math.max(1, CHUNK / changed.blockSize))) {
-      const at = run.first * changed.blockSize
-      const length = Math.min(run.count * changed.blockSize, changed.sizeBytes - at)
-      if (length <= 0) continue
-      if (holes.has(run.first)) {
-        await callAdapter(storage.kind, 'trim', () => storage.trim(volume, target + at, length, token))
-        continue
-      }
-      const data = await callAdapter(storage.kind, 'read', () => storage.read(disk.volume, at, length, { snapshot: disk.snapshot }))
-      await callAdapter(storage.kind, 'write', () => storage.write(volume, target + at, data, token))
-    }
+    await copyChangedBlocks(storage, { volume: disk.volume, base: disk.base, snapshot: disk.snapshot }, { volume, offset: target }, token)
   }
   await callAdapter(storage.kind, 'write', () => storage.write(volume, start, encodeHeader(metadata), token))
+}
+
+/**
+ * Copies the blocks of snapshot `from.snapshot` of `from.volume` that changed since `from.base` (every allocated
+ * block when `base` is null) into `to.volume` at byte `to.offset`, on the same storage: data is written in runs
+ * of up to 256 KiB and holes are trimmed.
+ *
+ * @public
+ */
+export async function copyChangedBlocks(
+  storage: StoragePort,
+  from: { readonly volume: string; readonly base: string | null; readonly snapshot: string },
+  to: { readonly volume: string; readonly offset: number },
+  token: FenceToken,
+): Promise<void> {
+  const changed = await callAdapter(storage.kind, 'changedBlocks', () => storage.changedBlocks(from.volume, from.base, from.snapshot))
+  const holes = new Set(changed.holes)
+  for (const run of runs(changed.blocks, Math.max(1, CHUNK / changed.blockSize))) {
+    const at = run.first * changed.blockSize
+    const length = Math.min(run.count * changed.blockSize, changed.sizeBytes - at)
+    if (length <= 0) continue
+    if (holes.has(run.first)) {
+      await callAdapter(storage.kind, 'trim', () => storage.trim(to.volume, to.offset + at, length, token))
+      continue
+    }
+    const data = await callAdapter(storage.kind, 'read', () => storage.read(from.volume, at, length, { snapshot: from.snapshot }))
+    await callAdapter(storage.kind, 'write', () => storage.write(to.volume, to.offset + at, data, token))
+  }
 }
 
 /** Consecutive blocks grouped into runs of at most `max`, holes and data kept apart. */

@@ -3,12 +3,15 @@ import { DrError, callAdapter, isDrError, toDrError } from '../../kernel/errors.
 import type { Json } from '../../kernel/codecs.js'
 import { InjectedCrash, type WorkflowContext } from '../../kernel/workflow.js'
 import type { VmInfo } from '../../ports/host.js'
-import { BackupMetadataCodec, HEADER_BYTES, BACKUP_BLOCK, backupVolumeName, type BackupMetadata, type Superblock } from './backup-layout.js'
+import { VmInfoCodec } from '../../ports/host-codecs.js'
+import { BackupMetadataCodec, HEADER_BYTES, BACKUP_BLOCK, SuperblockCodec, backupVolumeName, type BackupMetadata } from './backup-layout.js'
 import { ensureBackupVolume, writeSlot } from './backup-volume.js'
 import { commit, planOf, siteOf, type VmContext } from './context.js'
 import { decideRecordBackup } from './decide.js'
 import type { BackupTrigger } from './events.js'
 import { groupSnapshot } from './group-snapshot.js'
+import { stepWith } from './journaled-step.js'
+import { quiesceWithin, releaseQuiesce } from './quiesce.js'
 
 /**
  * The workflow type of a VM backup.
@@ -39,7 +42,8 @@ export const VmBackupWorkflowInput = t.type({
  */
 export type VmBackupWorkflowInput = t.TypeOf<typeof VmBackupWorkflowInput>
 
-const Consistency = t.type({ consistency: t.union([t.literal('application-consistent'), t.literal('crash-consistent')]), takenAt: t.number })
+const Consistency = t.type({ consistency: t.union([t.literal('application-consistent'), t.literal('crash-consistent')]), takenAt: t.number }, 'Consistency')
+const Inspected = t.type({ info: VmInfoCodec, sizes: t.array(t.number) }, 'InspectedVm')
 
 /** Stage names a failure is reported under. */
 type Stage = 'quiesce' | 'snapshot' | 'store'
@@ -51,10 +55,12 @@ class StageError extends DrError {
 }
 
 /**
- * Backs up one VM: quiesce its applications (falling back to crash-consistent, flagged, when they cannot and
- * the plan allows it), snapshot its disks as one consistency group, unquiesce (always), store the backup with
- * its metadata in a slot of the VM's backup volume, retire the snapshots of the backup the slot held, and
- * record the backup in the catalog. Every step is idempotent and journaled.
+ * Backs up one VM: quiesce its applications (falling back to crash-consistent, flagged, when they cannot, do not
+ * answer in time — the wait is bounded on the kernel clock whatever the host does — and the plan allows it),
+ * snapshot its disks as one consistency group, unquiesce (always; retried, and `vm.unquiesceFailed` when it
+ * cannot be), store the backup with its metadata in a slot of the VM's backup volume, retire the snapshots of the
+ * backup the slot held, and record the backup in the catalog. Every step is idempotent and journaled; journaled
+ * results are decoded with their codecs on replay.
  *
  * @public
  */
@@ -64,19 +70,19 @@ export async function runBackup(ctx: VmContext, wf: WorkflowContext, input: VmBa
   const token = ctx.token()
   const snapshot = `drvm-${input.backupId}`
   try {
-    const vm = (await wf.step('inspect', async () => {
+    const vm = await stepWith(wf, Inspected, 'inspect', async () => {
       const info = await callAdapter(host.kind, 'getVm', () => host.getVm(input.vmId))
       if (info === undefined) throw new DrError('E_NOT_FOUND', `VM "${input.vmId}" is not registered on site ${input.site}`, { vm: input.vmId, site: input.site })
       const sizes = []
       for (const disk of info.disks) sizes.push((await callAdapter(storage.kind, 'volumeInfo', () => storage.volumeInfo(disk.volume))).sizeBytes)
-      return { info: info as unknown as Json, sizes }
-    })) as unknown as { info: VmInfo; sizes: number[] }
+      return { info, sizes }
+    })
     const volume = backupVolumeName(input.vmId)
-    const superblock = await wf.step('backup-volume', () => ensureBackupVolume(storage, token, volume, input.vmId, vm.sizes, plan.retain).then((s) => s as unknown as Json))
-    const consistent = await wf.step('consistent-snapshot', async () => {
+    const superblock = await stepWith(wf, SuperblockCodec, 'backup-volume', () => ensureBackupVolume(storage, token, volume, input.vmId, vm.sizes, plan.retain))
+    const taken = await stepWith(wf, Consistency, 'consistent-snapshot', async () => {
       let consistency: 'application-consistent' | 'crash-consistent' = 'crash-consistent'
       try {
-        const quiesced = await callAdapter(host.kind, 'quiesce', () => host.quiesce(input.vmId, plan.quiesceTimeoutMs)).catch((error: unknown) => {
+        const quiesced = await quiesceWithin(ctx, host, input.vmId, plan.quiesceTimeoutMs).catch((error: unknown) => {
           if (plan.requireAppConsistent && input.trigger !== 'failback') throw new StageError('quiesce', toDrError(error))
           return undefined
         })
@@ -94,14 +100,13 @@ export async function runBackup(ctx: VmContext, wf: WorkflowContext, input: VmBa
         ctx.events.emit('vm.snapshotCreated', 'info', { vmId: input.vmId, backupId: input.backupId, volumes: vm.info.disks.map((d) => d.volume) })
         return { consistency, takenAt }
       } finally {
-        await host.unquiesce(input.vmId).catch(() => undefined)
+        await releaseQuiesce(ctx, host, input.vmId)
       }
     }, {
       compensate: async () => {
         for (const disk of vm.info.disks) await storage.deleteSnapshot(disk.volume, snapshot, token).catch(() => undefined)
       },
     })
-    const taken = Consistency.is(consistent) ? consistent : { consistency: 'crash-consistent' as const, takenAt: ctx.clock.now() }
     const previous = (ctx.store.state.backups[input.vmId] ?? []).find((b) => b.site === input.site && b.slot === input.slot && b.backupId !== input.backupId)
     const metadata = metadataOf(input, vm.info, vm.sizes, taken.consistency, taken.takenAt)
     await wf.step('store', async () => {
@@ -110,7 +115,7 @@ export async function runBackup(ctx: VmContext, wf: WorkflowContext, input: VmBa
         const base = previous === undefined ? null : await existing(ctx, input.site, disk.volume, previous.snapshot)
         disks.push({ volume: disk.volume, snapshot, base, offset: metadata.disks[index]?.offset ?? HEADER_BYTES })
       }
-      await writeSlot(storage, token, volume, superblock as unknown as Superblock, input.slot, disks, metadata).catch((error: unknown) => {
+      await writeSlot(storage, token, volume, superblock, input.slot, disks, metadata).catch((error: unknown) => {
         throw new StageError('store', toDrError(error))
       })
       ctx.events.emit('vm.backupMetadataStored', 'info', { vmId: input.vmId, backupId: input.backupId, volume, slot: input.slot })
@@ -127,12 +132,22 @@ export async function runBackup(ctx: VmContext, wf: WorkflowContext, input: VmBa
     })
     await wf.step('record', async () => {
       await commit(ctx, (state) =>
-        decideRecordBackup(state, input.vmId, { backupId: input.backupId, seq: input.seq, site: input.site, slot: input.slot, takenAt: taken.takenAt, hostName: vm.info.host, consistency: taken.consistency, snapshot }),
+        decideRecordBackup(state, input.vmId, {
+          backupId: input.backupId,
+          seq: input.seq,
+          site: input.site,
+          slot: input.slot,
+          takenAt: taken.takenAt,
+          hostName: vm.info.host,
+          consistency: taken.consistency,
+          snapshot,
+          planId: input.planId,
+        }),
       )
       return null
     })
     ctx.events.emit('vm.backupCompleted', 'info', { vmId: input.vmId, backupId: input.backupId, consistency: taken.consistency, takenAt: taken.takenAt })
-    return BackupMetadataCodec.encode(metadata) as unknown as Json
+    return BackupMetadataCodec.encode(metadata)
   } catch (error) {
     if (error instanceof InjectedCrash) throw error
     const failure = toDrError(error)

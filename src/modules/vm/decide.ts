@@ -1,6 +1,7 @@
 import * as E from 'fp-ts/lib/Either.js'
 import { DrError } from '../../kernel/errors.js'
 import type { DrEither } from '../../kernel/either.js'
+import type { VmFailoverWorkflowInput } from './failover-input.js'
 import type { DrPlan } from './inputs.js'
 import type { BackupRecord, VmMirrorRecord, PlacedVm, VmJournalEvent, VmState } from './state.js'
 
@@ -37,40 +38,30 @@ export function decideRecordBackup(state: VmState, vmId: string, backup: BackupR
 }
 
 /**
- * Recording the mirror relationship of a VM's backup volume (idempotent).
+ * Recording the mirror relationship of a VM's backup volume under its catalog key (see `mirrorKey`; idempotent).
  *
  * @public
  */
-export function decideRecordMirror(state: VmState, vmId: string, record: VmMirrorRecord): DrEither<readonly VmJournalEvent[]> {
-  const known = state.mirrors[vmId]
-  return E.right(known?.mirror === record.mirror && known?.planId === record.planId ? [] : [{ type: 'vm.mirrorRecorded', data: { vmId, record } }])
+export function decideRecordMirror(state: VmState, key: string, record: VmMirrorRecord): DrEither<readonly VmJournalEvent[]> {
+  return E.right(JSON.stringify(state.mirrors[key]) === JSON.stringify(record) ? [] : [{ type: 'vm.mirrorRecorded', data: { vmId: key, record } }])
 }
 
 /**
- * Beginning a failover run of a plan: one run per plan at a time (a second request is refused with
- * `E_CONFLICT`; the same run id again is a resume and adds nothing).
+ * Beginning a failover run of a plan with the input its workflow will run with: one run per plan at a time (a
+ * second request is refused with `E_CONFLICT`; the same run id again is a resume and adds nothing).
  *
  * @public
  */
-export function decideBeginFailover(state: VmState, planId: string, runId: string, by: string): DrEither<readonly VmJournalEvent[]> {
+export function decideBeginFailover(state: VmState, planId: string, runId: string, by: string, input: VmFailoverWorkflowInput): DrEither<readonly VmJournalEvent[]> {
   if (state.plans[planId] === undefined) return E.left(new DrError('E_NOT_FOUND', `DR plan "${planId}" does not exist`, { plan: planId }))
   const current = state.failovers[planId]
   if (current?.running === true) {
     if (current.runId === runId) return E.right([])
     return E.left(new DrError('E_CONFLICT', `DR plan "${planId}" is failing over already (run ${current.runId})`, { plan: planId, runId: current.runId }))
   }
-  return E.right([{ type: 'vm.failoverBegun', data: { planId, runId, by } }])
+  return E.right([{ type: 'vm.failoverBegun', data: { planId, runId, by, input } }])
 }
 
-/**
- * Recording where a VM was restored (idempotent).
- *
- * @public
- */
-export function decidePlace(state: VmState, vmId: string, placed: PlacedVm): DrEither<readonly VmJournalEvent[]> {
-  if (JSON.stringify(state.placed[vmId]) === JSON.stringify(placed)) return E.right([])
-  return E.right([{ type: 'vm.vmPlaced', data: { vmId, placed } }])
-}
 
 /**
  * Forgetting a restored VM's placement (after failback; idempotent).
@@ -82,12 +73,22 @@ export function decideUnplace(state: VmState, vmId: string): DrEither<readonly V
 }
 
 /**
- * Ending a failover run with its outcome (idempotent).
+ * Ending a failover run with its outcome, recording where it restored each VM in the same journal append
+ * (idempotent: placements already recorded and a run already ended add nothing).
  *
  * @public
  */
-export function decideEndFailover(state: VmState, planId: string, runId: string, outcome: string): DrEither<readonly VmJournalEvent[]> {
+export function decideEndFailover(
+  state: VmState,
+  planId: string,
+  runId: string,
+  outcome: string,
+  placements: ReadonlyArray<{ readonly vmId: string; readonly placed: PlacedVm }> = [],
+): DrEither<readonly VmJournalEvent[]> {
   const current = state.failovers[planId]
   if (current === undefined || current.runId !== runId || !current.running) return E.right([])
-  return E.right([{ type: 'vm.failoverEnded', data: { planId, runId, outcome } }])
+  const placed: VmJournalEvent[] = placements
+    .filter((p) => JSON.stringify(state.placed[p.vmId]) !== JSON.stringify(p.placed))
+    .map((p) => ({ type: 'vm.vmPlaced', data: { vmId: p.vmId, placed: p.placed } }))
+  return E.right([...placed, { type: 'vm.failoverEnded', data: { planId, runId, outcome } }])
 }

@@ -5,19 +5,7 @@
  */
 export type BackupTrigger = 'schedule' | 'administrator' | 'failback'
 
-/**
- * Per-VM result of a failover, a test failover or a failback.
- *
- * @public
- */
-export interface VmOutcome {
-  readonly vmId: string
-  readonly outcome: 'restored' | 'already-restored' | 'failed'
-  readonly host: string | null
-  readonly backupId: string | null
-  readonly restoredPointInTime: number | null
-  readonly reason: string | null
-}
+export type { VmOutcome } from './outcomes.js'
 
 /**
  * The events of the VM module, by name, with their payloads.
@@ -25,11 +13,12 @@ export interface VmOutcome {
  * @public
  */
 export interface VmEvents {
-  'vm.planSaved': { planId: string }
-  'vm.planWarning': { planId: string; code: 'same-location' | 'replication-slower-than-backup' | 'no-vm-matched'; message: string }
-  'vm.planUnplaceable': { planId: string; vms: ReadonlyArray<{ vmId: string; reason: string }> }
+  'vm.planSaved': { planId: string; derivedFromHostApi: boolean }
+  'vm.planWarning': { planId: string; code: 'same-location' | 'replication-more-frequent-than-backup' | 'no-vm-matched' | 'anti-affinity-unknown-vm'; message: string }
+  'vm.planUnplaceable': { planId: string; site: string; vms: ReadonlyArray<{ vmId: string; reason: string }> }
   'vm.backupRequested': { planId: string; vmId: string; trigger: BackupTrigger }
   'vm.applicationsQuiesced': { vmId: string; applicationConsistent: boolean; writers: readonly string[] }
+  'vm.unquiesceFailed': { vmId: string; attempts: number; reason: string }
   'vm.snapshotCreated': { vmId: string; backupId: string; volumes: readonly string[] }
   'vm.backupMetadataStored': { vmId: string; backupId: string; volume: string; slot: number }
   'vm.backupCompleted': { vmId: string; backupId: string; consistency: 'application-consistent' | 'crash-consistent'; takenAt: number }
@@ -38,7 +27,8 @@ export interface VmEvents {
   'vm.replicationRelationshipReused': { vmId: string; mirror: string }
   'vm.replicationRequested': { vmId: string; mirror: string; deltaSet: number }
   'vm.replicationFailed': { vmId: string; mirror: string; reason: string }
-  'vm.failoverInitiated': { planId: string; runId: string; by: 'administrator' | 'dr-services'; test: boolean }
+  'vm.failoverInitiated': { planId: string; runId: string; by: 'administrator' | 'dr-services'; test: boolean; site: string }
+  'vm.sourceFenced': { planId: string; runId: string; reachable: boolean; fenced: readonly string[]; unanswered: readonly string[] }
   'vm.mirrorBroken': { vmId: string; mirror: string }
   'vm.storageOffline': { site: string; volume: string }
   'vm.storageOnline': { site: string; volume: string }
@@ -50,8 +40,10 @@ export interface VmEvents {
   'vm.vmPoweredOn': { vmId: string; hostName: string }
   'vm.restoreCompleted': { vmId: string; hostName: string; backupId: string; restoredPointInTime: number }
   'vm.restoreFailed': { vmId: string; reason: string }
+  'vm.restoreUndoFailed': { vmId: string; step: string; reason: string }
   'vm.failoverCompleted': { planId: string; runId: string; outcome: 'succeeded' | 'partially-succeeded' | 'failed'; restored: readonly string[]; failed: readonly string[] }
   'vm.failoverFailed': { planId: string; runId: string; stage: string; reason: string }
   'vm.testFailoverCleanedUp': { planId: string; runId: string; vms: readonly string[] }
   'vm.failbackCompleted': { planId: string; restored: readonly string[]; failed: readonly string[] }
+  'vm.failbackCompensated': { vmId: string; site: string; reason: string }
 }

@@ -1,17 +1,19 @@
 import { DrError, callAdapter } from '../../kernel/errors.js'
 import { decode } from '../../kernel/decode.js'
-import type { Json } from '../../kernel/codecs.js'
-import type { VmInfo } from '../../ports/host.js'
-import { backupVolumeName, type BackupMetadata } from './backup-layout.js'
+import { BackupMetadataCodec, backupVolumeName, type BackupMetadata } from './backup-layout.js'
 import { readBackups, type FoundBackup } from './backup-volume.js'
 import { VM_BACKUP_WORKFLOW, VmBackupWorkflowInput, runBackup } from './backup.js'
 import { commit, planOf, siteOf, type VmContext } from './context.js'
-import { decideBeginFailover, decideDeletePlan, decideSavePlan } from './decide.js'
-import type { BackupTrigger, VmOutcome } from './events.js'
+import { decideDeletePlan, decideSavePlan } from './decide.js'
+import { hostPoliciesOf } from './derive-plan.js'
+import type { BackupTrigger } from './events.js'
+import { VM_FAILBACK_VM_WORKFLOW, VmFailbackVmWorkflowInput, runFailbackVm } from './failback-vm.js'
 import { VM_FAILBACK_WORKFLOW, VmFailbackWorkflowInput, runFailback } from './failback.js'
-import { VM_FAILOVER_WORKFLOW, VmFailoverWorkflowInput, runFailover, type VmFailoverReport } from './failover.js'
+import { VM_FAILOVER_WORKFLOW, VmFailoverWorkflowInput, runFailover } from './failover.js'
+import { FailoverRunner } from './failover-runner.js'
 import {
   VmBackupNowInput,
+  VmDerivePlanInput,
   VmFailbackInput,
   VmFailoverInput,
   VmPlanId,
@@ -19,6 +21,7 @@ import {
   VmSavePlanInput,
   VmTestFailoverInput,
   type VmBackupNowOptions,
+  type VmDerivePlanOptions,
   type VmFailbackOptions,
   type VmFailoverOptions,
   type DrPlan,
@@ -26,25 +29,35 @@ import {
   type VmSavePlanOptions,
   type VmTestFailoverOptions,
 } from './inputs.js'
+import { resumeWith, runWith } from './journaled-step.js'
 import { nextBackup } from './next-backup.js'
-import { isProtected, validatePlan, type DrPlanReport } from './placement.js'
+import { VmOutcomeCodec, type VmFailoverReport, type VmOutcome } from './outcomes.js'
+import { isProtected, type DrPlanReport } from './placement.js'
+import { protectedVms, reportPlan } from './plan-report.js'
+import { cascadeVm } from './cascade.js'
 import { replicateVm } from './replication.js'
 import { VM_RESTORE_WORKFLOW, VmRestoreWorkflowInput, runRestore } from './restore.js'
 import { PlanScheduler } from './scheduler.js'
+import { prepareRestore } from './single-restore.js'
+import { mirrorKey, sitesOf } from './sites.js'
+import { siteAnswers } from './source-probe.js'
+import * as t from 'io-ts'
 
 /**
  * The VM facade (`dr.vms`): DR plans (validated, with the placement a failover would make reported before any
- * disaster), application-consistent backups with their metadata stored with them, replication of the backups
- * through the mirror module on the plan's schedule, failover to alternate hosts, test failover, failback and
- * the restore of one VM from any backup to any host. Every method validates its input first and rejects with a
- * `DrError`; a rejected call changes nothing. Long operations are durable workflows; {@link VmFacade.recover}
- * resumes the ones a crash interrupted.
+ * disaster; saved as given or derived from a host agent's policies), application-consistent backups with their
+ * metadata stored with them, replication of the backups through the mirror module on the plan's schedule (to the
+ * destination, and on to any tertiary sites), failover to alternate hosts, test failover, failback and the restore of one
+ * VM from any backup to any host. Every method validates its input first and rejects with a `DrError`; a rejected
+ * call changes nothing. Long operations are durable workflows; {@link VmFacade.recover} resumes the ones a crash
+ * interrupted.
  *
  * @public
  */
 export class VmFacade {
   readonly #ctx: VmContext
   readonly #scheduler: PlanScheduler
+  readonly #failovers: FailoverRunner
   readonly #busy = new Map<string, Promise<unknown>>()
   #sequence = 0
 
@@ -55,54 +68,40 @@ export class VmFacade {
     ctx.workflows.register(VM_RESTORE_WORKFLOW, { input: VmRestoreWorkflowInput, run: (wf, input) => runRestore(ctx, wf, input) })
     ctx.workflows.register(VM_FAILOVER_WORKFLOW, { input: VmFailoverWorkflowInput, run: (wf, input) => runFailover(ctx, wf, input) })
     ctx.workflows.register(VM_FAILBACK_WORKFLOW, { input: VmFailbackWorkflowInput, run: (wf, input) => runFailback(ctx, wf, input) })
+    ctx.workflows.register(VM_FAILBACK_VM_WORKFLOW, { input: VmFailbackVmWorkflowInput, run: (wf, input) => runFailbackVm(ctx, wf, input) })
+    this.#failovers = new FailoverRunner(ctx, (prefix) => this.#runId(prefix))
     this.#scheduler = new PlanScheduler(ctx.clock, { backup: (id) => this.#scheduledBackups(id), replicate: (id) => this.#scheduledReplication(id) })
     for (const plan of Object.values(ctx.store.state.plans)) this.#scheduler.arm(plan)
   }
 
   /**
    * Creates or replaces a DR plan, arms its backup and replication schedules and resolves with its validation
-   * report (placement of every protected VM on the destination now, VMs that cannot be placed, warnings), which
-   * is also published as `vm.planWarning` / `vm.planUnplaceable` events. A plan that cannot place every VM is
-   * still saved: the report is how it is known before a disaster.
+   * report (placement of every protected VM on the destination and each tertiary site now, VMs that cannot be
+   * placed or whose disk paths the path map does not translate, warnings), which is also published as
+   * `vm.planWarning` / `vm.planUnplaceable` events. A plan that cannot place every VM is still saved: the report is
+   * how it is known before a disaster.
    */
   async savePlan(options: VmSavePlanOptions): Promise<DrPlanReport> {
     const input = decode(VmSavePlanInput, options, 'vms.savePlan options')
-    const plan: DrPlan = {
-      id: input.id,
-      source: input.source,
-      destination: input.destination,
-      protect: input.protect,
-      backupEveryMs: input.backupEvery,
-      replicateEveryMs: input.replicateEvery,
-      placement: input.placement,
-      retain: input.retain ?? 3,
-      quiesceTimeoutMs: input.quiesceTimeout ?? 30_000,
-      requireAppConsistent: input.requireAppConsistent ?? false,
-      maxParallel: input.maxParallel ?? 8,
-      locations: input.locations ?? null,
-      pathMap: input.pathMap ?? null,
-    }
-    if (plan.source === plan.destination) throw new DrError('E_INVALID_INPUT', 'invalid vms.savePlan options: field "destination" must differ from "source"', { what: 'vms.savePlan options', violations: [{ path: 'destination', expected: 'a site other than the source', actual: JSON.stringify(plan.destination) }] })
-    siteOf(this.#ctx, plan.source)
-    siteOf(this.#ctx, plan.destination)
-    await commit(this.#ctx, (state) => decideSavePlan(state, plan))
-    this.#scheduler.arm(plan)
-    this.#ctx.events.emit('vm.planSaved', 'info', { planId: plan.id })
-    return this.validatePlan(plan.id)
+    return this.#save(input, input.backupEvery, input.replicateEvery, undefined)
   }
 
-  /** Validates a plan against the VMs it protects and the destination hosts now, and reports the result. */
+  /**
+   * Creates or replaces a DR plan whose backup and replication intervals are those the data protection agent of
+   * `fromHost` on the source site reports (`HostPort.hostPolicies`; note 003 ¶0027); by default it protects every
+   * VM on that host. Resolves with the validation report, as `savePlan` does; the stored plan names the host
+   * (`derivedFromHost`) and `vm.planSaved` says `derivedFromHostApi: true`.
+   */
+  async derivePlan(options: VmDerivePlanOptions): Promise<DrPlanReport> {
+    const input = decode(VmDerivePlanInput, options, 'vms.derivePlan options')
+    siteOf(this.#ctx, input.source)
+    const policies = await hostPoliciesOf(this.#ctx, input.source, input.fromHost)
+    return this.#save({ ...input, protect: input.protect ?? { hosts: [input.fromHost] } }, policies.backupEveryMs, policies.replicateEveryMs, input.fromHost)
+  }
+
+  /** Validates a plan against the VMs it protects and the hosts of the sites it replicates to now, and reports the result. */
   async validatePlan(id: string): Promise<DrPlanReport> {
-    const plan = planOf(this.#ctx, decode(VmPlanId, id, 'vms.validatePlan id'))
-    const vms = await this.#protectedVms(plan)
-    const source = siteOf(this.#ctx, plan.source).host
-    const destination = siteOf(this.#ctx, plan.destination).host
-    const hosts = await callAdapter(destination.kind, 'listHosts', () => destination.listHosts())
-    const sourceHosts = new Set([...vms.map((vm) => vm.host), ...(await source.listHosts().catch(() => [])).map((h) => h.name)])
-    const report = validatePlan(plan, vms.map((vm) => ({ vmId: vm.id, cpus: vm.cpus, memoryMb: vm.memoryMb, tags: vm.tags })), hosts, sourceHosts)
-    for (const warning of report.warnings) this.#ctx.events.emit('vm.planWarning', 'warning', { planId: plan.id, ...warning })
-    if (report.unplaced.length > 0) this.#ctx.events.emit('vm.planUnplaceable', 'error', { planId: plan.id, vms: report.unplaced })
-    return report
+    return reportPlan(this.#ctx, planOf(this.#ctx, decode(VmPlanId, id, 'vms.validatePlan id')))
   }
 
   /** Every stored plan, by id. */
@@ -137,98 +136,96 @@ export class VmFacade {
     return readBackups(site.storage, backupVolumeName(vm))
   }
 
-  /** Replicates the backups of every VM of a plan now (sets relationships up as needed); per VM the delta set cut or null. */
+  /**
+   * Replicates the backups of every VM of a plan now to its destination, and cascades what the destination holds
+   * on to its tertiary sites (sets relationships up as needed); per VM the delta set cut towards the destination
+   * (key: the VM id) and towards each tertiary site (key `<vmId>@<site>`), or null. `E_CONFLICT` while the plan
+   * fails over.
+   */
   async replicateNow(id: string): Promise<Readonly<Record<string, number | null>>> {
     const plan = planOf(this.#ctx, decode(VmPlanId, id, 'vms.replicateNow id'))
+    if (this.#ctx.store.state.failovers[plan.id]?.running === true) throw new DrError('E_CONFLICT', `DR plan "${plan.id}" is failing over; its mirrors are not replicated now`, { plan: plan.id })
     return this.#replicate(plan)
   }
 
   /**
-   * Fails the plan over to its destination site: breaks the backup mirrors, cycles the destination volumes, scans
-   * them and restores every protected VM found from its newest complete backup on an alternate host of the plan.
-   * An administrator may start it at any time; `dr-services` (a policy) only with `primaryConfirmedDown: true`
-   * and when this coordinator cannot reach the source site's storage or hosts either.
+   * Fails the plan over to its destination site (or to `site`, one of its tertiary sites): fences the source VMs
+   * when the source answers, breaks the backup mirrors, cycles the destination volumes, scans them and restores
+   * every protected VM found from its newest complete backup on an alternate host of the plan. An administrator
+   * may start it at any time; `dr-services` (a policy) only with `primaryConfirmedDown: true` and when this
+   * coordinator cannot reach the source site's storage or hosts either (each probe bounded in time).
    * Refused with `E_CONFLICT` while another failover of the plan runs. Re-issuing it after a partial outcome
-   * restores the VMs that failed and leaves the restored ones alone. With `failedHosts` (a partial failure of the
-   * source site) only the VMs whose last backup names one of those hosts fail over; the others are untouched.
+   * restores the VMs that failed and leaves the restored ones alone; after a crash it resumes the interrupted run.
+   * With `failedHosts` (a partial failure of the source site) only the VMs whose last backup names one of those
+   * hosts fail over; the others are untouched.
    */
   async failover(options: VmFailoverOptions): Promise<VmFailoverReport> {
     const input = decode(VmFailoverInput, options, 'vms.failover options')
+    const plan = planOf(this.#ctx, input.plan)
     const by = input.by ?? 'administrator'
     if (by === 'dr-services' && input.primaryConfirmedDown !== true) {
       throw new DrError('E_PRECONDITION', `a policy failover of plan "${input.plan}" needs the primary site confirmed down (primaryConfirmedDown: true)`, { plan: input.plan })
     }
-    if (by === 'dr-services' && (await this.#sourceAnswers(planOf(this.#ctx, input.plan)))) {
+    if (by === 'dr-services' && !this.#failovers.busy(plan.id) && (await siteAnswers(this.#ctx, plan.source))) {
       throw new DrError('E_PRECONDITION', `a policy failover of plan "${input.plan}" is refused: the source site's storage and hosts still answer`, { plan: input.plan })
     }
-    return this.#runFailover(input.plan, by, false, null, input.failedHosts ?? null)
+    return this.#failovers.request(plan.id, { by, test: false, network: null, failedHosts: input.failedHosts ?? null, site: input.site ?? plan.destination })
   }
 
   /**
    * Rehearses a failover without disturbing replication: restores renamed copies of the newest replicated backups
-   * on the alternate hosts, attached only to the isolated `network`, checks they run, then removes them.
+   * (held while they are read) on the alternate hosts of the destination (or `site`), attached only to the isolated
+   * `network`, checks they run, then removes them.
    */
   async testFailover(options: VmTestFailoverOptions): Promise<VmFailoverReport> {
     const input = decode(VmTestFailoverInput, options, 'vms.testFailover options')
-    return this.#runFailover(input.plan, 'administrator', true, input.network, null)
+    const plan = planOf(this.#ctx, input.plan)
+    return this.#failovers.request(plan.id, { by: 'administrator', test: true, network: input.network, failedHosts: null, site: input.site ?? plan.destination })
   }
 
   /**
-   * Returns the plan's failed-over VMs to their original hosts through reverse replication; per VM the outcome.
+   * Returns the plan's failed-over VMs to their original hosts through reverse replication, each VM kept running
+   * until its final backup; per VM the outcome. Refused with `E_PRECONDITION` while the source does not answer.
    * Re-issuing it after a crash resumes the interrupted failback.
    */
   async failback(options: VmFailbackOptions): Promise<readonly VmOutcome[]> {
     const input = decode(VmFailbackInput, options, 'vms.failback options')
     planOf(this.#ctx, input.plan)
+    const outcomes = t.array(VmOutcomeCodec)
     const interrupted = (await this.#ctx.workflows.listRunning()).find((id) => id.startsWith(`${VM_FAILBACK_WORKFLOW}.${input.plan}.`) && !id.includes('/'))
-    if (interrupted !== undefined) return (await this.#ctx.workflows.resume(interrupted)) as unknown as VmOutcome[]
+    if (interrupted !== undefined) return resumeWith(this.#ctx.workflows, outcomes, interrupted)
     const runId = this.#runId(`${VM_FAILBACK_WORKFLOW}.${input.plan}`)
-    return (await this.#ctx.workflows.run(VM_FAILBACK_WORKFLOW, runId, { planId: input.plan, runId })) as unknown as VmOutcome[]
+    const run = { planId: input.plan, runId, ...(input.acknowledgeDataLoss === undefined ? {} : { acknowledgeDataLoss: input.acknowledgeDataLoss }), ...(input.safetySnapshot === undefined ? {} : { safetySnapshot: input.safetySnapshot }) }
+    return runWith(this.#ctx.workflows, outcomes, VM_FAILBACK_WORKFLOW, runId, run, VmFailbackWorkflowInput)
   }
 
   /**
    * Restores one VM from a backup held on `site` (pinned, or the newest complete one) to a host of that site:
-   * `original-host` uses the host named in the backup metadata, `alternate-host` the given `host` (required).
-   * A VM of that id registered on the site is replaced only with `overwrite: true`.
+   * `original-host` uses the host named in the backup metadata, `alternate-host` the given `host` (required). The
+   * host must exist, be online and have room, and a VM of that id registered on the site is replaced only with
+   * `overwrite: true` — all checked before anything changes. On a live mirror destination it reads the newest
+   * replicated snapshot (held meanwhile), elsewhere a snapshot it takes of the backup volume; a failure after the
+   * VM was evicted puts it back.
    */
   async restore(options: VmRestoreOptions): Promise<VmOutcome> {
     const input = decode(VmRestoreInput, options, 'vms.restore options')
     if (input.mode === 'alternate-host' && input.host === undefined) {
       throw new DrError('E_INVALID_INPUT', 'invalid vms.restore options: field "host" is required with mode "alternate-host"', { what: 'vms.restore options', violations: [{ path: 'host', expected: 'Name', actual: 'undefined' }] })
     }
-    const { storage } = siteOf(this.#ctx, input.site)
-    const volume = backupVolumeName(input.vm)
-    const backups = await readBackups(storage, volume)
-    const chosen = input.backup === undefined ? backups[backups.length - 1] : backups.find((b) => b.metadata.backupId === input.backup)
-    if (chosen === undefined) throw new DrError('E_NOT_FOUND', `no backup ${input.backup ?? ''} of VM "${input.vm}" on site ${input.site}`.replace('  ', ' '), { vm: input.vm, site: input.site })
-    const host = input.mode === 'alternate-host' ? (input.host as string) : chosen.metadata.hostName
-    this.#ctx.events.emit('vm.alternateHostSelected', 'info', { vmId: input.vm, hostName: host, skipped: [], source: input.mode === 'alternate-host' ? 'caller' : 'metadata' })
     const runId = this.#runId(`${VM_RESTORE_WORKFLOW}.${input.vm}`)
-    const child: VmRestoreWorkflowInput = {
-      runId,
-      planId: null,
-      site: input.site,
-      volume,
-      slot: chosen.slot,
-      snapshot: null,
-      backupId: chosen.metadata.backupId,
-      host,
-      hostNameSource: input.mode === 'alternate-host' ? 'caller' : 'metadata',
-      kind: 'single',
-      prefix: '',
-      network: null,
-      pathMap: null,
-      overwrite: input.overwrite === true,
-      originalHost: chosen.metadata.hostName,
-    }
-    return (await this.#ctx.workflows.run(VM_RESTORE_WORKFLOW, runId, child as unknown as Json)) as unknown as VmOutcome
+    const child = await prepareRestore(this.#ctx, input, runId)
+    this.#ctx.events.emit('vm.alternateHostSelected', 'info', { vmId: input.vm, hostName: child.host, skipped: [], source: input.mode === 'alternate-host' ? 'caller' : 'metadata' })
+    return runWith(this.#ctx.workflows, VmOutcomeCodec, VM_RESTORE_WORKFLOW, runId, child, VmRestoreWorkflowInput)
   }
 
-  /** Resumes every VM workflow a crash interrupted (backups, restores, failovers, failbacks); resolves once all settled. */
+  /**
+   * Resumes every VM workflow a crash interrupted (backups, restores, failovers — also one whose workflow never
+   * started —, failbacks); resolves once all settled.
+   */
   async recover(): Promise<void> {
+    await this.#failovers.recover()
     const running = await this.#ctx.workflows.listRunning()
-    const mine = running.filter((id) => id.startsWith('vm.'))
-    for (const id of mine) await this.#ctx.workflows.resume(id).catch(() => undefined)
+    for (const id of running.filter((each) => each.startsWith('vm.'))) await this.#ctx.workflows.resume(id).catch(() => undefined)
   }
 
   /** Cancels the schedules. */
@@ -236,27 +233,42 @@ export class VmFacade {
     this.#scheduler.close()
   }
 
-  async #runFailover(planId: string, by: 'administrator' | 'dr-services', test: boolean, network: string | null, failedHosts: readonly string[] | null): Promise<VmFailoverReport> {
-    planOf(this.#ctx, planId)
-    const current = this.#ctx.store.state.failovers[planId]
-    if (current?.running === true) {
-      const history = await this.#ctx.workflows.history(current.runId)
-      if (history?.status === 'running' && !this.#busy.has(current.runId)) return this.#drive(current.runId, () => this.#ctx.workflows.resume(current.runId))
+  async #save(
+    input: Omit<VmSavePlanOptions, 'backupEvery' | 'replicateEvery' | 'retain' | 'quiesceTimeout' | 'maxParallel'> & { retain?: number; quiesceTimeout?: number; maxParallel?: number },
+    backupEveryMs: number,
+    replicateEveryMs: number,
+    derivedFromHost: string | undefined,
+  ): Promise<DrPlanReport> {
+    const plan: DrPlan = {
+      id: input.id,
+      source: input.source,
+      destination: input.destination,
+      protect: input.protect,
+      backupEveryMs,
+      replicateEveryMs,
+      placement: input.placement,
+      retain: input.retain ?? 3,
+      quiesceTimeoutMs: input.quiesceTimeout ?? 30_000,
+      requireAppConsistent: input.requireAppConsistent ?? false,
+      maxParallel: input.maxParallel ?? 8,
+      locations: input.locations ?? null,
+      pathMap: input.pathMap ?? null,
+      ...(input.tertiary === undefined || input.tertiary.length === 0 ? {} : { tertiary: input.tertiary }),
+      ...(derivedFromHost === undefined ? {} : { derivedFromHost }),
     }
-    const runId = this.#runId(`${VM_FAILOVER_WORKFLOW}.${planId}`)
-    await commit(this.#ctx, (state) => decideBeginFailover(state, planId, runId, by))
-    this.#ctx.events.emit('vm.failoverInitiated', 'warning', { planId, runId, by, test })
-    return this.#drive(runId, () => this.#ctx.workflows.run(VM_FAILOVER_WORKFLOW, runId, { planId, runId, by, test, network, failedHosts: failedHosts === null ? null : [...failedHosts] }))
-  }
-
-  async #drive(runId: string, run: () => Promise<Json>): Promise<VmFailoverReport> {
-    const running = run()
-    this.#busy.set(runId, running)
-    try {
-      return (await running) as unknown as VmFailoverReport
-    } finally {
-      this.#busy.delete(runId)
+    const sites = sitesOf(plan)
+    const clash = [plan.source, ...sites].find((site, index, all) => all.indexOf(site) !== index)
+    if (clash !== undefined) {
+      throw new DrError('E_INVALID_INPUT', `invalid vms.savePlan options: the source, the destination and the tertiary sites must all differ ("${clash}" repeats)`, {
+        what: 'vms.savePlan options',
+        violations: [{ path: clash === plan.destination ? 'destination' : 'tertiary', expected: 'a site other than the source, the destination and the other tertiary sites', actual: JSON.stringify(clash) }],
+      })
     }
+    for (const site of [plan.source, ...sites]) siteOf(this.#ctx, site)
+    await commit(this.#ctx, (state) => decideSavePlan(state, plan))
+    this.#scheduler.arm(plan)
+    this.#ctx.events.emit('vm.planSaved', 'info', { planId: plan.id, derivedFromHostApi: derivedFromHost !== undefined })
+    return reportPlan(this.#ctx, plan)
   }
 
   async #backup(plan: DrPlan, vmId: string, trigger: BackupTrigger): Promise<BackupMetadata> {
@@ -266,7 +278,7 @@ export class VmFacade {
     this.#ctx.events.emit('vm.backupRequested', 'info', { planId: plan.id, vmId, trigger })
     const running = (async () => {
       const input = await nextBackup(this.#ctx, plan, plan.source, vmId, trigger)
-      return (await this.#ctx.workflows.run(VM_BACKUP_WORKFLOW, `${VM_BACKUP_WORKFLOW}.${input.backupId}.${this.#ctx.clock.now()}`, input as unknown as Json)) as unknown as BackupMetadata
+      return runWith(this.#ctx.workflows, BackupMetadataCodec, VM_BACKUP_WORKFLOW, `${VM_BACKUP_WORKFLOW}.${input.backupId}.${this.#ctx.clock.now()}`, input, VmBackupWorkflowInput)
     })()
     this.#busy.set(key, running)
     try {
@@ -276,26 +288,14 @@ export class VmFacade {
     }
   }
 
-  /** True when both the storage and the hosts of the plan's source site answer this coordinator. */
-  async #sourceAnswers(plan: DrPlan): Promise<boolean> {
-    const source = siteOf(this.#ctx, plan.source)
-    const answers = async (probe: () => Promise<unknown>): Promise<boolean> => probe().then(() => true, () => false)
-    return (await answers(() => source.storage.listVolumes())) && (await answers(() => source.host.listHosts()))
-  }
-
-  async #protectedVms(plan: DrPlan): Promise<VmInfo[]> {
-    const host = siteOf(this.#ctx, plan.source).host
-    const vms = await callAdapter(host.kind, 'listVms', () => host.listVms())
-    return vms.filter((vm) => isProtected(plan, vm))
-  }
-
   /** The backup job: validates the plan (reporting what cannot be placed) and backs up every protected VM not failed over. */
   async #scheduledBackups(planId: string): Promise<void> {
     const plan = this.#ctx.store.state.plans[planId]
     if (plan === undefined) return
     await this.validatePlan(plan.id).catch(() => undefined)
-    for (const vm of await this.#protectedVms(plan)) {
-      if (this.#busy.has(`backup:${vm.id}`) || this.#ctx.store.state.placed[vm.id]?.site === plan.destination) continue
+    for (const vm of await protectedVms(this.#ctx, plan)) {
+      const placed = this.#ctx.store.state.placed[vm.id]
+      if (this.#busy.has(`backup:${vm.id}`) || (placed !== undefined && placed.site !== plan.source)) continue
       await this.#backup(plan, vm.id, 'schedule').catch(() => undefined)
     }
   }
@@ -308,16 +308,20 @@ export class VmFacade {
   async #replicate(plan: DrPlan): Promise<Record<string, number | null>> {
     const result: Record<string, number | null> = {}
     const vms = Object.entries(this.#ctx.store.state.backups)
-      .filter(([, backups]) => backups.some((b) => b.site === plan.source))
+      .filter(([, backups]) => backups.some((b) => b.site === plan.source && (b.planId ?? plan.id) === plan.id))
       .map(([vmId]) => vmId)
       .filter((vmId) => (this.#ctx.store.state.mirrors[vmId]?.planId ?? plan.id) === plan.id)
       .sort()
     for (const vmId of vms) {
-      const key = `replicate:${vmId}`
-      if (this.#busy.has(key)) continue
-      const running = replicateVm(this.#ctx, plan, vmId)
-      this.#busy.set(key, running)
-      result[vmId] = await running.finally(() => this.#busy.delete(key))
+      for (const site of sitesOf(plan)) {
+        const key = mirrorKey(plan, vmId, site)
+        const busy = `replicate:${key}`
+        if (this.#busy.has(busy)) continue
+        const hop = { from: { site: plan.source, volume: backupVolumeName(vmId) }, to: site }
+        const running = site === plan.destination ? replicateVm(this.#ctx, plan, vmId, hop) : cascadeVm(this.#ctx, plan, vmId, site)
+        this.#busy.set(busy, running)
+        result[key] = await running.finally(() => this.#busy.delete(busy))
+      }
     }
     return result
   }
@@ -326,4 +330,3 @@ export class VmFacade {
     return `${prefix}.${this.#ctx.clock.now()}.${this.#sequence++}`
   }
 }
-

@@ -1,15 +1,14 @@
 import * as t from 'io-ts'
-import { DrError, callAdapter, toDrError } from '../../kernel/errors.js'
+import { DrError } from '../../kernel/errors.js'
 import type { Json } from '../../kernel/codecs.js'
-import { InjectedCrash, type WorkflowContext } from '../../kernel/workflow.js'
-import { backupVolumeName, type BackupMetadata } from './backup-layout.js'
-import { VM_BACKUP_WORKFLOW } from './backup.js'
-import { commit, planOf, siteOf, type VmContext } from './context.js'
-import { decideUnplace } from './decide.js'
-import type { PlacedVm } from './state.js'
-import type { VmOutcome } from './events.js'
-import { nextBackup } from './next-backup.js'
-import { VM_RESTORE_WORKFLOW, type VmRestoreWorkflowInput } from './restore.js'
+import type { WorkflowContext } from '../../kernel/workflow.js'
+import { runChildren } from './children.js'
+import { planOf, type VmContext } from './context.js'
+import { VM_FAILBACK_VM_WORKFLOW, VmFailbackVmWorkflowInput } from './failback-vm.js'
+import { runWith, stepWith } from './journaled-step.js'
+import { VmOutcomeCodec, failedOutcome } from './outcomes.js'
+import { mirrorKey } from './sites.js'
+import { siteAnswers } from './source-probe.js'
 
 /**
  * The workflow type of a failback.
@@ -19,87 +18,63 @@ import { VM_RESTORE_WORKFLOW, type VmRestoreWorkflowInput } from './restore.js'
 export const VM_FAILBACK_WORKFLOW = 'vm.failback'
 
 /**
- * Input of the failback workflow: the plan and the run id.
+ * Input of the failback workflow: the plan, the run id, and what the reverse resync may do with data the source
+ * wrote after the failover (absent in runs journaled before they were options: nothing).
  *
  * @public
  */
-export const VmFailbackWorkflowInput = t.type({ planId: t.string, runId: t.string })
+export const VmFailbackWorkflowInput = t.intersection([t.type({ planId: t.string, runId: t.string }), t.partial({ acknowledgeDataLoss: t.boolean, safetySnapshot: t.boolean })])
+
+const Selected = t.array(VmFailbackVmWorkflowInput)
 
 /**
- * The failback, per VM a failover restored: stop it on the destination, take a final backup there (its
- * metadata names the destination host), resync the mirror in reverse and return it to its original direction
- * (so the source holds that backup before anything is restored there), restore the VM on its original host
- * (the override names the original host, since the new metadata names the alternate one), and unregister the
- * destination copy. VMs fail back independently; the result lists each with its outcome.
+ * The failback of a plan: select the VMs a failover restored on the destination, make sure the source site answers
+ * (a failback while it is still down stops nothing and fails with `E_PRECONDITION`), then fail the VMs back
+ * independently, `maxParallel` at once, each as its own workflow (see `runFailbackVm`). The result lists each VM
+ * with its outcome; a VM failed over to a tertiary site is listed as failed (its backups reach the source only
+ * through the destination, so it must be failed over to the destination first).
  *
  * @public
  */
 export async function runFailback(ctx: VmContext, wf: WorkflowContext, input: t.TypeOf<typeof VmFailbackWorkflowInput>): Promise<Json> {
   const plan = planOf(ctx, input.planId)
-  const destination = siteOf(ctx, plan.destination)
-  const token = ctx.token()
-  const vms = (await wf.step('select', async () => {
+  const vms = await stepWith(wf, Selected, 'select', async () => {
     const selected = Object.entries(ctx.store.state.placed)
-      .filter(([vmId, placed]) => placed.site === plan.destination && ctx.store.state.mirrors[vmId]?.planId === plan.id)
+      .filter(([vmId, placed]) => placed.site !== plan.source && ctx.store.state.mirrors[mirrorKey(plan, vmId, placed.site)]?.planId === plan.id)
       .sort(([a], [b]) => (a < b ? -1 : 1))
-    if (selected.length === 0) throw new DrError('E_PRECONDITION', `DR plan "${plan.id}" has no VM failed over to ${plan.destination}`, { plan: plan.id })
-    return selected as unknown as Json
-  })) as unknown as Array<[string, PlacedVm]>
-  const outcomes: VmOutcome[] = []
-  for (const [vmId, placed] of vms) {
-    const mirror = ctx.store.state.mirrors[vmId]?.mirror as string
-    try {
-      await wf.step(`stop:${vmId}`, async () => {
-        await callAdapter(destination.host.kind, 'powerOff', () => destination.host.powerOff(vmId, token))
-        return null
-      })
-      const backup = (await wf.step(`backup:${vmId}`, async () => {
-        const next = await nextBackup(ctx, plan, plan.destination, vmId, 'failback')
-        return ctx.workflows.run(VM_BACKUP_WORKFLOW, `${input.runId}/backup/${vmId}`, next as unknown as Json)
-      })) as unknown as BackupMetadata
-      await wf.step(`reverse:${vmId}`, async () => {
-        const status = await ctx.mirrors.status(mirror)
-        if (status.state === 'failedOver') await ctx.mirrors.resync(mirror, { acknowledgeDataLoss: true })
-        return null
-      })
-      await wf.step(`return:${vmId}`, async () => {
-        const status = await ctx.mirrors.status(mirror)
-        if (status.direction === 'reverse') await ctx.mirrors.failback(mirror)
-        return null
-      })
-      const child: VmRestoreWorkflowInput = {
-        runId: input.runId,
+      .map(([vmId, placed]) => ({
         planId: plan.id,
-        site: plan.source,
-        volume: backupVolumeName(vmId),
-        slot: backup.seq % plan.retain,
-        snapshot: null,
-        backupId: backup.backupId,
-        host: placed.originalHost,
-        hostNameSource: 'dr-plan',
-        kind: 'single',
-        prefix: '',
-        network: null,
-        pathMap: null,
-        overwrite: true,
+        runId: input.runId,
+        vmId,
+        site: placed.site,
+        host: placed.host,
+        mirror: ctx.store.state.mirrors[mirrorKey(plan, vmId, placed.site)]?.mirror ?? '',
         originalHost: placed.originalHost,
-      }
-      const outcome = (await wf.step(`restore:${vmId}`, () => ctx.workflows.run(VM_RESTORE_WORKFLOW, `${input.runId}/restore/${vmId}`, child as unknown as Json))) as unknown as VmOutcome
-      await wf.step(`release:${vmId}`, async () => {
-        if ((await callAdapter(destination.host.kind, 'getVm', () => destination.host.getVm(vmId))) !== undefined) {
-          await callAdapter(destination.host.kind, 'unregisterVm', () => destination.host.unregisterVm(vmId, token))
-        }
-        await commit(ctx, (state) => decideUnplace(state, vmId))
-        return null
-      })
-      outcomes.push(outcome)
-    } catch (error) {
-      if (error instanceof InjectedCrash) throw error
-      outcomes.push({ vmId, outcome: 'failed', host: null, backupId: null, restoredPointInTime: null, reason: toDrError(error).message })
+        acknowledgeDataLoss: input.acknowledgeDataLoss === true,
+        safetySnapshot: input.safetySnapshot === true,
+      }))
+    if (selected.length === 0) throw new DrError('E_PRECONDITION', `DR plan "${plan.id}" has no VM failed over`, { plan: plan.id })
+    return selected
+  })
+  await stepWith(wf, t.null, 'probe', async () => {
+    if (!(await siteAnswers(ctx, plan.source))) {
+      throw new DrError('E_PRECONDITION', `site ${plan.source} cannot be reached: the failback stopped nothing; the VMs keep running where they were failed over to`, { plan: plan.id, site: plan.source })
     }
-  }
+    return null
+  })
+  const outcomes = await stepWith(wf, t.array(VmOutcomeCodec), 'failback-all', async () => {
+    const tertiary = vms.filter((vm) => vm.site !== plan.destination)
+    const returned = await runChildren(
+      vms.filter((vm) => vm.site === plan.destination),
+      plan.maxParallel,
+      (vm) => runWith(ctx.workflows, VmOutcomeCodec, VM_FAILBACK_VM_WORKFLOW, `${input.runId}/vm/${vm.vmId}`, vm, VmFailbackVmWorkflowInput),
+      (vm, reason) => failedOutcome(vm.vmId, reason, vm.host),
+    )
+    const unsupported = tertiary.map((vm) => failedOutcome(vm.vmId, `failed over to tertiary site ${vm.site}: fail it over to ${plan.destination} before failing it back`, vm.host))
+    return [...returned, ...unsupported].sort((a, b) => (a.vmId < b.vmId ? -1 : 1))
+  })
   const restored = outcomes.filter((o) => o.outcome !== 'failed').map((o) => o.vmId)
   const failed = outcomes.filter((o) => o.outcome === 'failed').map((o) => o.vmId)
   ctx.events.emit('vm.failbackCompleted', failed.length === 0 ? 'info' : 'error', { planId: plan.id, restored, failed })
-  return outcomes as unknown as Json
+  return t.array(VmOutcomeCodec).encode(outcomes)
 }

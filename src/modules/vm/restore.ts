@@ -1,13 +1,21 @@
 import * as t from 'io-ts'
-import { DrError, callAdapter, isDrError } from '../../kernel/errors.js'
+import { DrError, callAdapter, isDrError, toDrError } from '../../kernel/errors.js'
 import type { Json } from '../../kernel/codecs.js'
+import type { FenceToken } from '../../kernel/fencing.js'
+import type { RetryPolicy } from '../../kernel/retry.js'
 import type { WorkflowContext } from '../../kernel/workflow.js'
-import type { VmSpec } from '../../ports/host.js'
-import { BACKUP_BLOCK, slotOffset, type BackupMetadata } from './backup-layout.js'
-import { copyRegion, readBackups, readSuperblock } from './backup-volume.js'
-import { commit, siteOf, type VmContext } from './context.js'
-import { decidePlace } from './decide.js'
-import type { VmOutcome } from './events.js'
+import type { HostPort, VmInfo } from '../../ports/host.js'
+import { VmInfoCodec } from '../../ports/host-codecs.js'
+import type { StoragePort } from '../../ports/storage.js'
+import { BackupMetadataCodec, HEADER_BYTES, decodeHeader, slotOffset, vmOfBackupVolume, type BackupMetadata } from './backup-layout.js'
+import { readSuperblock } from './backup-volume.js'
+import { siteOf, type VmContext } from './context.js'
+import { stepWith } from './journaled-step.js'
+import { VmOutcomeCodec, type VmOutcome } from './outcomes.js'
+import { translatePath } from './path-map.js'
+import { DiskChangesCodec, type DiskChanges, checkHost, forgetSafety, nameOf, registerRestored, reinstate, restoreDisks, restoredSpec, undoDisks } from './restore-steps.js'
+
+export { translatePath } from './path-map.js'
 
 /**
  * The workflow type of restoring one VM from one backup to one host.
@@ -17,30 +25,35 @@ import type { VmOutcome } from './events.js'
 export const VM_RESTORE_WORKFLOW = 'vm.restore'
 
 /**
- * Input of the restore workflow: where the backup is (site, backup volume, slot, optionally a snapshot of that
- * volume to read from), which backup is expected there, the designated host and where its name came from, the
- * kind of restore (`dr`: recorded as the VM's new place; `test`: renamed VM and disks on an isolated network;
- * `single`), the name prefix of test resources and whether an existing VM of that id may be replaced.
+ * Input of the restore workflow: where the backup is (site, backup volume, slot, and a snapshot of that volume to
+ * read from: a test failover's held replica snapshot, or for a single restore a mirror destination's recovery
+ * point, which the restore holds), which backup is expected there (and, from a failover's scan, its metadata and
+ * the byte offset of its slot, so nothing is read twice), the designated host and where its name came from, the
+ * kind of restore (`dr`: a failover's; `test`: renamed VM and disks on an isolated network; `single`), the name
+ * prefix of test resources and whether an existing VM of that id may be replaced.
  *
  * @public
  */
-export const VmRestoreWorkflowInput = t.type({
-  runId: t.string,
-  planId: t.union([t.string, t.null]),
-  site: t.string,
-  volume: t.string,
-  slot: t.number,
-  snapshot: t.union([t.string, t.null]),
-  backupId: t.string,
-  host: t.string,
-  hostNameSource: t.union([t.literal('dr-plan'), t.literal('caller'), t.literal('metadata')]),
-  kind: t.union([t.literal('dr'), t.literal('test'), t.literal('single')]),
-  prefix: t.string,
-  network: t.union([t.string, t.null]),
-  pathMap: t.union([t.null, t.record(t.string, t.string)]),
-  overwrite: t.boolean,
-  originalHost: t.string,
-})
+export const VmRestoreWorkflowInput = t.intersection([
+  t.type({
+    runId: t.string,
+    planId: t.union([t.string, t.null]),
+    site: t.string,
+    volume: t.string,
+    slot: t.number,
+    snapshot: t.union([t.string, t.null]),
+    backupId: t.string,
+    host: t.string,
+    hostNameSource: t.union([t.literal('dr-plan'), t.literal('caller'), t.literal('metadata')]),
+    kind: t.union([t.literal('dr'), t.literal('test'), t.literal('single')]),
+    prefix: t.string,
+    network: t.union([t.string, t.null]),
+    pathMap: t.union([t.null, t.record(t.string, t.string)]),
+    overwrite: t.boolean,
+    originalHost: t.string,
+  }),
+  t.partial({ found: t.type({ metadata: BackupMetadataCodec, start: t.number }) }),
+])
 
 /**
  * Input of one restore run.
@@ -49,21 +62,10 @@ export const VmRestoreWorkflowInput = t.type({
  */
 export type VmRestoreWorkflowInput = t.TypeOf<typeof VmRestoreWorkflowInput>
 
-const RESTORED_FROM = 'drkit.vm.restoredFrom'
+/** Host calls that may time out are retried with the same idempotency key, so they never act twice. */
+const HOST_RETRY: RetryPolicy = { attempts: 3, initialDelayMs: 200, retryOn: (error) => error.code === 'E_TIMEOUT' || error.code === 'E_UNAVAILABLE' }
 
-/**
- * Translates a disk path of the backup metadata to the destination: the longest `pathMap` prefix that matches is
- * replaced (no map: the path is kept). A path no prefix matches is refused with `E_PRECONDITION` (an unmapped
- * reference), before anything is created for the VM.
- *
- * @public
- */
-export function translatePath(pathMap: Readonly<Record<string, string>> | null, path: string): string {
-  if (pathMap === null) return path
-  const prefix = Object.keys(pathMap).filter((from) => path.startsWith(from)).sort((a, b) => b.length - a.length)[0]
-  if (prefix === undefined) throw new DrError('E_PRECONDITION', `unmapped reference: disk path "${path}" has no entry in the plan's path map`, { path, reason: 'unmapped-reference' })
-  return `${pathMap[prefix] ?? ''}${path.slice(prefix.length)}`
-}
+const Found = t.type({ metadata: BackupMetadataCodec, start: t.number }, 'FoundSlot')
 
 /**
  * The VM id and disk volume names a restore creates (renamed for a test restore).
@@ -76,26 +78,36 @@ export function restoredNames(input: Pick<VmRestoreWorkflowInput, 'kind' | 'pref
 }
 
 /**
- * Restores one VM: reads the backup's metadata (never rewriting it), replaces an existing VM of that id when
- * asked, copies each disk out of the backup into a volume on the site, registers the VM on the designated host
- * (the metadata's host name is overridden, not changed; a VM already registered there by this restore counts
- * as done) and powers it on. Every step is idempotent, so a crash anywhere resumes without a duplicate VM.
+ * Restores one VM: a single restore first pins what it reads (it holds the given replica snapshot, or snapshots
+ * the backup volume), reads the backup's metadata (never rewriting it), checks the designated host (it exists, is
+ * online and has room) before it replaces an existing VM of that id when asked, copies each disk out of the backup
+ * into a volume on the site (a volume it overwrites is kept in a safety snapshot until the restore succeeds),
+ * registers the VM on the designated host (the metadata's host name is overridden, not changed) and powers it on,
+ * both with idempotency keys. A failure undoes what was done, in reverse: the VM is unregistered, the volumes get
+ * their content back (created ones are deleted), an evicted VM is registered and started again (each undo is
+ * tried once; one that fails is reported as `vm.restoreUndoFailed` and the run still ends, so no later recovery
+ * undoes what a newer restore did). Every step is idempotent, so a crash anywhere resumes without a duplicate VM.
  *
  * @public
  */
 export async function runRestore(ctx: VmContext, wf: WorkflowContext, input: VmRestoreWorkflowInput): Promise<Json> {
   const { storage, host } = siteOf(ctx, input.site)
   const token = ctx.token()
-  const source = input.snapshot === null ? undefined : { snapshot: input.snapshot }
-  const metadata = (await wf.step('read-metadata', async () => {
-    const found = (await readBackups(storage, input.volume, source)).find((b) => b.slot === input.slot)
-    if (found === undefined || found.metadata.backupId !== input.backupId) {
-      throw new DrError('E_NOT_FOUND', `backup "${input.backupId}" is no longer in slot ${input.slot} of ${input.site}/${input.volume}`, { backup: input.backupId })
-    }
-    return found.metadata as unknown as Json
-  })) as unknown as BackupMetadata
+  const tag = nameOf(`drkit.vm.restore-${wf.workflowId}`)
+  const undo = <A>(step: string, work: (result: A) => Promise<void>) => async (result: A): Promise<void> => {
+    await work(result).catch((error: unknown) => ctx.events.emit('vm.restoreUndoFailed', 'error', { vmId: vmOfBackupVolume(input.volume) ?? input.volume, step, reason: toDrError(error).message }))
+  }
+  const pinned = input.kind === 'single' ? await stepWith(wf, t.string, 'pin', () => pin(storage, token, input, tag), { compensate: undo('pin', (snapshot: string) => unpin(storage, token, input, snapshot, tag)) }) : input.snapshot
+  const source = pinned === null ? undefined : { snapshot: pinned }
+  const found = input.found ?? (await stepWith(wf, Found, 'read-metadata', () => readSlot(storage, input, source)))
+  const metadata = found.metadata
   const names = restoredNames(input, metadata)
-  const mountPaths = (await wf.step('translate', async () => metadata.disks.map((disk) => translatePath(input.pathMap, disk.mountPath)))) as string[]
+  const mountPaths = await stepWith(wf, t.array(t.string), 'translate', async () =>
+    metadata.disks.map((disk) => {
+      const path = translatePath(input.pathMap, disk.mountPath)
+      return input.kind === 'test' ? `/${input.prefix}${path}` : path
+    }),
+  )
   ctx.events.emit('vm.restoreStarted', 'info', {
     vmId: metadata.vmId,
     backupId: metadata.backupId,
@@ -104,70 +116,94 @@ export async function runRestore(ctx: VmContext, wf: WorkflowContext, input: VmR
     hostNameSource: input.hostNameSource,
   })
   if (input.overwrite) {
-    await wf.step('evict', async () => {
-      const current = await callAdapter(host.kind, 'getVm', () => host.getVm(names.vmId))
-      if (current === undefined) return null
-      await callAdapter(host.kind, 'powerOff', () => host.powerOff(names.vmId, token))
-      await callAdapter(host.kind, 'unregisterVm', () => host.unregisterVm(names.vmId, token))
-      return null
-    })
+    await stepWith(
+      wf,
+      t.union([t.null, VmInfoCodec]),
+      'evict',
+      async () => {
+        const current = await callAdapter(host.kind, 'getVm', () => host.getVm(names.vmId))
+        await checkHost(host, input.host, metadata, current)
+        if (current === undefined) return null
+        await callAdapter(host.kind, 'powerOff', () => host.powerOff(names.vmId, token))
+        await callAdapter(host.kind, 'unregisterVm', () => host.unregisterVm(names.vmId, token))
+        return current
+      },
+      { compensate: undo('evict', async (evicted: VmInfo | null) => (evicted === null ? undefined : reinstate(host, evicted, token))) },
+    )
   }
-  await wf.step('disks', async () => {
-    const superblock = await readSuperblock(storage, input.volume, source)
-    if (superblock === undefined) throw new DrError('E_CORRUPT', `backup volume ${input.site}/${input.volume} lost its superblock`, { volume: input.volume })
-    const start = slotOffset(superblock, input.slot)
-    for (const [index, disk] of metadata.disks.entries()) {
-      const target = names.disks[index] ?? disk.volume
-      const info = await storage.volumeInfo(target).catch((error: unknown) => (isDrError(error, 'E_NOT_FOUND') ? undefined : Promise.reject(error)))
-      if (info === undefined) {
-        await callAdapter(storage.kind, 'createVolume', () => storage.createVolume({ name: target, sizeBytes: Math.ceil(disk.sizeBytes / BACKUP_BLOCK) * BACKUP_BLOCK, blockSize: BACKUP_BLOCK }, token))
-      } else if (!input.overwrite && (await storage.getConfig(target, RESTORED_FROM)) !== metadata.backupId) {
-        throw new DrError('E_CONFLICT', `volume ${input.site}/${target} exists; pass overwrite to replace it`, { volume: target })
-      } else if (info.sizeBytes < disk.sizeBytes) {
-        await callAdapter(storage.kind, 'resizeVolume', () => storage.resizeVolume(target, Math.ceil(disk.sizeBytes / info.blockSize) * info.blockSize, token))
-      }
-      await callAdapter(storage.kind, 'setWritable', () => storage.setWritable(target, true, token))
-      await copyRegion({ storage, volume: input.volume, offset: start + disk.offset, ...(source === undefined ? {} : { source }) }, { storage, volume: target, offset: 0 }, disk.sizeBytes, token)
-      await callAdapter(storage.kind, 'putConfig', () => storage.putConfig(target, RESTORED_FROM, metadata.backupId, token))
-    }
-    return null
-  })
-  await wf.step('register', async () => {
-    const current = await callAdapter(host.kind, 'getVm', () => host.getVm(names.vmId))
-    if (current !== undefined) {
-      if (current.host === input.host) return null
-      throw new DrError('E_CONFLICT', `VM "${names.vmId}" is registered on host "${current.host}" already`, { vm: names.vmId, host: current.host })
-    }
-    const spec: VmSpec = {
-      id: names.vmId,
-      name: metadata.name,
-      cpus: metadata.cpus,
-      memoryMb: metadata.memoryMb,
-      disks: metadata.disks.map((d, index) => ({ volume: names.disks[index] ?? d.volume, mountPath: input.kind === 'test' ? `/${input.prefix}${mountPaths[index] ?? d.mountPath}` : (mountPaths[index] ?? d.mountPath) })),
-      networks: input.network === null ? metadata.networks : [input.network],
-      tags: metadata.tags,
-      config: metadata.config,
-    }
-    await callAdapter(host.kind, 'registerVm', () => host.registerVm(input.host, spec, token))
-    ctx.events.emit('vm.vmRegistered', 'info', { vmId: names.vmId, hostName: input.host })
-    return null
-  })
-  await wf.step('power-on', async () => {
-    await callAdapter(host.kind, 'powerOn', () => host.powerOn(names.vmId, token))
-    const state = await callAdapter(host.kind, 'getVm', () => host.getVm(names.vmId))
-    if (state?.power !== 'running') throw new DrError('E_ADAPTER', `VM "${names.vmId}" did not start on host "${input.host}"`, { vm: names.vmId, host: input.host })
-    ctx.events.emit('vm.vmPoweredOn', 'info', { vmId: names.vmId, hostName: input.host })
-    return null
-  })
-  if (input.kind === 'dr') {
-    await wf.step('record', async () => {
-      await commit(ctx, (state) =>
-        decidePlace(state, metadata.vmId, { site: input.site, host: input.host, backupId: metadata.backupId, runId: input.runId, originalHost: input.originalHost }),
-      )
+  const disks = metadata.disks.map((disk, index) => ({ from: { volume: input.volume, offset: found.start + disk.offset, source }, target: names.disks[index] ?? disk.volume, sizeBytes: disk.sizeBytes }))
+  const restore = { backupId: metadata.backupId, run: nameOf(wf.workflowId), overwrite: input.overwrite, safety: nameOf(`drvm-safety-${wf.workflowId}`) }
+  const changes = await stepWith(wf, DiskChangesCodec, 'disks', () => restoreDisks(storage, token, disks, restore), { compensate: undo('disks', (done: DiskChanges) => undoDisks(storage, token, done)) })
+  const spec = restoredSpec(metadata, names, mountPaths, input.network)
+  await stepWith(
+    wf,
+    t.boolean,
+    'register',
+    async (step) => {
+      const registered = await registerRestored(host, input.host, spec, token, step.idempotencyKey)
+      ctx.events.emit('vm.vmRegistered', 'info', { vmId: names.vmId, hostName: input.host })
+      return registered
+    },
+    { retry: HOST_RETRY, compensate: undo('register', async (registered: boolean) => (registered ? unregister(host, names.vmId, token) : undefined)) },
+  )
+  await stepWith(
+    wf,
+    t.null,
+    'power-on',
+    async (step) => {
+      await callAdapter(host.kind, 'powerOn', () => host.powerOn(names.vmId, token, { idempotencyKey: step.idempotencyKey }))
+      ctx.events.emit('vm.vmPoweredOn', 'info', { vmId: names.vmId, hostName: input.host })
+      return null
+    },
+    { retry: HOST_RETRY },
+  )
+  if (changes.saved.length > 0 || input.kind === 'single') {
+    await stepWith(wf, t.null, 'release', async () => {
+      await forgetSafety(storage, token, changes)
+      if (input.kind === 'single' && pinned !== null) await unpin(storage, token, input, pinned, tag)
       return null
     })
   }
   ctx.events.emit('vm.restoreCompleted', 'info', { vmId: metadata.vmId, hostName: input.host, backupId: metadata.backupId, restoredPointInTime: metadata.takenAt })
   const outcome: VmOutcome = { vmId: metadata.vmId, outcome: 'restored', host: input.host, backupId: metadata.backupId, restoredPointInTime: metadata.takenAt, reason: null }
-  return outcome as unknown as Json
+  return VmOutcomeCodec.encode(outcome)
+}
+
+/** Pins what a single restore reads: holds the given replica snapshot, or snapshots the backup volume now. */
+async function pin(storage: StoragePort, token: FenceToken, input: VmRestoreWorkflowInput, tag: string): Promise<string> {
+  if (input.snapshot !== null) {
+    await callAdapter(storage.kind, 'holdSnapshot', () => storage.holdSnapshot(input.volume, input.snapshot as string, tag, token))
+    return input.snapshot
+  }
+  const created = await storage.createSnapshot(input.volume, tag, token, { 'drkit.vm': 'restore-pin' }).catch((error: unknown) => {
+    if (!isDrError(error, 'E_CONFLICT')) throw error
+  })
+  return created?.name ?? tag
+}
+
+/** Lets go of what {@link pin} pinned. */
+async function unpin(storage: StoragePort, token: FenceToken, input: VmRestoreWorkflowInput, snapshot: string, tag: string): Promise<void> {
+  const gone = (error: unknown): void => {
+    if (!isDrError(error, 'E_NOT_FOUND')) throw error
+  }
+  if (input.snapshot !== null) await callAdapter(storage.kind, 'releaseSnapshot', () => storage.releaseSnapshot(input.volume, snapshot, tag, token)).catch(gone)
+  else await callAdapter(storage.kind, 'deleteSnapshot', () => storage.deleteSnapshot(input.volume, snapshot, token)).catch(gone)
+}
+
+/** Reads the metadata in the backup's slot (checking it is still the expected backup) and where the slot starts. */
+async function readSlot(storage: StoragePort, input: VmRestoreWorkflowInput, source: { snapshot: string } | undefined): Promise<t.TypeOf<typeof Found>> {
+  const superblock = await callAdapter(storage.kind, 'read', () => readSuperblock(storage, input.volume, source))
+  if (superblock === undefined) throw new DrError('E_NOT_FOUND', `${input.site}/${input.volume} holds no backups`, { volume: input.volume })
+  const start = slotOffset(superblock, input.slot)
+  const metadata = decodeHeader(await callAdapter(storage.kind, 'read', () => storage.read(input.volume, start, HEADER_BYTES, source)))
+  if (metadata === undefined || metadata.backupId !== input.backupId) {
+    throw new DrError('E_NOT_FOUND', `backup "${input.backupId}" is no longer in slot ${input.slot} of ${input.site}/${input.volume}`, { backup: input.backupId })
+  }
+  return { metadata, start }
+}
+
+/** Powers off and unregisters a VM this restore registered (the compensation of the register step). */
+async function unregister(host: HostPort, vmId: string, token: FenceToken): Promise<void> {
+  await callAdapter(host.kind, 'powerOff', () => host.powerOff(vmId, token))
+  await callAdapter(host.kind, 'unregisterVm', () => host.unregisterVm(vmId, token))
 }

@@ -1,24 +1,29 @@
 import * as t from 'io-ts'
 import type { Draft } from 'immer'
+import { VmFailoverWorkflowInput } from './failover-input.js'
 import { DrPlanCodec } from './inputs.js'
 
 /**
  * A backup as the catalog of the site that took it records it: id, sequence, slot of the backup volume, time,
- * the host the VM ran on, consistency and the name of the consistency-group snapshot of the VM's disks.
+ * the host the VM ran on, consistency, the name of the consistency-group snapshot of the VM's disks, and the plan
+ * it was taken for (absent in records journaled before plans were recorded).
  *
  * @public
  */
-export const BackupRecordCodec = t.type(
-  {
-    backupId: t.string,
-    seq: t.number,
-    site: t.string,
-    slot: t.number,
-    takenAt: t.number,
-    hostName: t.string,
-    consistency: t.union([t.literal('application-consistent'), t.literal('crash-consistent')]),
-    snapshot: t.string,
-  },
+export const BackupRecordCodec = t.intersection(
+  [
+    t.type({
+      backupId: t.string,
+      seq: t.number,
+      site: t.string,
+      slot: t.number,
+      takenAt: t.number,
+      hostName: t.string,
+      consistency: t.union([t.literal('application-consistent'), t.literal('crash-consistent')]),
+      snapshot: t.string,
+    }),
+    t.partial({ planId: t.string }),
+  ],
   'BackupRecord',
 )
 
@@ -44,11 +49,13 @@ export const PlacedVmCodec = t.type({ site: t.string, host: t.string, backupId: 
 export type PlacedVm = t.TypeOf<typeof PlacedVmCodec>
 
 /**
- * The mirror relationship that replicates a VM's backup volume, and the plan it serves.
+ * The mirror relationship that replicates a VM's backup volume, the plan it serves and the site it replicates to
+ * (absent: the plan's destination). The catalog keys the destination's record by VM id and a tertiary site's by
+ * `<vmId>@<site>` (see `mirrorKey`).
  *
  * @public
  */
-export const VmMirrorRecordCodec = t.type({ mirror: t.string, planId: t.string }, 'VmMirrorRecord')
+export const VmMirrorRecordCodec = t.intersection([t.type({ mirror: t.string, planId: t.string }), t.partial({ site: t.string })], 'VmMirrorRecord')
 
 /**
  * One VM's backup mirror record.
@@ -58,17 +65,22 @@ export const VmMirrorRecordCodec = t.type({ mirror: t.string, planId: t.string }
 export type VmMirrorRecord = t.TypeOf<typeof VmMirrorRecordCodec>
 
 /**
- * The failover state of a plan: the run in progress (or the last one), who started it and its outcome.
+ * The failover state of a plan: the run in progress (or the last one), who started it, its outcome, and the
+ * input its workflow runs with (absent in records journaled before it was kept), so a run whose workflow never
+ * started can still be started.
  *
  * @public
  */
-export const VmFailoverRecordCodec = t.type(
-  {
-    runId: t.string,
-    by: t.string,
-    running: t.boolean,
-    outcome: t.union([t.null, t.string]),
-  },
+export const VmFailoverRecordCodec = t.intersection(
+  [
+    t.type({
+      runId: t.string,
+      by: t.string,
+      running: t.boolean,
+      outcome: t.union([t.null, t.string]),
+    }),
+    t.partial({ input: VmFailoverWorkflowInput }),
+  ],
   'VmFailoverRecord',
 )
 
@@ -110,7 +122,7 @@ export const VmJournalEventCodec = t.union([
   t.type({ type: t.literal('vm.planDeleted'), data: t.type({ id: t.string }) }),
   t.type({ type: t.literal('vm.backupRecorded'), data: t.type({ vmId: t.string, backup: BackupRecordCodec }) }),
   t.type({ type: t.literal('vm.mirrorRecorded'), data: t.type({ vmId: t.string, record: VmMirrorRecordCodec }) }),
-  t.type({ type: t.literal('vm.failoverBegun'), data: t.type({ planId: t.string, runId: t.string, by: t.string }) }),
+  t.type({ type: t.literal('vm.failoverBegun'), data: t.intersection([t.type({ planId: t.string, runId: t.string, by: t.string }), t.partial({ input: VmFailoverWorkflowInput })]) }),
   t.type({ type: t.literal('vm.vmPlaced'), data: t.type({ vmId: t.string, placed: PlacedVmCodec }) }),
   t.type({ type: t.literal('vm.vmUnplaced'), data: t.type({ vmId: t.string }) }),
   t.type({ type: t.literal('vm.failoverEnded'), data: t.type({ planId: t.string, runId: t.string, outcome: t.string }) }),
@@ -145,9 +157,11 @@ export function reduceVmState(draft: Draft<VmState>, event: VmJournalEvent): voi
     case 'vm.mirrorRecorded':
       draft.mirrors[event.data.vmId] = event.data.record
       return
-    case 'vm.failoverBegun':
-      draft.failovers[event.data.planId] = { runId: event.data.runId, by: event.data.by, running: true, outcome: null }
+    case 'vm.failoverBegun': {
+      const { planId, runId, by, input } = event.data
+      draft.failovers[planId] = input === undefined ? { runId, by, running: true, outcome: null } : { runId, by, running: true, outcome: null, input }
       return
+    }
     case 'vm.vmPlaced':
       draft.placed[event.data.vmId] = event.data.placed
       return

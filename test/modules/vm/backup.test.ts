@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { DrError, InjectedCrash, type CrashPoint } from '../../../src/kernel/index.js'
-import { addVm, openVmSystem, readSeed, standardPlan, token, until, vmDurable, writeBlock, BS, plannedWorld } from '../../fixtures/vm-world.js'
+import { addVm, openVmSystem, readSeed, settle, standardPlan, until, vmDurable, writeBlock, BS, plannedWorld } from '../../fixtures/vm-world.js'
 
 async function world(plan: Record<string, unknown> = {}) {
   const { d, s } = await plannedWorld([['vm1', { disks: 2 }]], plan)
@@ -64,9 +64,10 @@ describe('vm backup', () => {
     expect(await readSeed(d.sites.east.rawStorage, 'vm1-disk0', 1)).toBe(22)
     expect(await readSeed(d.sites.east.rawStorage, 'vm1-disk0', 1, `drvm-${metadata.backupId}`)).toBe(11)
     const [found] = await s.vms.listBackups({ vm: 'vm1', site: 'east' })
-    const disk = found?.metadata.disks[0]
-    const slotStart = 4096 + (found?.slot ?? 0) * ((await d.sites.east.rawStorage.volumeInfo('drvm-vm1')).sizeBytes - 4096) / 3
-    expect(await readSeed(d.sites.east.rawStorage, 'drvm-vm1', (slotStart + (disk?.offset ?? 0)) / BS + 1)).toBe(11)
+    if (found === undefined) throw new Error('no backup listed')
+    const disk = found.metadata.disks[0]
+    if (disk === undefined) throw new Error('the backup lists no disk')
+    expect(await readSeed(d.sites.east.rawStorage, 'drvm-vm1', (found.start + disk.offset) / BS + 1)).toBe(11)
     await s.close()
   })
 
@@ -117,6 +118,31 @@ describe('vm backup', () => {
     expect((await backup).consistency).toBe('crash-consistent')
     expect(d.sites.east.rawHost.isQuiesced('vm1')).toBe(false)
     expect(d.sites.east.host.count('unquiesce')).toBeGreaterThanOrEqual(1)
+    await s.close()
+  })
+
+  it('a host that never answers the quiesce (ignoring its own timeout) does not hang the backup: it goes on crash-consistent', async () => {
+    const { d, s } = await world({ quiesceTimeout: '10s' })
+    d.sites.east.rawHost.quiesce = () => new Promise(() => undefined)
+    const metadata = await settle(d, s.vms.backupNow({ plan: 'p1', vm: 'vm1' }))
+    expect(metadata.consistency).toBe('crash-consistent')
+    expect(s.names('vm.backupCompleted')).toHaveLength(1)
+    await s.close()
+  })
+
+  it('an unquiesce that fails is retried; when every try fails vm.unquiesceFailed says the VM may still hold its writes', async () => {
+    const { d, s } = await world()
+    d.sites.east.host.fail({ method: 'unquiesce', error: new DrError('E_ADAPTER', 'agent busy'), times: 1 })
+    await settle(d, s.vms.backupNow({ plan: 'p1', vm: 'vm1' }))
+    expect(d.sites.east.host.count('unquiesce')).toBe(2)
+    expect(d.sites.east.rawHost.isQuiesced('vm1')).toBe(false)
+    expect(s.names('vm.unquiesceFailed')).toEqual([])
+    d.sites.east.host.fail({ method: 'unquiesce', error: new DrError('E_ADAPTER', 'agent gone'), times: 3 })
+    const second = await settle(d, s.vms.backupNow({ plan: 'p1', vm: 'vm1' }))
+    expect(second.consistency).toBe('application-consistent')
+    expect(d.sites.east.host.count('unquiesce')).toBe(5)
+    expect(s.names('vm.unquiesceFailed').map((e) => e.payload)).toEqual([{ vmId: 'vm1', attempts: 3, reason: 'agent gone' }])
+    expect(d.sites.east.rawHost.isQuiesced('vm1')).toBe(true)
     await s.close()
   })
 
@@ -184,7 +210,8 @@ describe('vm backup', () => {
     await addVm(d, 'other', { tags: ['db'] })
     await expect(s.vms.backupNow({ plan: 'p1', vm: 'other' })).rejects.toMatchObject({ code: 'E_NOT_FOUND' })
     await expect(s.vms.backupNow({ plan: 'nope', vm: 'vm1' })).rejects.toMatchObject({ code: 'E_NOT_FOUND' })
-    expect(token.scope).toBe('vm-test')
+    expect(d.sites.east.host.count('quiesce')).toBe(0)
+    expect(d.sites.east.storage.count('createSnapshot')).toBe(0)
     await s.close()
   })
 })

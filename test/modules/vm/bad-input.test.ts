@@ -20,6 +20,8 @@ const badPlans: Array<[string, unknown]> = [
   ['retain out of range', { ...standardPlan(), retain: 17 }],
   ['maxParallel zero', { ...standardPlan(), maxParallel: 0 }],
   ['same source and destination', { ...standardPlan(), destination: 'east' }],
+  ['a tertiary site that is the destination', { ...standardPlan(), tertiary: [{ site: 'west', placement: { rule: 'capacity', hosts: ['hv-s1'] } }] }],
+  ['a placement host that is no host name', { ...standardPlan(), placement: { rule: 'capacity', hosts: ['a/b/c'] } }],
 ]
 
 describe('vm bad input', () => {
@@ -59,6 +61,12 @@ describe('vm bad input', () => {
       () => s.vms.failover({} as never),
       () => s.vms.failover({ plan: 'p1', failedHosts: 'hv-p1' } as never),
       () => s.vms.testFailover({ plan: 'p1' } as never),
+      () => s.vms.testFailover({ plan: 'p1', network: '' }),
+      () => s.vms.failover({ plan: 'p1', site: 7 } as never),
+      () => s.vms.failback({ plan: 'p1', acknowledgeDataLoss: 'yes' } as never),
+      () => s.vms.restore({ vm: 'vm1', site: 'east', mode: 'original-host', backup: '' }),
+      () => s.vms.derivePlan({ ...standardPlan(), fromHost: undefined } as never),
+      () => s.vms.derivePlan({ id: 'p2', source: 'east', destination: 'west', fromHost: '', placement: { rule: 'capacity', hosts: ['hv-s1'] } }),
       () => s.vms.failback({ plan: 7 } as never),
       () => s.vms.restore({ vm: 'vm1', site: 'east', mode: 'sideways' } as never),
       () => s.vms.restore({ vm: 'vm1', site: 'east', mode: 'alternate-host' }),

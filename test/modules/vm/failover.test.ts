@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { DrError } from '../../../src/kernel/index.js'
-import { addVm, backupAndReplicate, loseEast, openVmSystem, readSeed, standardPlan, until, vmDurable, writeBlock, type VmSystem, plannedWorld } from '../../fixtures/vm-world.js'
+import { DrError, InjectedCrash } from '../../../src/kernel/index.js'
+import { addVm, backupAndReplicate, crashOnce, loseEast, openVmSystem, readSeed, standardPlan, until, vmDurable, writeBlock, type VmSystem, plannedWorld, TIGHT_WEST, trackConcurrency } from '../../fixtures/vm-world.js'
 
 async function protectedWorld(vms: string[], plan: Record<string, unknown> = {}, west?: Parameters<typeof vmDurable>[0]) {
   const d = vmDurable(west)
@@ -93,15 +93,26 @@ describe('vm failover', () => {
 
   it('behaviour 15 and 16: the restore overrides the metadata host, never calls it, and never rewrites the metadata', async () => {
     const { d, s } = await protectedWorld(['vm1'], { placement: { rule: 'explicit', hosts: { vm1: 'hv-s1' } } })
+    const header = async (): Promise<Uint8Array> => {
+      const [found] = await s.vms.listBackups({ vm: 'vm1', site: 'west' })
+      return d.sites.west.rawStorage.read('drvm-vm1', found?.start ?? -1, 65536)
+    }
+    const before = await header()
     loseEast(d)
     const eastCallsBefore = d.sites.east.host.calls.length
+    let broken = -1
+    s.events.on('vm.mirrorBroken', () => (broken = d.sites.west.storage.calls.length))
     await s.vms.failover({ plan: 'p1' })
     expect((await d.sites.west.rawHost.getVm('vm1'))?.host).toBe('hv-s1')
     expect(d.sites.west.host.calls.some((c) => c.args.includes('hv-p1'))).toBe(false)
-    expect(d.sites.east.host.calls.length).toBe(eastCallsBefore)
+    expect(d.sites.east.host.calls.slice(eastCallsBefore).map((c) => c.method)).toEqual(['listHosts'])
     expect(s.names('vm.restoreStarted').map((e) => e.payload)).toEqual([
       { vmId: 'vm1', backupId: 'vm1-east-1', metadataHostName: 'hv-p1', designatedHostName: 'hv-s1', hostNameSource: 'dr-plan' },
     ])
+    expect(broken).toBeGreaterThan(0)
+    const writes = d.sites.west.storage.calls.slice(broken).filter((c) => ['write', 'trim', 'writeRanges'].includes(c.method) && String(c.args[0]).startsWith('drvm-'))
+    expect(writes).toEqual([])
+    expect(await header()).toEqual(before)
     const [backup] = await s.vms.listBackups({ vm: 'vm1', site: 'west' })
     expect(backup?.metadata.hostName).toBe('hv-p1')
     await s.close()
@@ -130,10 +141,21 @@ describe('vm failover', () => {
 
   it('behaviour 21: the failed original host is never selected even when the plan lists it', async () => {
     const west = { west: [{ name: 'hv-p1', cpus: 64, memoryMb: 262144 }, { name: 'hv-s1', cpus: 16, memoryMb: 65536 }] }
-    const { d, s } = await protectedWorld(['vm1'], { placement: { rule: 'capacity', hosts: ['hv-p1', 'hv-s1'] } }, west)
+    const { d, s } = await protectedWorld(['vm1'], { placement: { rule: 'capacity', hosts: ['east/hv-p1', 'hv-s1'] } }, west)
     loseEast(d)
     await s.vms.failover({ plan: 'p1' })
     expect((await d.sites.west.rawHost.getVm('vm1'))?.host).toBe('hv-s1')
+    expect(s.names('vm.alternateHostSelected').map((e) => e.payload)).toEqual([{ vmId: 'vm1', hostName: 'hv-s1', skipped: ['east/hv-p1'], source: 'dr-plan' }])
+    await s.close()
+  })
+
+  it('host names are compared with their site: a destination host named like the failed source host is used', async () => {
+    const west = { west: [{ name: 'hv-p1', cpus: 64, memoryMb: 262144 }, { name: 'hv-s1', cpus: 16, memoryMb: 65536 }] }
+    const { d, s } = await protectedWorld(['vm1'], { placement: { rule: 'capacity', hosts: ['hv-p1', 'hv-s1'] } }, west)
+    expect((await s.vms.validatePlan('p1')).placed).toEqual([{ vmId: 'vm1', host: 'hv-p1', skipped: [] }])
+    loseEast(d)
+    await s.vms.failover({ plan: 'p1' })
+    expect((await d.sites.west.rawHost.getVm('vm1'))?.host).toBe('hv-p1')
     await s.close()
   })
 
@@ -183,18 +205,25 @@ describe('vm failover', () => {
     await s.close()
   })
 
-  it('behaviour 32: a VM already registered on the host by the same restore is not registered twice', async () => {
-    const { d, s } = await protectedWorld(['vm1'])
+  it('behaviour 32: a VM registered by the same restore before a crash is not registered twice, even where capacity is tight', async () => {
+    const d = vmDurable({ west: TIGHT_WEST })
+    await addVm(d, 'vm1')
+    const crash = crashOnce((p) => p.workflowId.endsWith('/vm1') && p.step === 'register' && p.phase === 'after')
+    const first = await openVmSystem(d, { crashAt: crash.crashAt })
+    await first.vms.savePlan(standardPlan())
+    await backupAndReplicate(first, ['vm1'])
     loseEast(d)
-    const reply = d.sites.west.host.fail({ method: 'powerOn', error: new DrError('E_ADAPTER', 'reply lost'), afterEffect: true, times: 1 })
-    const first = await s.vms.failover({ plan: 'p1' })
-    expect(first.outcome).toBe('failed')
-    reply()
-    const second = await s.vms.failover({ plan: 'p1' })
-    expect(second.outcome).toBe('succeeded')
-    expect(d.sites.west.host.calls.filter((c) => c.method === 'registerVm' && c.outcome === 'ok')).toHaveLength(1)
-    expect((await d.sites.west.rawHost.listVms()).map((v) => v.id)).toEqual(['vm1'])
-    await s.close()
+    await expect(first.vms.failover({ plan: 'p1' })).rejects.toBeInstanceOf(InjectedCrash)
+    await first.close()
+    const second = await openVmSystem(d)
+    await second.mirrors.recover()
+    expect((await second.vms.failover({ plan: 'p1' })).outcome).toBe('succeeded')
+    const registers = d.sites.west.host.calls.filter((c) => c.method === 'registerVm')
+    expect(registers).toHaveLength(2)
+    expect(new Set(registers.map((c) => (c.args[3] as { idempotencyKey: string }).idempotencyKey)).size).toBe(1)
+    expect((await d.sites.west.rawHost.listVms()).map((v) => [v.id, v.host, v.power])).toEqual([['vm1', 'hv-s1', 'running']])
+    expect((await d.sites.west.rawHost.hostInfo('hv-s1')).allocatedMemoryMb).toBe(4096)
+    await second.close()
   })
 
   it('behaviour 33: a second failover request for a plan while one runs is refused and breaks nothing more', async () => {
@@ -256,22 +285,10 @@ describe('vm failover', () => {
     const vms = ['a1', 'a2', 'a3', 'a4', 'a5']
     const { d, s } = await protectedWorld(vms, { maxParallel: 2 })
     loseEast(d)
-    let active = 0
-    let peak = 0
-    const rawRegister = d.sites.west.rawHost.registerVm.bind(d.sites.west.rawHost)
-    d.sites.west.rawHost.registerVm = async (...args) => {
-      active += 1
-      peak = Math.max(peak, active)
-      await new Promise((resolve) => setImmediate(resolve))
-      try {
-        return await rawRegister(...args)
-      } finally {
-        active -= 1
-      }
-    }
+    const concurrency = trackConcurrency(d.sites.west.rawHost, 'registerVm')
     const result = await s.vms.failover({ plan: 'p1' })
     expect(result.outcome).toBe('succeeded')
-    expect(peak).toBe(2)
+    expect(concurrency.peak()).toBe(2)
     await s.close()
   })
 })

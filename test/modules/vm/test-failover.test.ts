@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest'
-import { backupAndReplicate, writeBlock, plannedWorld } from '../../fixtures/vm-world.js'
+import { backupAndReplicate, loseEast, readSeed, writeBlock, plannedWorld } from '../../fixtures/vm-world.js'
 
 describe('vm test failover', () => {
-  it('behaviour 28: a test failover restores renamed copies on an isolated network, never writes the standby replicas or breaks mirrors, and cleans up', async () => {
+  it('behaviour 28: while the primary is reachable no DR flow writes the standby replicas (a test failover reads held snapshots); once it is lost, the VMs are served from them', async () => {
     const { d, s } = await plannedWorld(['vm1', 'vm2'])
     await writeBlock(d.sites.east.rawStorage, 'vm1-disk0', 0, 5)
     await backupAndReplicate(s, ['vm1', 'vm2'])
@@ -16,8 +16,13 @@ describe('vm test failover', () => {
       if (disk !== undefined) expect((await d.sites.west.rawStorage.read(disk, 0, 1))[0]).toBe(vmId.endsWith('vm1') ? 5 : 0)
     }
     const replicaWritesBefore = d.sites.west.storage.calls.filter((c) => ['write', 'trim', 'setWritable', 'setOnline'].includes(c.method) && String(c.args[0]).startsWith('drvm-')).length
+    const callsBefore = d.sites.west.storage.calls.length
     const report = await s.vms.testFailover({ plan: 'p1', network: 'dr-test-net' })
     expect(d.sites.west.storage.calls.filter((c) => ['write', 'trim', 'setWritable', 'setOnline'].includes(c.method) && String(c.args[0]).startsWith('drvm-')).length).toBe(replicaWritesBefore)
+    const rehearsal = d.sites.west.storage.calls.slice(callsBefore)
+    expect(rehearsal.filter((c) => c.method === 'read' && String(c.args[0]).startsWith('drvm-')).every((c) => (c.args[3] as { snapshot?: string } | undefined)?.snapshot !== undefined)).toBe(true)
+    expect(rehearsal.filter((c) => c.method === 'holdSnapshot').map((c) => c.args[0])).toEqual(['drvm-vm1', 'drvm-vm2'])
+    expect(rehearsal.filter((c) => c.method === 'releaseSnapshot').map((c) => c.args[0])).toEqual(['drvm-vm1', 'drvm-vm2'])
     d.sites.west.rawHost.powerOn = rawPowerOn
     expect(report.outcome).toBe('succeeded')
     expect(registered.map((r) => r.networks)).toEqual([['dr-test-net'], ['dr-test-net']])
@@ -33,8 +38,12 @@ describe('vm test failover', () => {
     await backupAndReplicate(s, ['vm1'])
     const [newest] = (await s.vms.listBackups({ vm: 'vm1', site: 'west' })).slice(-1)
     expect(newest?.metadata.seq).toBe(2)
+    loseEast(d)
     const real = await s.vms.failover({ plan: 'p1' })
     expect(real.outcome).toBe('succeeded')
+    expect((await d.sites.west.rawStorage.volumeInfo('drvm-vm1')).writable).toBe(true)
+    expect(await readSeed(d.sites.west.rawStorage, 'vm1-disk0', 0)).toBe(6)
+    expect((await d.sites.west.rawHost.getVm('vm1'))?.power).toBe('running')
     await s.close()
   })
 })
