@@ -1,7 +1,7 @@
 import { callAdapter, isDrError } from '../../kernel/errors.js'
 import type { HostPort, IoActor } from '../../ports/host.js'
 import type { FreezeContext } from './context.js'
-import { decideOwnActor } from './decide.js'
+import { decideOwnActors } from './decide.js'
 import { retrying } from './retrying.js'
 import type { VolumeRuntime } from './volume-runtime.js'
 
@@ -22,61 +22,68 @@ export interface FreezeScope {
 /**
  * Freezes, through the host port, the actors doing I/O to the volume that this restore has not frozen yet (and
  * the `extra` ones), and only those: an actor someone else froze is left alone, so that the thaw leaves it as it
- * found it. Each actor is recorded as the restore's before it is frozen, so that after a crash the thaw (or the
- * compensation) knows whose freeze it was. An actor that exits meanwhile is skipped. Returns the newly frozen ids.
+ * found it. The new actors are recorded as the restore's (one journal event) before any is frozen, so that after a
+ * crash the thaw (or the compensation) knows whose freeze it was; then they are frozen in parallel. An actor that
+ * exits meanwhile is skipped. Freezes and thaws of a volume run one at a time, and once the restore has begun to
+ * thaw (or has ended) no actor joins it any more: a late joiner is never frozen after the thaw has passed it.
+ * Returns the newly frozen ids.
  *
  * @public
  */
 export async function freezeActors(ctx: FreezeContext, runtime: VolumeRuntime, scope: FreezeScope, options: { readonly late: boolean; readonly extra?: readonly string[] }): Promise<string[]> {
+  if (runtime.thawing === scope.restoreId) return []
   const host = ctx.host(scope.site)
   const listed = await listActors(ctx, host, scope.volumes)
-  const owned = new Set(ownedActors(ctx, scope).map((actor) => actor.id))
-  const fresh: string[] = []
-  for (const actor of listed) {
-    if (owned.has(actor.id)) {
-      if (!actor.frozen && !runtime.releasedActors.has(releaseKey(scope, actor.id))) await freezeOne(ctx, host, actor.id)
-    } else if (!actor.frozen) {
-      fresh.push(actor.id)
-    }
-  }
-  for (const id of options.extra ?? []) if (!owned.has(id) && !fresh.includes(id) && !listed.some((actor) => actor.id === id)) fresh.push(id)
-  const frozen: string[] = []
-  for (const id of fresh) {
+  return runtime.withActors(async () => {
+    if (runtime.thawing === scope.restoreId) return []
+    const owned = new Set(ownedActors(ctx, scope).map((actor) => actor.id))
+    const refreeze = listed.filter((actor) => owned.has(actor.id) && !actor.frozen && !runtime.releasedActors.has(releaseKey(scope, actor.id)))
+    const fresh = listed.filter((actor) => !owned.has(actor.id) && !actor.frozen).map((actor) => actor.id)
+    for (const id of options.extra ?? []) if (!owned.has(id) && !fresh.includes(id) && !listed.some((actor) => actor.id === id)) fresh.push(id)
     const frozenAt = ctx.clock.now()
-    await ctx.state.execute((state) => decideOwnActor(state, scope.key, scope.restoreId, { id, frozenAt, late: options.late }))
-    if (await freezeOne(ctx, host, id)) frozen.push(id)
-    armActorTimeout(ctx, runtime, scope, id, frozenAt)
-  }
-  if (options.late && frozen.length > 0) {
-    const protection = ctx.state.protection(scope.key)
-    ctx.events.emit('freeze.frozen', 'warning', {
-      site: scope.site,
-      volume: protection.volume,
-      restoreId: scope.restoreId,
-      actors: frozen,
-      lateJoiner: true,
-      handles: runtime.handles().length,
-      heldIo: runtime.gate.pending,
-    })
-  }
-  return frozen
+    if (fresh.length > 0) {
+      await ctx.state.execute((state) => decideOwnActors(state, scope.key, scope.restoreId, fresh.map((id) => ({ id, frozenAt, late: options.late }))))
+    }
+    // Only actors the running restore now owns are frozen: a restore that ended meanwhile owns none.
+    const mine = new Set(ownedActors(ctx, scope).map((actor) => actor.id))
+    const joining = fresh.filter((id) => mine.has(id))
+    await Promise.all(refreeze.map((actor) => freezeOne(ctx, host, actor.id)))
+    const outcomes = await Promise.all(joining.map((id) => freezeOne(ctx, host, id)))
+    const frozen = joining.filter((_, i) => outcomes[i] === true)
+    for (const id of joining) armActorTimeout(ctx, runtime, scope, id, frozenAt)
+    if (options.late && frozen.length > 0) {
+      const protection = ctx.state.protection(scope.key)
+      ctx.events.emit('freeze.frozen', 'warning', {
+        site: scope.site,
+        volume: protection.volume,
+        restoreId: scope.restoreId,
+        actors: frozen,
+        lateJoiner: true,
+        handles: runtime.handles().length,
+        heldIo: runtime.gate.pending,
+      })
+    }
+    return frozen
+  })
 }
 
 /**
- * Thaws every actor the restore froze, except those a freeze timeout released already (each is released exactly
- * once); an actor that exited meanwhile is skipped. Returns the ids thawed.
+ * Thaws, in parallel, every actor the restore froze, except those a freeze timeout released already (each is
+ * released exactly once); an actor that exited meanwhile is skipped. From the moment it is called no actor joins the
+ * restore any more, and it waits for a freeze that is in flight (so that actor is thawed too). Returns the ids
+ * thawed.
  *
  * @public
  */
 export async function thawActors(ctx: FreezeContext, runtime: VolumeRuntime, scope: FreezeScope): Promise<string[]> {
-  const host = ctx.host(scope.site)
-  const thawed: string[] = []
-  for (const actor of ownedActors(ctx, scope)) {
-    if (runtime.releasedActors.has(releaseKey(scope, actor.id))) continue
-    runtime.releasedActors.add(releaseKey(scope, actor.id))
-    if (await thawOne(ctx, host, actor.id)) thawed.push(actor.id)
-  }
-  return thawed
+  runtime.thawing = scope.restoreId
+  return runtime.withActors(async () => {
+    const host = ctx.host(scope.site)
+    const releasing = ownedActors(ctx, scope).filter((actor) => !runtime.releasedActors.has(releaseKey(scope, actor.id)))
+    for (const actor of releasing) runtime.releasedActors.add(releaseKey(scope, actor.id))
+    const outcomes = await Promise.all(releasing.map((actor) => thawOne(ctx, host, actor.id)))
+    return releasing.filter((_, i) => outcomes[i] === true).map((actor) => actor.id)
+  })
 }
 
 /**

@@ -97,15 +97,17 @@ export function decideStartRestore(state: FreezeState, key: string, start: { res
 }
 
 /**
- * Records that restore `restoreId` froze `actor` (before it is frozen, so that a crash cannot hide whose freeze
- * it was). Idempotent.
+ * Records that restore `restoreId` froze `actors` (before they are frozen, so that a crash cannot hide whose
+ * freeze it was), in one event. Idempotent: actors it owns already are left out; nothing is decided for a restore
+ * that is not the running one.
  *
  * @public
  */
-export function decideOwnActor(state: FreezeState, key: string, restoreId: string, actor: { id: string; frozenAt: number; late: boolean }): Decided {
+export function decideOwnActors(state: FreezeState, key: string, restoreId: string, actors: ReadonlyArray<{ id: string; frozenAt: number; late: boolean }>): Decided {
   const restore = state.protections[key]?.restore
   if (restore === undefined || restore === null || restore.restoreId !== restoreId) return none
-  return restore.actors.some((owned) => owned.id === actor.id) ? none : E.right([{ type: 'restore.actorOwned', data: { key, restoreId, actor } }])
+  const fresh = actors.filter((actor, i) => !restore.actors.some((owned) => owned.id === actor.id) && actors.findIndex((other) => other.id === actor.id) === i)
+  return fresh.length === 0 ? none : E.right([{ type: 'restore.actorsOwned', data: { key, restoreId, actors: fresh } }])
 }
 
 /**

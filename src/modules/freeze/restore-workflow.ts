@@ -221,10 +221,12 @@ export class RestoreWorkflow {
     const replayed = await wf.step('replay', async () => replayJournal(ctx, runtime, input.restoreId, { site: record.site, volume: restored.toVolume }, wf.signal))
     await wf.step('unlock', async () => ctx.locks.release(record.site, record.volume, holder))
     return wf.step('thaw', async () => {
-      runtime.disarmAll()
-      const thawed = await thawActors(ctx, runtime, scope)
-      runtime.forgetReleased(input.restoreId)
+      // Held I/O runs from now on, while the actors are thawed; an actor timeout that fires meanwhile finds its
+      // actor released already (each is released exactly once).
       const opened = releaseGate(runtime, input.restoreId) ? runtime.gate.open() : { released: 0, windowMs: null }
+      const thawed = await thawActors(ctx, runtime, scope)
+      runtime.disarmAll()
+      runtime.forgetReleased(input.restoreId)
       const now = ctx.clock.now()
       const summary: RestoreSummary = {
         restoreId: input.restoreId,

@@ -184,7 +184,9 @@ export const FreezeJournalEventCodec = t.union([
     type: t.literal('restore.started'),
     data: t.type({ key: t.string, restoreId: t.string, workflowId: t.string, startedAt: t.number, channel: t.string }),
   }),
+  // One actor per event, as journals written before restore.actorsOwned have it; still folded.
   t.type({ type: t.literal('restore.actorOwned'), data: t.type({ key: t.string, restoreId: t.string, actor: OwnedActorCodec }) }),
+  t.type({ type: t.literal('restore.actorsOwned'), data: t.type({ key: t.string, restoreId: t.string, actors: t.array(OwnedActorCodec) }) }),
   t.type({ type: t.literal('restore.altered'), data: t.type({ key: t.string, restoreId: t.string }) }),
   t.type({ type: t.literal('restore.repointed'), data: t.type({ key: t.string, activeVolume: t.string }) }),
   t.type({ type: t.literal('restore.finished'), data: t.type({ key: t.string, summary: RestoreSummaryCodec }) }),
@@ -261,10 +263,12 @@ export function reduceFreezeState(draft: Draft<FreezeState>, event: FreezeJourna
       record.restore = { restoreId, workflowId, startedAt, channel, actors: [] }
       return
     }
-    case 'restore.actorOwned': {
+    case 'restore.actorOwned':
+    case 'restore.actorsOwned': {
       const restore = protections[event.data.key]?.restore
       if (restore === undefined || restore === null || restore.restoreId !== event.data.restoreId) return
-      if (!restore.actors.some((actor) => actor.id === event.data.actor.id)) restore.actors.push(event.data.actor)
+      const actors = event.type === 'restore.actorOwned' ? [event.data.actor] : event.data.actors
+      for (const actor of actors) if (!restore.actors.some((owned) => owned.id === actor.id)) restore.actors.push(actor)
       return
     }
     case 'restore.altered': {

@@ -65,6 +65,10 @@ export class VolumeRuntime {
   readonly disarm = new Set<() => void>()
   /** `restoreId/actor` of the actors a restore released already (each is released exactly once). */
   readonly releasedActors = new Set<string>()
+  /** The restore whose thaw has begun: no actor joins it any more. */
+  thawing: string | undefined
+  /** Freezes and thaws of this volume's actors, one at a time. */
+  #actorQueue: Promise<unknown> = Promise.resolve()
   /** When the automatic restores of the current window started. */
   #autoRestores: number[] = []
   /** True once the current window's limit was reported. */
@@ -210,6 +214,13 @@ export class VolumeRuntime {
     if (this.#limitReported) return 'limitedAgain'
     this.#limitReported = true
     return 'limited'
+  }
+
+  /** Runs `work` (a freeze or thaw of actors) after every earlier one has settled. */
+  withActors<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.#actorQueue.then(work, work)
+    this.#actorQueue = run.catch(() => undefined)
+    return run
   }
 
   /** Cancels everything the running restore armed in memory. */

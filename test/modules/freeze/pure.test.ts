@@ -13,7 +13,7 @@ import {
   blockRuns,
   chooseCommonSnapshot,
   decideFinish,
-  decideOwnActor,
+  decideOwnActors,
   decideProtect,
   decideRestorePlan,
   decideStartRestore,
@@ -57,8 +57,11 @@ describe('pure decisions', () => {
     expect(decideStartRestore(state, 'east/db', { restoreId: 'r1', workflowId: 'w1', startedAt: 2, channel: 'probe' })).toEqual({ _tag: 'Right', right: [] })
     const second = decideStartRestore(state, 'east/db', { restoreId: 'r2', workflowId: 'w2', startedAt: 2, channel: 'probe' })
     expect(isLeft(second) && second.left.code).toBe('E_CONFLICT')
-    state = fold(decideOwnActor(state, 'east/db', 'r1', { id: 'p1', frozenAt: 1, late: false }), state)
-    expect(decideOwnActor(state, 'east/db', 'r1', { id: 'p1', frozenAt: 5, late: true })).toEqual({ _tag: 'Right', right: [] })
+    state = fold(decideOwnActors(state, 'east/db', 'r1', [{ id: 'p1', frozenAt: 1, late: false }]), state)
+    expect(decideOwnActors(state, 'east/db', 'r1', [{ id: 'p1', frozenAt: 5, late: true }])).toEqual({ _tag: 'Right', right: [] })
+    const both = decideOwnActors(state, 'east/db', 'r1', [{ id: 'p1', frozenAt: 5, late: true }, { id: 'p2', frozenAt: 5, late: true }, { id: 'p2', frozenAt: 5, late: true }])
+    expect(isRight(both) && both.right).toEqual([{ type: 'restore.actorsOwned', data: { key: 'east/db', restoreId: 'r1', actors: [{ id: 'p2', frozenAt: 5, late: true }] } }])
+    expect(decideOwnActors(state, 'east/db', 'r2', [{ id: 'p3', frozenAt: 5, late: true }])).toEqual({ _tag: 'Right', right: [] })
     const summary = { restoreId: 'r1', outcome: 'restored' as const, startedAt: 1, finishedAt: 3, source: null, freezeWindowMs: 2, code: null, message: null }
     state = fold(decideFinish(state, 'east/db', summary), state)
     expect(state.protections['east/db']).toMatchObject({ status: 'protected', restore: null, lastRestore: summary })

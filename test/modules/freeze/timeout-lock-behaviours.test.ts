@@ -75,17 +75,38 @@ describe('freeze timeouts', () => {
     expect(w.names('freeze.thawed')[0]?.payload.freezeWindowMs).toBe(600)
   })
 
-  it('behaviour 35: a timeout that fires while the thaw runs releases the actor exactly once', async () => {
+  it('behaviour 35: an actor timeout that fires while the thaw is releasing the actor releases it exactly once', async () => {
     const { w, clock } = await manualWorld({ freezeTimeoutMs: null, actorTimeoutMs: 1000 })
     w.host().addActor({ id: 'p1', kind: 'process', volumes: ['db'] })
-    const hold = barrier(w.host(), 'thawActor')
+    const thaw = barrier(w.host(), 'thawActor')
     const restore = w.freeze.restore({ site: 'east', volume: 'db' })
-    await hold.entered
+    await thaw.entered
     await clock.advance(2000)
-    hold.release()
+    thaw.release()
     await restore
     expect(w.hostFaults['east']!.calls.filter((c) => c.method === 'thawActor')).toHaveLength(1)
     expect(w.names('freeze.timedOut')).toEqual([])
+    expect(w.names('freeze.thawed')[0]?.payload.actors).toEqual(['p1'])
+    expect((await w.host().listActors('db'))[0]?.frozen).toBe(false)
+  })
+
+  it('behaviour 35: a thaw that runs while the actor timeout is releasing the actor releases it exactly once', async () => {
+    const { w, clock } = await manualWorld({ freezeTimeoutMs: null, actorTimeoutMs: 1000 })
+    w.host().addActor({ id: 'p1', kind: 'process', volumes: ['db'] })
+    const hold = barrier(w.storage(), 'restoreSnapshot')
+    const restore = w.freeze.restore({ site: 'east', volume: 'db' })
+    await hold.entered
+    const timeoutThaw = barrier(w.host(), 'thawActor')
+    await clock.advance(1000)
+    await timeoutThaw.entered
+    hold.release()
+    const result = await restore
+    timeoutThaw.release()
+    await clock.advance(0)
+    expect(result.summary.outcome).toBe('restored')
+    expect(w.hostFaults['east']!.calls.filter((c) => c.method === 'thawActor')).toHaveLength(1)
+    expect(w.names('freeze.thawed')[0]?.payload.actors).toEqual([])
+    expect(w.names('freeze.timedOut').map((e) => e.payload)).toEqual([expect.objectContaining({ kind: 'actor', actor: 'p1', released: 1 })])
     expect((await w.host().listActors('db'))[0]?.frozen).toBe(false)
   })
 })
