@@ -39,7 +39,7 @@ function heap(): number {
 
 /** A mirror stand-in with the adapter latency: failover swaps the sides once. */
 function slowMirror(): MirrorControl {
-  let rel: MirrorDescription = { id: 'm1', source: { site: 'east', volume: 'data' }, destination: { site: 'west', volume: 'data' }, state: 'replicating', epoch: 1 }
+  let rel: MirrorDescription = { id: 'm1', source: { site: 'east', volume: 'data' }, destination: { site: 'west', volume: 'data' }, state: 'replicating', epoch: 1, lastPlayedBack: 1 }
   const pause = (): Promise<void> => systemClock.sleep(LATENCY_MS)
   return {
     async describe(id) {

@@ -225,6 +225,24 @@ export function decideEndSwitch(state: NamespaceState, namespace: string, path: 
 }
 
 /**
+ * Decides how a failover or failback that failed ends, from where its link now is (only while the link still
+ * records that workflow): a failover whose link is back on its primary is `failoverError`, one whose link stays
+ * on its destination (the switch was not undone because the mirror had been promoted) is `failedOver`; a failback
+ * whose link is back on its destination is `failedOver`, one whose link is on its primary is `protected`.
+ *
+ * @public
+ */
+export function decideFailedSwitch(state: NamespaceState, namespace: string, path: string, workflowId: string, kind: 'failover' | 'failback', lastError: string, at: number): Events {
+  const found = findProtection(state, namespace, path)
+  if (E.isLeft(found) || found.right.protection.workflowId !== workflowId) return E.right([])
+  const { link, protection } = found.right
+  const refers = (ref: ShareRef): boolean => link.targets.some((target) => target.site === ref.site && target.share === ref.share)
+  const onDestination = refers(protection.destination) && !refers(protection.primary)
+  const to: DpState = kind === 'failover' ? (onDestination ? 'failedOver' : 'failoverError') : onDestination ? 'failedOver' : 'protected'
+  return E.right([{ type: 'link.dpChanged', data: { namespace, path, state: to, at, workflowId: null, lastError } }])
+}
+
+/**
  * Decides to add a threshold monitor under a unique name.
  *
  * @public

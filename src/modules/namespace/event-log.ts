@@ -4,7 +4,7 @@ import { isDrError } from '../../kernel/errors.js'
 import type { Clock } from '../../kernel/clock.js'
 import type { Json } from '../../kernel/codecs.js'
 import type { AnyEventOf, EventSink, Severity } from '../../kernel/events.js'
-import type { NewRecord, StateStore } from '../../kernel/state-store.js'
+import type { JournalRecord, NewRecord, StateStore } from '../../kernel/state-store.js'
 import type { NamespaceEvents } from './events.js'
 
 /**
@@ -47,11 +47,13 @@ const RecordCodec = t.type({
 const RANK: Readonly<Record<Severity, number>> = { info: 0, warning: 1, error: 2, critical: 3 }
 const RECORD_TYPE = 'namespace.event'
 const CONFLICT_RETRIES = 5
+const TAIL_WINDOW = 256
 
 /**
  * The namespace module's event daemon: publishes each event on the event bus, records it in a state-store
- * stream (group-committed, so a storm of events costs few appends) for `history` queries, and hands it to the
- * notifier.
+ * stream for `history` queries, and hands it to the notifier. Recording is group-committed: the events emitted
+ * in one turn of the event loop, and while an append is in flight, go to the store in one append, so a storm of
+ * events costs few appends. A query with a `limit` reads the stream from its tail.
  *
  * @public
  */
@@ -78,7 +80,11 @@ export class NamespaceEventLog {
     this.#sink.emit(name, severity, payload)
     const at = this.#clock.now()
     this.#pending.push({ type: RECORD_TYPE, data: { name, at, severity, payload: payload as unknown as Json } })
-    if (this.#draining === undefined) this.#draining = this.#drain().finally(() => (this.#draining = undefined))
+    if (this.#draining === undefined) {
+      this.#draining = new Promise<void>((resolve) => setImmediate(resolve))
+        .then(() => this.#drain())
+        .finally(() => (this.#draining = undefined))
+    }
     if (this.#notify !== undefined) {
       const event = { name, at, severity, payload } as NamespaceEvent
       try {
@@ -94,10 +100,23 @@ export class NamespaceEventLog {
     while (this.#draining !== undefined) await this.#draining
   }
 
-  /** Recorded events matching `filter`, oldest first. */
+  /**
+   * Recorded events matching `filter`, oldest first. With a `limit`, only the tail of the stream is read and
+   * decoded: a window a few times the limit, widened until it holds enough matches or covers the stream.
+   */
   async query(filter: HistoryFilter = {}): Promise<NamespaceEvent[]> {
     await this.flush()
-    const records = await this.#store.read(this.#stream)
+    const limit = filter.limit
+    if (limit === undefined) return this.#matching(await this.#store.read(this.#stream), filter)
+    const version = await this.#store.version(this.#stream)
+    for (let window = Math.max(TAIL_WINDOW, limit * 4); ; window *= 4) {
+      const from = Math.max(0, version - window)
+      const matching = this.#matching(await this.#store.read(this.#stream, from), filter)
+      if (matching.length >= limit || from === 0) return matching.slice(Math.max(0, matching.length - limit))
+    }
+  }
+
+  #matching(records: readonly JournalRecord[], filter: HistoryFilter): NamespaceEvent[] {
     const matching: NamespaceEvent[] = []
     for (const record of records) {
       const decoded = RecordCodec.decode(record.data)
@@ -110,7 +129,7 @@ export class NamespaceEventLog {
       if (filter.path !== undefined && event.payload['path'] !== filter.path) continue
       matching.push(event as unknown as NamespaceEvent)
     }
-    return filter.limit === undefined ? matching : matching.slice(Math.max(0, matching.length - filter.limit))
+    return matching
   }
 
   async #drain(): Promise<void> {

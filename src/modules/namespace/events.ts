@@ -1,3 +1,5 @@
+import type { DpState } from './state.js'
+
 /**
  * A link point as events name it.
  *
@@ -39,6 +41,12 @@ export type NamespaceEvents = {
   'namespace.changed': LinkEventRef & { change: 'created' | 'moved' | 'deleted' | 'targetsChanged'; to?: string }
   /** drkit's copy of a namespace was written to the namespace server. */
   'namespace.pushed': { namespace: string; version: number }
+  /**
+   * The namespace server's copy differs from drkit's at links drkit was not changing (edited outside drkit, or a
+   * push lost in a crash): `links` of them, the first of which are listed. They are left as the server has them;
+   * `namespace.push` rewrites the server's copy from drkit's.
+   */
+  'namespace.driftDetected': { namespace: string; version: number; links: number; paths: readonly string[] }
   /** A policy was created or edited. */
   'namespace.policySaved': { policy: string; id: string; created: boolean; links: number }
   /** A policy was deleted. */
@@ -59,8 +67,12 @@ export type NamespaceEvents = {
   'namespace.destinationShareCreated': ShareEventRef & { volume: string }
   /** A link point now refers to its destination share. */
   'namespace.linkFailedOver': LinkEventRef & { from: ShareEventRef; to: ShareEventRef; mirrorFailedOver: boolean; workflowId: string }
-  /** A failover stopped; the link still refers to its primary share. */
-  'namespace.failoverFailed': LinkEventRef & { workflowId: string; code: string; message: string }
+  /**
+   * A failover stopped. The link refers to its primary share again (`state: 'failoverError'`), or, when it had
+   * been switched and its mirror promoted, so that going back would split the data, stays on its destination
+   * share (`state: 'failedOver'`).
+   */
+  'namespace.failoverFailed': LinkEventRef & { workflowId: string; code: string; message: string; state: DpState }
   /** A pre- or post-failover hook failed, timed out, or could not be run. */
   'namespace.hookFailed': LinkEventRef & { phase: 'pre' | 'post'; exitCode: number | null; timedOut: boolean; message: string; aborted: boolean }
   /** The destination share of a link is inaccessible: the link is no longer data protected. */
@@ -69,8 +81,8 @@ export type NamespaceEvents = {
   'namespace.protectionEnabled': LinkEventRef & { destination: ShareEventRef }
   /** A failed-over link point refers to its original primary share again. */
   'namespace.linkFailedBack': LinkEventRef & { from: ShareEventRef; to: ShareEventRef; workflowId: string }
-  /** A failback stopped; the link still refers to its destination share. */
-  'namespace.failbackFailed': LinkEventRef & { workflowId: string; code: string; message: string }
+  /** A failback stopped; the link refers to its destination share (`failedOver`) or already to its primary (`protected`). */
+  'namespace.failbackFailed': LinkEventRef & { workflowId: string; code: string; message: string; state: DpState }
   /** A volume's used space crossed a threshold monitor's limit. */
   'namespace.outOfSpace': { threshold: string; site: string; volume: string; usedPercent: number; above: number }
   /** A volume's used space went back to or below a threshold monitor's limit. */

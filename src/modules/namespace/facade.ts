@@ -28,18 +28,20 @@ import {
   ProtectInput,
   RemoveTargetInput,
   RenameInput,
+  ResolveInput,
   ShareReportInput,
   ThresholdNameInput,
   SwitchInput,
   type HistoryOptions,
+  type ResolveOptions,
   type SwitchOptions,
   type ProtectOptions,
 } from './inputs.js'
 import { mirrorReturnedTo } from './mirror-control.js'
 import type { MonitorPass, ShareMonitor } from './monitor.js'
 import { CreatePolicyInput, UpdatePolicyInput, type CreatePolicyOptions, type PolicyRecord, type UpdatePolicyOptions } from './policy.js'
-import { probePrimary } from './probe.js'
 import { buildProtection } from './protect.js'
+import { changedPaths } from './publisher.js'
 import type { NamespaceRuntime } from './runtime.js'
 import { allNodes, type NamespaceJournalEvent, type NamespaceNode, type NamespaceState } from './state.js'
 import type { SwitchRunner } from './switch-runner.js'
@@ -152,17 +154,23 @@ export class NamespaceFacade {
     return this.get({ namespace: input.namespace, path: input.path })
   }
 
-  /** Where a client resolving `path` is referred, as the namespace server answers it. */
-  async resolve(options: { namespace: string; path: string }): Promise<Referral> {
-    const { namespace, path } = decode(NodeInput, options, 'namespace.resolve options')
-    return this.#rt.publisher.resolve(namespace, path)
+  /**
+   * Where a client resolving `path` is referred, as the namespace server answers it. With a `principal`, the
+   * server checks that client's rights on the link (a domain controller's check) and refuses one without them.
+   */
+  async resolve(options: ResolveOptions): Promise<Referral> {
+    const { namespace, path, principal } = decode(ResolveInput, options, 'namespace.resolve options')
+    return this.#rt.publisher.resolve(namespace, path, principal)
   }
 
-  /** Writes drkit's copy of a namespace to the namespace server now (re-reading the server first: repairs drift). */
+  /**
+   * Writes drkit's whole copy of a namespace to the namespace server now (re-reading its version first): repairs
+   * drift, such as links edited on the server outside drkit (`namespace.driftDetected`).
+   */
   async push(options: { namespace: string }): Promise<{ version: number }> {
     const { namespace } = decode(NamespaceInput, options, 'namespace.push options')
     if (this.#rt.catalog.state.namespaces[namespace] === undefined) throw new DrError('E_NOT_FOUND', `namespace "${namespace}" is not managed by drkit`, { namespace })
-    return { version: await this.#rt.publisher.request(namespace, true) }
+    return { version: await this.#rt.publisher.pushAll(namespace) }
   }
 
   /** Saves a new data-protection policy under a unique name. */
@@ -263,7 +271,7 @@ export class NamespaceFacade {
         })
       }
       const policy = this.#rt.catalog.state.policies[protection.policy]
-      const probe = await probePrimary(this.#rt.storage(primary.site), primary.share, policy?.access ?? ['read'], policy?.probeTimeoutMs ?? 5_000, this.#rt.clock)
+      const probe = await this.#rt.prober.primary(() => this.#rt.storage(primary.site), primary.site, primary.share, policy?.access ?? ['read'], policy?.probeTimeoutMs ?? 5_000)
       if (!probe.ok) throw new DrError('E_PRECONDITION', `primary share ${primary.site}/${primary.share} is not accessible: ${probe.detail}`, { namespace, path })
     }
     await this.#runner.failback(namespace, path, signal)
@@ -331,7 +339,7 @@ export class NamespaceFacade {
   /** Commits a tree change and pushes the namespace to the server (resolving once the server has it). */
   async #change(namespace: string, decide: Decide): Promise<readonly NamespaceJournalEvent[]> {
     const events = await this.#rt.catalog.execute(decide)
-    if (events.length > 0) await this.#rt.publisher.request(namespace)
+    if (events.length > 0) await this.#rt.publisher.request(namespace, changedPaths(this.#rt.catalog, namespace, events))
     return events
   }
 }

@@ -21,6 +21,21 @@ export const NamespaceInput = t.type({ namespace: Name }, 'NamespaceOptions')
 export const NodeInput = t.type({ namespace: Name, path: LogicalPath }, 'NodeOptions')
 
 /**
+ * Options of `namespace.resolve`: the logical path, and optionally the client (principal) asking, whose rights
+ * the namespace server checks.
+ *
+ * @public
+ */
+export const ResolveInput = t.intersection([NodeInput, t.partial({ principal: Name })], 'ResolveOptions')
+
+/**
+ * What `namespace.resolve` takes.
+ *
+ * @public
+ */
+export type ResolveOptions = t.OutputOf<typeof ResolveInput>
+
+/**
  * Options of `namespace.createLink`: where, and one or more targets (shares on sites); the first target, or the
  * one marked `active`, is where clients are referred.
  *
@@ -133,7 +148,7 @@ export const ProbeNowInput = t.partial({ all: t.boolean }, 'ProbeNowOptions')
 export const HistoryInput = t.partial(
   {
     name: t.string,
-    since: t.number,
+    since: t.refinement(t.number, (n) => Number.isFinite(n) && n >= 0, 'Since (a time in ms since the epoch, finite and at least 0)'),
     namespace: Name,
     path: LogicalPath,
     minSeverity: t.union([t.literal('info'), t.literal('warning'), t.literal('error'), t.literal('critical')]),

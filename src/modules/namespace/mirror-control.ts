@@ -10,8 +10,9 @@ export interface MirrorSide {
 
 /**
  * What the namespace module needs to know about a mirror relationship: its id, its current source (the side
- * clients write to) and destination, its state and its epoch. After a failover the source is the former
- * destination.
+ * clients write to) and destination, its state, its epoch, and the newest delta set played back at the
+ * destination (`null` until the initial copy has completed: the destination then holds no complete copy to fail
+ * over to). After a failover the source is the former destination.
  *
  * @public
  */
@@ -21,6 +22,7 @@ export interface MirrorDescription {
   readonly destination: MirrorSide
   readonly state: string
   readonly epoch: number
+  readonly lastPlayedBack: number | null
 }
 
 /**
@@ -60,8 +62,8 @@ export function mirrorPromoted(mirror: MirrorDescription, destination: MirrorSid
 }
 
 /**
- * True when the mirror replicates from `primary` again (resynced and failed back): the condition for moving a
- * failed-over link back to its original share.
+ * True when the mirror replicates from `primary` (again, after a resync and failback): the condition for moving a
+ * failed-over link back to its original share, and for calling a link whose primary answers again protected.
  *
  * @public
  */
@@ -71,12 +73,19 @@ export function mirrorReturnedTo(mirror: MirrorDescription, primary: MirrorSide)
 
 /**
  * The part of a mirror facade (`dr.mirrors`) that {@link mirrorControlFrom} needs: a status with the current
- * source and destination, state and epoch, and a failover with a mode.
+ * source and destination, state, epoch and newest delta set played back, and a failover with a mode.
  *
  * @public
  */
 export interface MirrorFacadeLike {
-  status(id: string): Promise<{ readonly id: string; readonly state: string; readonly epoch: number; readonly source: MirrorSide; readonly destination: MirrorSide }>
+  status(id: string): Promise<{
+    readonly id: string
+    readonly state: string
+    readonly epoch: number
+    readonly source: MirrorSide
+    readonly destination: MirrorSide
+    readonly lastPlayedBack: number | null
+  }>
   failover(id: string, options: { mode: 'sync' | 'default' | 'now' }): Promise<unknown>
 }
 
@@ -95,6 +104,7 @@ export function mirrorControlFrom(facade: MirrorFacadeLike): MirrorControl {
         id: status.id,
         state: status.state,
         epoch: status.epoch,
+        lastPlayedBack: status.lastPlayedBack,
         source: { site: status.source.site, volume: status.source.volume },
         destination: { site: status.destination.site, volume: status.destination.volume },
       }

@@ -12,7 +12,9 @@ import { NamespaceEventLog, type NamespaceNotifier } from './event-log.js'
 import type { NamespaceEvents } from './events.js'
 import { NamespaceFacade } from './facade.js'
 import type { MirrorControl } from './mirror-control.js'
+import { MirrorStates } from './mirror-states.js'
 import { ShareMonitor } from './monitor.js'
+import { Prober } from './probe.js'
 import { NamespacePublisher } from './publisher.js'
 import type { NamespaceRuntime } from './runtime.js'
 import { SwitchRunner } from './switch-runner.js'
@@ -63,7 +65,9 @@ export interface NamespaceModule {
 
 /**
  * Opens the namespace module: replays its catalog, registers its failover and failback workflows on
- * `workflows`, and (unless `monitor: false`) resumes interrupted failovers and starts monitoring.
+ * `workflows`, and (unless `monitor: false`) resumes interrupted failovers and starts monitoring. The monitor's
+ * failure counts and the threshold monitors' crossings live in memory: after a restart, counting starts afresh
+ * and a threshold that is still exceeded raises `namespace.outOfSpace` once more.
  *
  * @public
  */
@@ -84,6 +88,8 @@ export async function openNamespaceModule(deps: NamespaceModuleDeps): Promise<Na
     storage: deps.storage,
     host: deps.host,
     mirrors: deps.mirrors,
+    mirrorStates: new MirrorStates(deps.mirrors),
+    prober: new Prober(deps.clock),
     clock: deps.clock,
     token: deps.token,
     flights: new SingleFlight(),

@@ -1,9 +1,10 @@
 import { decideDpTransition } from './decide-protection.js'
 import type { ProbeFailure } from './events.js'
-import { probeDestination, probePrimary, type ProbeOutcome } from './probe.js'
+import { mirrorReturnedTo, type MirrorDescription } from './mirror-control.js'
+import type { ProbeOutcome } from './probe.js'
 import type { PolicyRecord } from './policy.js'
 import type { NamespaceRuntime } from './runtime.js'
-import { allNodes, type NamespaceNode, type Protection } from './state.js'
+import type { NamespaceNode, Protection } from './state.js'
 import type { SwitchRunner } from './switch-runner.js'
 import type { ThresholdMonitor } from './threshold-monitor.js'
 
@@ -20,17 +21,21 @@ interface ShareHealth {
   failures: number
   firstFailureAt: number
   declared: boolean
+  /** The share answered after being declared, but some waiting link's mirror did not protect it then. */
+  restoring: boolean
   nextDue: number
 }
 
 /**
- * What one monitoring pass did: how many primary and destination shares it probed, how many primary probes
- * failed, which primary shares it declared inaccessible, and how many failovers it started.
+ * What one monitoring pass did: how many primary and destination shares it probed, how many primary shares
+ * answered as required (the seed's "accessible" status reports) and how many did not, which primary shares it
+ * declared inaccessible, and how many failovers it started.
  *
  * @public
  */
 export interface MonitorPass {
   readonly probed: number
+  readonly accessible: number
   readonly failed: number
   readonly declared: readonly string[]
   readonly failoversStarted: number
@@ -45,8 +50,9 @@ function shareKey(site: string, share: string): string {
  * many links it backs, with the strictest settings of their policies), counts consecutive failures, and declares
  * the share inaccessible once a link's policy says so (its number of consecutive failed probes, or its overall
  * timer since the first failure). It then fails the share's links over (automatic policies) or marks them
- * `failoverRequired`. It heartbeats destination shares too and disables and re-enables protection as they come
- * and go. Probes run with bounded concurrency; one timer drives every link.
+ * `failoverRequired`. It heartbeats destination shares in the same passes and disables and re-enables protection
+ * as they come and go. Probes run with bounded concurrency; one timer drives every link. Its counts live in
+ * memory: a restarted coordinator starts counting afresh.
  *
  * @public
  */
@@ -96,12 +102,12 @@ export class ShareMonitor {
    * declared inaccessible at once for every link it backs. Links already failed over are left alone.
    */
   async report(site: string, share: string): Promise<MonitorPass> {
-    const links = this.#watched().filter((link) => link.protection.primary.site === site && link.protection.primary.share === share)
+    const links = this.#watched(this.#rt.catalog.index.linksOnPrimary(this.#rt.catalog.state, site, share))
     const health = this.#healthOf(shareKey(site, share))
     health.failures += 1
     if (health.failures === 1) health.firstFailureAt = this.#rt.clock.now()
     const started = await this.#declare(site, share, links, 'reported', health, true)
-    return { probed: 0, failed: 0, declared: links.length > 0 ? [shareKey(site, share)] : [], failoversStarted: started }
+    return { probed: 0, accessible: 0, failed: 0, declared: links.length > 0 ? [shareKey(site, share)] : [], failoversStarted: started }
   }
 
   #schedule(delay: number): void {
@@ -117,20 +123,17 @@ export class ShareMonitor {
   #nextDelay(): number {
     const now = this.#rt.clock.now()
     let next = Math.min(now + 60_000, this.#thresholds.nextDue() ?? Number.POSITIVE_INFINITY)
-    for (const link of this.#watched()) {
-      const due = this.#health.get(shareKey(link.protection.primary.site, link.protection.primary.share))?.nextDue ?? now
-      if (due < next) next = due
-    }
+    for (const health of this.#health.values()) if (health.nextDue < next) next = health.nextDue
     return Math.max(0, next - now)
   }
 
-  #watched(): WatchedLink[] {
-    const state = this.#rt.catalog.state
+  #watched(nodes: readonly NamespaceNode[]): WatchedLink[] {
+    const policies = this.#rt.catalog.state.policies
     const result: WatchedLink[] = []
-    for (const node of allNodes(state)) {
+    for (const node of nodes) {
       const protection = node.protection
       if (protection === null || !WATCHED.has(protection.state)) continue
-      const policy = state.policies[protection.policy]
+      const policy = policies[protection.policy]
       if (policy !== undefined) result.push({ node, protection, policy })
     }
     return result
@@ -139,7 +142,7 @@ export class ShareMonitor {
   #healthOf(key: string): ShareHealth {
     let health = this.#health.get(key)
     if (health === undefined) {
-      health = { failures: 0, firstFailureAt: 0, declared: false, nextDue: 0 }
+      health = { failures: 0, firstFailureAt: 0, declared: false, restoring: false, nextDue: 0 }
       this.#health.set(key, health)
     }
     return health
@@ -148,47 +151,53 @@ export class ShareMonitor {
   async #pass(all: boolean): Promise<MonitorPass> {
     const now = this.#rt.clock.now()
     const byShare = new Map<string, WatchedLink[]>()
-    for (const link of this.#watched()) {
-      const key = shareKey(link.protection.primary.site, link.protection.primary.share)
-      const group = byShare.get(key)
-      if (group === undefined) byShare.set(key, [link])
-      else group.push(link)
+    for (const [key, nodes] of this.#rt.catalog.index.primaries(this.#rt.catalog.state)) {
+      const watched = this.#watched(nodes)
+      if (watched.length > 0) byShare.set(key, watched)
     }
     for (const key of [...this.#health.keys()]) if (!byShare.has(key)) this.#health.delete(key)
     const due = [...byShare].filter(([key]) => all || this.#healthOf(key).nextDue <= now)
-    let failed = 0
-    let failoversStarted = 0
+    const counts = { accessible: 0, failed: 0, failoversStarted: 0 }
     const declared: string[] = []
     await this.#bounded(due, async ([key, links]) => {
       const first = links[0]
       if (first === undefined) return
       const { site, share } = first.protection.primary
-      const access = [...new Set(links.flatMap((link) => link.policy.access))]
-      const timeout = Math.min(...links.map((link) => link.policy.probeTimeoutMs))
       const health = this.#healthOf(key)
       health.nextDue = now + Math.min(...links.map((link) => link.policy.probeIntervalMs))
-      const outcome = await probePrimary(this.#rt.storage(site), share, access, timeout, this.#rt.clock)
-      if (outcome.ok) return this.#recovered(site, share, links, health)
-      failed += 1
+      const access = [...new Set(links.flatMap((link) => link.policy.access))]
+      const timeout = Math.min(...links.map((link) => link.policy.probeTimeoutMs))
+      const outcome = await this.#rt.prober.primary(() => this.#rt.storage(site), site, share, access, timeout)
+      if (outcome.ok) {
+        counts.accessible += 1
+        return this.#recovered(site, share, links, health)
+      }
+      counts.failed += 1
       health.failures += 1
       if (health.failures === 1) health.firstFailureAt = now
       const before = health.declared
       const started = await this.#declare(site, share, links, outcome.failure, health, false)
-      failoversStarted += started
+      counts.failoversStarted += started
       if (health.declared && !before) declared.push(key)
     })
-    const destinations = [...byShare.values()].flat().filter((link) => link.protection.state === 'protected' || link.protection.state === 'protectionDisabled')
-    await this.#bounded(destinations, (link) => this.#heartbeat(link))
+    const settled = new Set(declared)
+    const heartbeats = due
+      .filter(([key]) => !settled.has(key))
+      .flatMap(([, links]) => links)
+      .filter((link) => link.protection.state === 'protected' || link.protection.state === 'protectionDisabled')
+    const destinations = await this.#heartbeats(heartbeats)
     await this.#thresholds.runDue()
-    return { probed: due.length + destinations.length, failed, declared, failoversStarted }
+    return { probed: due.length + destinations, ...counts, declared }
   }
 
+  /** Runs `work` over `items` with at most `probeConcurrency` at once; a failing item never stops the others. */
   async #bounded<T>(items: readonly T[], work: (item: T) => Promise<void>): Promise<void> {
     let next = 0
     const lanes = Array.from({ length: Math.min(this.#rt.probeConcurrency, items.length) }, async () => {
       while (next < items.length) {
         const item = items[next++] as T
-        await work(item)
+        // One share's trouble (its catalog commit, its failover's start) must not stop the pass; the next pass retries.
+        await work(item).catch(() => undefined)
       }
     })
     await Promise.all(lanes)
@@ -231,22 +240,62 @@ export class ShareMonitor {
     return started
   }
 
+  /**
+   * A primary share answers: its failure count resets, and if it had been declared inaccessible
+   * (`namespace.shareRecovered`), links waiting for an operator become `protected` again — but only where their
+   * mirror still replicates from that primary (a mirror failed over meanwhile no longer protects it; such a link
+   * waits on, and is checked again at the next answer).
+   */
   async #recovered(site: string, share: string, links: readonly WatchedLink[], health: ShareHealth): Promise<void> {
     const wasDeclared = health.declared
     health.failures = 0
     health.declared = false
-    if (!wasDeclared) return
-    this.#rt.log.emit('namespace.shareRecovered', 'info', { site, share, links: links.map((link) => link.node.path) })
+    if (wasDeclared) this.#rt.log.emit('namespace.shareRecovered', 'info', { site, share, links: links.map((link) => link.node.path) })
+    if (!wasDeclared && !health.restoring) return
+    health.restoring = false
+    const mirrors = new Map<string, Promise<MirrorDescription>>()
     for (const link of links) {
       const { namespace, path } = link.node
+      const { mirrorId, primary } = link.protection
+      if (link.protection.state !== 'failoverRequired' && link.protection.state !== 'failoverError') continue
+      let mirror = mirrors.get(mirrorId)
+      if (mirror === undefined) {
+        mirror = this.#rt.mirrors.describe(mirrorId)
+        mirrors.set(mirrorId, mirror)
+      }
+      const protects = await mirror.then((m) => mirrorReturnedTo(m, { site: primary.site, volume: primary.volume })).catch(() => false)
+      if (!protects) {
+        health.restoring = true
+        continue
+      }
       await this.#rt.catalog.execute((s) => decideDpTransition(s, namespace, path, ['failoverRequired', 'failoverError'], 'protected', this.#rt.clock.now()))
     }
   }
 
-  async #heartbeat(link: WatchedLink): Promise<void> {
+  /** Heartbeats the destination shares of `links` (each share once) and disables or re-enables their protection; returns how many shares it probed. */
+  async #heartbeats(links: readonly WatchedLink[]): Promise<number> {
+    const byDestination = new Map<string, WatchedLink[]>()
+    for (const link of links) {
+      const key = shareKey(link.protection.destination.site, link.protection.destination.share)
+      const group = byDestination.get(key)
+      if (group === undefined) byDestination.set(key, [link])
+      else group.push(link)
+    }
+    const volumes = new Map<string, Promise<ProbeOutcome>>()
+    await this.#bounded([...byDestination.values()], async (group) => {
+      const first = group[0]
+      if (first === undefined) return
+      const { site, share, volume } = first.protection.destination
+      const timeout = Math.min(...group.map((link) => link.policy.probeTimeoutMs))
+      const outcome = await this.#rt.prober.destination(() => this.#rt.storage(site), site, share, volume, timeout, volumes)
+      for (const link of group) await this.#heartbeat(link, outcome).catch(() => undefined)
+    })
+    return byDestination.size
+  }
+
+  async #heartbeat(link: WatchedLink, outcome: ProbeOutcome): Promise<void> {
     const { destination } = link.protection
     const { namespace, path } = link.node
-    const outcome: ProbeOutcome = await probeDestination(this.#rt.storage(destination.site), destination.share, destination.volume, link.policy.probeTimeoutMs, this.#rt.clock)
     const ref = { site: destination.site, share: destination.share }
     const now = this.#rt.clock.now()
     if (!outcome.ok && link.protection.state === 'protected') {

@@ -1,4 +1,4 @@
-import type { RetryPolicy } from '../../kernel/retry.js'
+import { backoffDelay, isRetryable, type RetryPolicy } from '../../kernel/retry.js'
 import type { WorkflowContext } from '../../kernel/workflow.js'
 import { decideSwitch, type ShareRef } from './decide-protection.js'
 import type { NamespaceRuntime } from './runtime.js'
@@ -29,13 +29,16 @@ export const STEP_RETRY: RetryPolicy = { ...SWITCH_RETRY, retryOn: (error) => ['
  * The namespace switch of a failover or failback, as two durable steps:
  *
  * 1. `switch-link`: drkit's copy replaces `from` by `to` in one journal event (the link keeps a target at every
- *    instant). Its compensation puts `from` back (and pushes that, best effort), so a failover that cannot reach
- *    the namespace server leaves drkit's copy agreeing with the server: still on `from`.
- * 2. `push-namespace`: the namespace server gets the whole document in one write, in which the link has `to`
- *    instead of `from`. The wait for that (coalesced) write does not hold a failover slot, so one write serves
- *    every link switched meanwhile.
+ *    instant). Its compensation puts `from` back (and pushes that, best effort) — unless `mayUndo` says the switch
+ *    must stand (a failover whose mirror has been promoted meanwhile: referring clients back to the old source
+ *    would split the data). A `mayUndo` that rejects fails the compensation, which leaves the workflow resumable.
+ * 2. `push-namespace`: the namespace server gets the link's new targets in a versioned patch. The wait for that
+ *    (coalesced) patch does not hold a failover slot, so one patch serves every link switched meanwhile.
+ *    Transient failures are retried as {@link SWITCH_RETRY} says; past its attempts the step fails (and the switch
+ *    is undone) only if it may be undone — a switch that must stand keeps retrying, with the link `failingOver`,
+ *    until the server takes it or the workflow is aborted.
  *
- * Both are idempotent: a re-run after a crash finds the switch done and the document current.
+ * Both are idempotent: a re-run after a crash finds the switch done and pushes the link again.
  *
  * @public
  */
@@ -46,6 +49,7 @@ export async function switchLinkSteps(
   from: ShareRef,
   to: ShareRef,
   during: DpState,
+  mayUndo: () => Promise<boolean> = async () => true,
 ): Promise<void> {
   const { namespace, path } = link
   await ctx.step(
@@ -56,17 +60,22 @@ export async function switchLinkSteps(
     },
     {
       compensate: async () => {
+        if (!(await mayUndo())) return
         await rt.catalog.execute((state) => decideSwitch(state, namespace, path, to, from, during, rt.clock.now()))
-        await rt.publisher.request(namespace).catch(() => undefined)
+        await rt.publisher.request(namespace, [path]).catch(() => undefined)
       },
     },
   )
-  await ctx.step(
-    'push-namespace',
-    async () => {
-      await rt.failovers.outside(() => rt.publisher.request(namespace))
-      return null
-    },
-    { retry: SWITCH_RETRY },
-  )
+  await ctx.step('push-namespace', async (step) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await rt.failovers.outside(() => rt.publisher.request(namespace, [path]))
+        return null
+      } catch (error) {
+        if (!isRetryable(SWITCH_RETRY, error)) throw error
+        if (attempt >= SWITCH_RETRY.attempts && (await mayUndo().catch(() => false))) throw error
+      }
+      await rt.clock.sleep(backoffDelay(SWITCH_RETRY, attempt), step.signal)
+    }
+  })
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { InjectedCrash, type CrashPoint } from '../../../src/kernel/index.js'
-import type { NamespaceDocument } from '../../../src/ports/network.js'
-import { namespaceDurable, openNamespace, serverTargets, settled } from '../../fixtures/namespace-world.js'
+import type { NamespaceDocument, NamespaceLink } from '../../../src/ports/network.js'
+import { createdShares, namespaceDurable, openNamespace, serverTargets, settled } from '../../fixtures/namespace-world.js'
 
 const link = { namespace: 'corp', path: '/eng' }
 const POLICY = { name: 'gold', automaticFailover: true, breakMirror: true, preFailoverHook: { script: 'pre' }, postFailoverHook: { script: 'post' } }
@@ -17,11 +17,14 @@ async function setup() {
   return d
 }
 
-/** Every document ever written to the namespace server gave every link at least one target. */
+/** Every document or patch ever sent to the namespace server gave every link it wrote at least one target. */
 function everyWriteHadTargets(d: Awaited<ReturnType<typeof setup>>): boolean {
-  return d.serverFaults.calls
-    .filter((call) => call.method === 'writeNamespace')
-    .every((call) => (call.args[0] as NamespaceDocument).links.every((l) => l.targets.length > 0))
+  const written = d.serverFaults.calls.flatMap((call): readonly NamespaceLink[] => {
+    if (call.method === 'writeNamespace') return (call.args[0] as NamespaceDocument).links
+    if (call.method === 'patchNamespace') return (call.args[0] as { set: readonly NamespaceLink[] }).set
+    return []
+  })
+  return written.length > 0 && written.every((l) => l.targets.length > 0)
 }
 
 /** The link ended in `state` on `site/share` in drkit's copy and on the server, and no write ever lost a target. */
@@ -45,7 +48,7 @@ describe('crash at every failover step, then resume', async () => {
   const points = await crashPoints()
 
   it('covers every step of the failover, before and after it', () => {
-    expect([...new Set(points.map((p) => p.step))]).toEqual(['pre-hook', 'destination-share', 'fail-over-mirror', 'switch-link', 'push-namespace', 'post-hook', 'complete'])
+    expect([...new Set(points.map((p) => p.step))]).toEqual(['pre-hook', 'destination-share', 'switch-link', 'push-namespace', 'fail-over-mirror', 'post-hook', 'complete'])
     expect(points.map((p) => p.phase)).toEqual(points.map((_, i) => (i % 2 === 0 ? 'before' : 'after')))
   })
 
@@ -68,19 +71,19 @@ describe('crash at every failover step, then resume', async () => {
       const restarted = await openNamespace(d)
       expect(await restarted.ns.recover()).toEqual({ resumed: 1, failed: 0 })
       await expectLinkOn(restarted, 'failedOver', 'west', 'eng_dr')
-      expect(d.faults['west']!.count('createShare')).toBe(1)
+      expect(createdShares(d.faults['west']!)).toBe(1)
       expect(d.mirrors.failovers).toHaveLength(1)
       expect(restarted.names('namespace.linkFailedOver')).toHaveLength(point.step === 'complete' && point.phase === 'after' ? 0 : 1)
 
       await restarted.ns.failover({ namespace: 'corp', path: '/eng-alias' })
-      expect(d.faults['west']!.count('createShare')).toBe(1)
+      expect(createdShares(d.faults['west']!)).toBe(1)
       expect(d.mirrors.failovers).toHaveLength(1)
     })
   }
 
   it('a crash while compensating a failed switch resumes the compensation: the link is back on its primary, marked failoverError', async () => {
     const d = await setup()
-    d.serverFaults.fail({ method: 'writeNamespace' })
+    d.serverFaults.fail({ method: 'patchNamespace' })
     let fired = false
     const crashing = await openNamespace(d, { crashAt: (p) => p.phase === 'compensate' && !fired && (fired = true) })
     const failing = settled(crashing.ns.failover(link))

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { DrError } from '../../../src/kernel/index.js'
 import type { HookRequest } from '../../../src/ports/host.js'
-import { protectedWorld, serverTargets, token, settled } from '../../fixtures/namespace-world.js'
+import { createdShares, protectedWorld, serverTargets, token, settled } from '../../fixtures/namespace-world.js'
 
 const link = { namespace: 'corp', path: '/eng' }
 
@@ -25,9 +25,10 @@ describe('link-point failover', () => {
     await w.raw['west']!.createShare({ name: 'eng_dr', volume: 'data', path: '/eng', protocol: 'smb', access: ['read'] }, token)
     await w.ns.reportInaccessible({ site: 'east', share: 'eng' })
     await w.ns.idle()
-    expect(w.faults['west']!.count('createShare')).toBe(0)
+    expect(createdShares(w.faults['west']!)).toBe(0)
     expect(w.names('namespace.destinationShareCreated')).toEqual([])
     expect((await stateOf(w))?.state).toBe('failedOver')
+    expect(await w.raw['west']!.getShare('eng_dr')).toMatchObject({ volume: 'data', path: '/eng', access: ['read', 'write'] })
   })
 
   it('behaviour 13: the primary target is removed, the destination share is the link\'s target, and the unchanged path resolves to it', async () => {
@@ -57,16 +58,18 @@ describe('link-point failover', () => {
     expect(await serverTargets(w.server, 'corp')).toEqual({ '/eng': ['west/eng_dr:active'] })
   })
 
-  it('behaviour 15: breakMirror fails the mirror over before the switch; without it the mirror is left alone', async () => {
+  it('behaviour 15: breakMirror breaks (fails over) the mirror once the switch is on the server, the destination share read-only until then; without it the mirror is left alone', async () => {
     const w = await protectedWorld({ mirrorFailoverMode: 'now' })
-    let targetsAtBreak: Record<string, string[]> = {}
+    let atBreak: { targets: Record<string, string[]>; access: readonly string[] | undefined } | undefined
     w.mirrors.onFailover = async () => {
-      targetsAtBreak = await serverTargets(w.server, 'corp')
+      atBreak = { targets: await serverTargets(w.server, 'corp'), access: (await w.raw['west']!.getShare('eng_dr'))?.access }
     }
     await w.ns.failover(link)
-    expect(targetsAtBreak).toEqual({ '/eng': ['east/eng:active'] })
+    expect(atBreak).toEqual({ targets: { '/eng': ['west/eng_dr:active'] }, access: ['read'] })
     expect(w.mirrors.failovers).toEqual([{ id: 'm1', mode: 'now' }])
     expect((await w.mirrors.describe('m1')).state).toBe('failedOver')
+    expect((await w.raw['west']!.getShare('eng_dr'))?.access).toEqual(['read', 'write'])
+    expect(w.names('namespace.linkFailedOver')[0]?.payload).toMatchObject({ mirrorFailedOver: true })
 
     const k = await protectedWorld({ breakMirror: false })
     await k.ns.failover(link)
@@ -74,6 +77,7 @@ describe('link-point failover', () => {
     expect((await k.mirrors.describe('m1')).state).toBe('replicating')
     expect((await stateOf(k))?.state).toBe('failedOver')
     expect(k.names('namespace.linkFailedOver')[0]?.payload).toMatchObject({ mirrorFailedOver: false })
+    expect((await k.raw['west']!.getShare('eng_dr'))?.access).toEqual(['read'])
   })
 
   it('behaviour 16: the hooks run once before and once after the namespace switch, in that order, with the failover context', async () => {
@@ -128,33 +132,35 @@ describe('link-point failover', () => {
 
   it('behaviour 22: when the namespace server fails after the destination share was created, failoverFailed is raised, the link is failoverError and never without a target', async () => {
     const w = await protectedWorld()
-    w.serverFaults.fail({ method: 'writeNamespace' })
+    w.serverFaults.fail({ method: 'patchNamespace' })
     const failing = settled(w.ns.failover(link))
     for (let i = 0; i < 10; i++) await w.clock.advance(2_000)
     expect(await failing).toMatchObject({ code: 'E_ADAPTER' })
     const protection = await stateOf(w)
     expect(protection?.state).toBe('failoverError')
-    expect(protection?.lastError).toMatch(/writeNamespace/)
+    expect(protection?.lastError).toMatch(/patchNamespace/)
     expect(await w.raw['west']!.getShare('eng_dr')).toBeDefined()
     expect((await w.ns.get(link)).targets).toEqual([{ site: 'east', share: 'eng', state: 'active' }])
     expect(await serverTargets(w.server, 'corp')).toEqual({ '/eng': ['east/eng:active'] })
-    expect(w.names('namespace.failoverFailed')[0]).toMatchObject({ severity: 'error', payload: { ...link, code: 'E_ADAPTER' } })
+    expect(w.names('namespace.failoverFailed')[0]).toMatchObject({ severity: 'error', payload: { ...link, code: 'E_ADAPTER', state: 'failoverError' } })
+    expect(w.mirrors.failovers).toEqual([])
     w.serverFaults.reset()
     await w.ns.failover(link)
     expect((await stateOf(w))?.state).toBe('failedOver')
-    expect(w.faults['west']!.count('createShare')).toBe(1)
+    expect(createdShares(w.faults['west']!)).toBe(1)
     expect(await serverTargets(w.server, 'corp')).toEqual({ '/eng': ['west/eng_dr:active'] })
   })
 
   it('transient storage and namespace-server faults during a failover are retried with backoff and the failover completes', async () => {
     const w = await protectedWorld()
     w.faults['west']!.fail({ method: 'createShare', times: 2 })
-    w.serverFaults.fail({ method: 'writeNamespace', times: 2 })
+    w.serverFaults.fail({ method: 'patchNamespace', times: 2 })
     const done = settled(w.ns.failover(link))
     for (let i = 0; i < 10; i++) await w.clock.advance(2_000)
     expect(await done).toBeUndefined()
     expect((await stateOf(w))?.state).toBe('failedOver')
     expect(w.faults['west']!.count('createShare')).toBe(3)
+    expect(w.serverFaults.count('patchNamespace')).toBeGreaterThanOrEqual(3)
     expect(await w.raw['west']!.getShare('eng_dr')).toBeDefined()
     expect(await serverTargets(w.server, 'corp')).toEqual({ '/eng': ['west/eng_dr:active'] })
   })
@@ -223,7 +229,7 @@ describe('link-point failover', () => {
     expect(peak).toBeGreaterThan(1)
     const nodes = await w.ns.list({ namespace: 'corp' })
     expect(nodes.every((n) => n.protection?.state === 'failedOver')).toBe(true)
-    expect(w.faults['west']!.count('createShare')).toBe(1)
+    expect(createdShares(w.faults['west']!)).toBe(1)
     expect(w.mirrors.failovers).toHaveLength(1)
   })
 })

@@ -11,7 +11,7 @@ async function stateOf(w: Awaited<ReturnType<typeof protectedWorld>>, path = '/e
 describe('share-level monitoring', () => {
   it('behaviour 4: a primary share that opens is reported accessible and nothing fails over', async () => {
     const w = await protectedWorld()
-    for (let i = 0; i < 5; i++) expect(await w.ns.probeNow()).toMatchObject({ failed: 0, declared: [], failoversStarted: 0 })
+    for (let i = 0; i < 5; i++) expect(await w.ns.probeNow()).toMatchObject({ accessible: 1, failed: 0, declared: [], failoversStarted: 0 })
     expect(await stateOf(w)).toBe('protected')
     expect(w.names('namespace.shareInaccessible')).toEqual([])
     expect(w.mirrors.failovers).toEqual([])

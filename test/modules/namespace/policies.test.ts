@@ -33,13 +33,22 @@ describe('data-protection policies', () => {
   it('behaviour 3: one policy protects three links, and each failover uses that policy', async () => {
     const w = await world()
     await w.ns.createPolicy({ name: 'gold', automaticFailover: false, breakMirror: false })
-    for (const path of ['/eng', '/eng2', '/eng3']) await w.ns.protect({ namespace: 'corp', path, policy: 'gold', mirrorId: 'm1', destinationShare: 'eng_dr' })
+    const paths = ['/eng', '/eng2', '/eng3']
+    for (const path of paths) await w.ns.protect({ namespace: 'corp', path, policy: 'gold', mirrorId: 'm1', destinationShare: 'eng_dr' })
     const gold = await w.ns.getPolicy({ name: 'gold' })
-    for (const path of ['/eng', '/eng2', '/eng3']) expect((await w.ns.get({ namespace: 'corp', path })).protection?.policy).toBe(gold.id)
-    await w.ns.updatePolicy({ name: 'gold', breakMirror: true })
-    await w.ns.failover({ namespace: 'corp', path: '/eng2' })
-    expect(w.mirrors.failovers).toHaveLength(1)
+    for (const path of paths) expect((await w.ns.get({ namespace: 'corp', path })).protection?.policy).toBe(gold.id)
+    await w.ns.updatePolicy({ name: 'gold', breakMirror: true, mirrorFailoverMode: 'now', preFailoverHook: { script: '/opt/dr/pre.sh' } })
     expect(w.names('namespace.policySaved').at(-1)?.payload).toMatchObject({ created: false, links: 3 })
+    const hooks: Array<Record<string, string>> = []
+    w.hosts['west']!.setHookHandler((request) => {
+      hooks.push(request.env)
+      return { exitCode: 0, stdout: '', stderr: '', timedOut: false }
+    })
+    for (const path of paths) await w.ns.failover({ namespace: 'corp', path })
+    for (const path of paths) expect((await w.ns.get({ namespace: 'corp', path })).protection?.state).toBe('failedOver')
+    expect(hooks.map((env) => [env['DRKIT_LINK_PATH'], env['DRKIT_POLICY']])).toEqual(paths.map((path) => [path, 'gold']))
+    expect(w.mirrors.failovers).toEqual([{ id: 'm1', mode: 'now' }])
+    expect(w.names('namespace.linkFailedOver').map((e) => (e.payload as { path: string }).path)).toEqual(paths)
   })
 
   it('behaviour 23: protecting with a mirror that does not exist is rejected and changes nothing', async () => {
