@@ -11,6 +11,23 @@ async function protectedWorld(clock?: ManualClock): Promise<FreezeWorld> {
   return w
 }
 
+/**
+ * A restore held at its data step while actor p9 starts using the volume, and the late-joiner sweep (on a manual
+ * clock) held at its first call of host `method`.
+ */
+async function sweepHeldAt(method: 'listActors' | 'freezeActor') {
+  const clock = new ManualClock()
+  const w = await protectedWorld(clock)
+  const hold = barrier(w.storage(), 'restoreSnapshot')
+  const restore = w.freeze.restore({ site: 'east', volume: 'db' })
+  await hold.entered
+  w.host().addActor({ id: 'p9', kind: 'process', volumes: ['db'] })
+  const sweep = barrier(w.host(), method)
+  await clock.advance(100)
+  await sweep.entered
+  return { w, clock, hold, restore, sweep }
+}
+
 async function frozen(w: FreezeWorld): Promise<string[]> {
   return (await w.host().listActors('db')).filter((a) => a.frozen).map((a) => a.id)
 }
@@ -30,15 +47,7 @@ describe('an actor that joins while the restore thaws is never left frozen (beha
   })
 
   it('a late joiner whose freeze is in flight when the thaw starts is thawed after it, with the others', async () => {
-    const clock = new ManualClock()
-    const w = await protectedWorld(clock)
-    const hold = barrier(w.storage(), 'restoreSnapshot')
-    const restore = w.freeze.restore({ site: 'east', volume: 'db' })
-    await hold.entered
-    w.host().addActor({ id: 'p9', kind: 'process', volumes: ['db'] })
-    const lateFreeze = barrier(w.host(), 'freezeActor')
-    await clock.advance(100)
-    await lateFreeze.entered
+    const { w, clock, hold, restore, sweep: lateFreeze } = await sweepHeldAt('freezeActor')
     hold.release()
     // The restore gets as far as the thaw (the lock is released just before it) and waits for the late freeze.
     for (let i = 0; i < 50 && (await w.freeze.lockHolder({ site: 'east', volume: 'db' })) !== null; i++) await clock.advance(0)
@@ -51,15 +60,7 @@ describe('an actor that joins while the restore thaws is never left frozen (beha
   })
 
   it('a sweep that lists an actor after the restore finished does not freeze it', async () => {
-    const clock = new ManualClock()
-    const w = await protectedWorld(clock)
-    const hold = barrier(w.storage(), 'restoreSnapshot')
-    const restore = w.freeze.restore({ site: 'east', volume: 'db' })
-    await hold.entered
-    w.host().addActor({ id: 'p9', kind: 'process', volumes: ['db'] })
-    const listing = barrier(w.host(), 'listActors')
-    await clock.advance(100)
-    await listing.entered
+    const { w, clock, hold, restore, sweep: listing } = await sweepHeldAt('listActors')
     hold.release()
     expect((await restore).summary.outcome).toBe('restored')
     listing.release()
