@@ -14,6 +14,25 @@ async function world(): Promise<GroupsWorld> {
 }
 
 describe('ev-mirror: bad input is rejected and changes nothing', () => {
+  it('a rejection names the method, the field (its io-ts path) and the rule', async () => {
+    const w = await world()
+    const samples: Array<[() => Promise<unknown>, string, string]> = [
+      [() => w.evMirrors.create({ source: { site: 'east', volume: '../db' }, destination: { site: 'west' } }), 'evMirrors.create options', 'source.volume'],
+      [() => w.evMirrors.create({ source: { site: 'east', volume: 'db' }, destination: { site: 'west' }, config: { schedule: '-5s' } }), 'evMirrors.create options', 'config.schedule'],
+      [() => w.evMirrors.transfer({ id: 'db', snapshot: '' }), 'evMirrors.transfer options', 'snapshot'],
+      [() => w.evMirrors.resync({ id: 'db', acknowledgeDataLoss: false } as never), 'evMirrors.resync options', 'acknowledgeDataLoss'],
+      [() => w.evMirrors.replicatedConfiguration({ site: 'west', volume: 'db', snapshot: 'a/b' }), 'evMirrors.replicatedConfiguration options', 'snapshot'],
+    ]
+    for (const [call, what, path] of samples) {
+      const error = await call().then(
+        () => undefined,
+        (e: unknown) => e,
+      )
+      expect(error, path).toMatchObject({ code: 'E_INVALID_INPUT', message: expect.stringContaining(`invalid ${what}: field "${path}"`), details: { what, violations: expect.arrayContaining([expect.objectContaining({ path })]) } })
+    }
+    expect(await w.evMirrors.list()).toEqual([])
+  })
+
   const badCreates: unknown[] = [
     undefined,
     {},
@@ -56,6 +75,9 @@ describe('ev-mirror: bad input is rejected and changes nothing', () => {
       () => w.evMirrors.snapshotConfiguration({ id: 'db' } as never),
       () => w.evMirrors.memberRelationships(null as never),
       () => w.evMirrors.delete({ id: 'a b' }),
+      () => w.evMirrors.failover({ id: 'db', force: false } as never),
+      () => w.evMirrors.transfer({ id: 'db', attachment: { at: new Date() } } as never),
+      () => w.evMirrors.replicatedConfiguration({ site: 'west', volume: 'db' } as never),
     ]
     for (const call of bad) await expect(call()).rejects.toMatchObject({ code: 'E_INVALID_INPUT' })
     const rel = await w.evMirrors.get({ id: 'db' })
