@@ -181,11 +181,14 @@ export function rangeCases(test: StorageCaseBuilder): ConformanceCase[] {
       await assertReads(storage, 'vol', 0, expected, 'stored data')
     }),
 
-    test('writeRanges with no changes changes nothing; readRanges and writeRanges on an unknown volume or snapshot reject with E_NOT_FOUND', async (storage) => {
+    test('writeRanges with no changes, or only empty ones, changes nothing; on an unknown volume or snapshot both calls reject with E_NOT_FOUND', async (storage) => {
       await makeVolume(storage, 'vol', 2)
       const data = await writeBlock(storage, 'vol', 0, 1)
+      await storage.createSnapshot('vol', 'before', token())
       await storage.writeRanges('vol', [], token())
+      await storage.writeRanges('vol', [{ offset: 5, data: new Uint8Array(0) }, { offset: 7, length: 0, hole: true }, { offset: 9, length: BS, hole: true }], token())
       await assertReads(storage, 'vol', 0, data, 'unchanged')
+      assert.deepEqual((await storage.changedBlocks('vol', 'before', 'live')).blocks, [], 'no block changed')
       await rejectsWith(storage.readRanges('nope', [{ offset: 0, length: 1 }]), 'E_NOT_FOUND', 'readRanges of an unknown volume')
       await rejectsWith(storage.readRanges('vol', [{ offset: 0, length: 1 }], { snapshot: 'nope' }), 'E_NOT_FOUND', 'readRanges of an unknown snapshot')
       await rejectsWith(storage.writeRanges('nope', [{ offset: 0, data: pattern(2, 1) }], token()), 'E_NOT_FOUND', 'writeRanges to an unknown volume')

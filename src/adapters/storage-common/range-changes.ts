@@ -47,6 +47,7 @@ export function foldChanges(changes: readonly RangeChange[], blockSize: number, 
       continue
     }
     const { offset, data } = change
+    if (data.length === 0) continue
     const end = offset + data.length
     for (let block = Math.floor(offset / blockSize); block * blockSize < end; block++) {
       const start = block * blockSize
