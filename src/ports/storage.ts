@@ -239,11 +239,10 @@ export interface StoragePort {
    * reader sees some of its changes and not the others, a fence waits for the whole call, and it resolves once
    * every change is durable. An adapter that survives crashes keeps all of a call's changes or none after a crash
    * before the call resolved (the local adapter commits them in one log batch); a unit larger than one call
-   * still needs a snapshot to roll back to. The token is checked as `write` checks it (`E_FENCED`, nothing
-   * changed). Any malformed change, or one past the end, rejects the whole call with `E_INVALID_INPUT` before
-   * anything changes; so does an offline volume (`E_PRECONDITION`) and a read-only one unless
-   * `options.replication` is set (see {@link WriteRangesOptions}; clients never set it). Snapshots keep their
-   * contents, as with `write`.
+   * still needs a snapshot to roll back to. A rejected call changes nothing: `E_FENCED` for a stale token (checked
+   * as `write` checks it), `E_INVALID_INPUT` when any change is malformed or ends past the end, `E_PRECONDITION`
+   * when the volume is offline, or read-only and `options.replication` is not set (see
+   * {@link WriteRangesOptions}; clients never set it). Snapshots keep their contents, as with `write`.
    */
   writeRanges(volume: string, changes: readonly RangeChange[], token: FenceToken, options?: WriteRangesOptions): Promise<void>
 
