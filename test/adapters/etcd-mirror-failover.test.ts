@@ -1,13 +1,18 @@
 /**
  * Two drkit coordinators in separate processes against one etcd, running the REAL mirror failover: each child
- * (`etcd-mirror-coordinator.ts`) runs `createDrSystem` on `etcdCoordination`, with sites east and west on local
- * storage pools both processes share and an in-process memory network. The leader replicates east → west and fails
- * over; it is SIGKILLed at every step of the failover workflow in turn (once the step's side effects happened and
- * before its result is journaled); the standby takes the lease after the TTL, its `createDrSystem` resumes the
- * failover, and every effect is checked to have happened exactly once — in etcd's journal and on the pools, opened
- * here after both coordinators are gone. drkit does not show a new leader's token to the sites' adapters when it takes
- * over, so the standby does that itself first (see `etcd-mirror-coordinator.ts`); both pools then refuse the old
- * leader's token.
+ * (`etcd-mirror-coordinator.ts`) runs `createDrSystem` on `etcdCoordination`, with sites east and west on storage
+ * both processes share and an in-process memory network. The leader replicates east → west and fails over.
+ *
+ * - It is SIGKILLed at every step of the failover workflow in turn (once the step's side effects happened and before
+ *   its result is journaled), on local storage pools; the standby takes the lease after the TTL, its `createDrSystem`
+ *   resumes the failover, and every effect is checked to have happened exactly once — in etcd's journal and on the
+ *   pools, opened here after both coordinators are gone.
+ * - It is SIGSTOPped inside the failover (same moment), on storage served by this process; the standby completes the
+ *   failover; the leader is resumed (SIGCONT) and goes on: its journal append and every storage call it still makes
+ *   are refused, its failover call ends with `E_FENCED`, and nothing was recorded as failed or compensated.
+ *
+ * The new leader's `createDrSystem` presents its token to every port, so the storage refuses the old leader's token
+ * everywhere; the tests check that with the old leader's most harmful calls.
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -17,10 +22,13 @@ import { afterAll, describe, expect, it } from 'vitest'
 import type { FenceToken } from '../../src/kernel/fencing.js'
 import { etcdStateStore } from '../../src/adapters/etcd/etcd-state-store.js'
 import { openLocalStorage } from '../../src/adapters/local/local-storage.js'
+import { memoryStorage } from '../../src/adapters/memory/storage.js'
+import type { StoragePort } from '../../src/ports/storage.js'
 import { FAILOVER_WORKFLOW } from '../../src/modules/mirror/failover.js'
 import { MIRROR_LABEL } from '../../src/modules/mirror/naming.js'
 import { EtcdTestCluster, etcdEndpoints } from '../fixtures/etcd-endpoints.js'
 import { CoordinatorProcess } from '../fixtures/etcd-coordinator-harness.js'
+import { SharedStorage } from '../fixtures/etcd-remote-storage.js'
 import type { MirrorRunCommand, RunReport } from '../fixtures/etcd-coordinator-protocol.js'
 import { BS, blockHashes } from '../fixtures/mirror-world.js'
 
@@ -45,11 +53,27 @@ async function coordinator(name: string): Promise<CoordinatorProcess> {
   return started
 }
 
+type Pools = NonNullable<MirrorRunCommand['pools']>
+
 /** A fresh run: its etcd prefix and the two pool directories. */
-async function freshRun(run: string): Promise<Pick<MirrorRunCommand, 'run' | 'prefix' | 'pools'>> {
+async function freshRun(run: string): Promise<{ run: string; prefix: string; pools: Pools }> {
   const base = await mkdtemp(join(tmpdir(), `drkit-mirror-${run}-`))
   dirs.push(base)
   return { run, prefix: cluster.prefix(`mirror-${run}`), pools: { east: join(base, 'east'), west: join(base, 'west') } }
+}
+
+/** Both sites' storage, as the coordinators left it, and how to let go of it. */
+interface Sites {
+  readonly east: StoragePort
+  readonly west: StoragePort
+  close(): Promise<void>
+}
+
+/** The local pools of a run, opened here once both coordinators are gone. */
+async function openPools(pools: Pools): Promise<Sites> {
+  const east = await openLocalStorage({ dir: pools.east, fsync: false })
+  const west = await openLocalStorage({ dir: pools.west, fsync: false })
+  return { east, west, close: async () => void (await Promise.all([east.close(), west.close()])) }
 }
 
 type Replicated = Extract<RunReport, { op: 'replicated' }>
@@ -67,6 +91,7 @@ async function journalOf(prefix: string) {
           started: count('workflow.started'),
           completed: count('workflow.completed'),
           failures: count('step.failed') + count('workflow.failed'),
+          compensated: count('step.compensated'),
           steps: records.filter((r) => r.type === 'step.completed').map((r) => (r.data as { name: string }).name),
         }
       }),
@@ -91,12 +116,11 @@ const codeOf = (promise: Promise<unknown>): Promise<string> =>
   )
 
 /**
- * The pools as both coordinators left them (opened here once both are gone): writability, the restart points on
- * west, west's data (live and at its restart point) and east's, and what each pool answers to the old leader's token.
+ * The storage as both coordinators left it: writability, the restart points on west, west's data (live and at its
+ * restart point) and east's, and what each site answers to the old leader's token.
  */
-async function poolsOf(pools: MirrorRunCommand['pools'], oldToken: FenceToken | null) {
-  const east = await openLocalStorage({ dir: pools.east, fsync: false })
-  const west = await openLocalStorage({ dir: pools.west, fsync: false })
+async function sitesOf(open: () => Promise<Sites>, oldToken: FenceToken | null) {
+  const { east, west, close } = await open()
   try {
     const restartPoints = (await west.listSnapshots('db')).filter((s) => s.labels[MIRROR_LABEL.kind] === 'restart-point')
     const seen = {
@@ -116,7 +140,7 @@ async function poolsOf(pools: MirrorRunCommand['pools'], oldToken: FenceToken | 
     }
     return { ...seen, oldLeader }
   } finally {
-    await Promise.all([east.close(), west.close()])
+    await close()
   }
 }
 
@@ -124,15 +148,15 @@ async function poolsOf(pools: MirrorRunCommand['pools'], oldToken: FenceToken | 
  * Asserts that the failover of one run happened exactly once, to the data east had replicated, and (given the
  * deposed leader's token) that both pools refuse that token.
  */
-async function expectFailedOverOnce(label: string, prefix: string, pools: MirrorRunCommand['pools'], replicated: Replicated, oldToken: FenceToken | null, steps: readonly string[]): Promise<void> {
+async function expectFailedOverOnce(label: string, prefix: string, open: () => Promise<Sites>, replicated: Replicated, oldToken: FenceToken | null, steps: readonly string[]): Promise<void> {
   const journal = await journalOf(prefix)
   expect(journal, label).toEqual({
-    runs: [{ started: 1, completed: 1, failures: 0, steps }],
+    runs: [{ started: 1, completed: 1, failures: 0, compensated: 0, steps }],
     failoversStarted: 1,
     failedOver: [2],
     operationsFailed: 0,
   })
-  const seen = await poolsOf(pools, oldToken)
+  const seen = await sitesOf(open, oldToken)
   expect(seen.restartPoints, label).toEqual([{ name: 'drkit.m.db.rp-2', held: true, epoch: '2', lastApplied: String(replicated.deltaSet) }])
   expect({ eastWritable: seen.eastWritable, westWritable: seen.westWritable }, label).toEqual({ eastWritable: false, westWritable: true })
   expect(seen.west, label).toEqual(replicated.hashes)
@@ -155,20 +179,20 @@ describe('two coordinators on one etcd run a real mirror failover', () => {
     next.catch(() => undefined)
     // A reference run, not killed: the failover's steps as the leader's workflow events report them.
     const reference = await freshRun('reference')
-    leader.send({ op: 'mirror-run', ...reference, role: 'leader', holdAt: null })
+    leader.send({ op: 'mirror-run', ...reference, role: 'leader', holdAt: null, release: false })
     const replicatedRef = await leader.report(reference.run, 'replicated')
     expect(await leader.report(reference.run, 'failed-over')).toMatchObject({ epoch: 2, state: 'failedOver', restartPoint: 'drkit.m.db.rp-2' })
     const steps = stepsOf(leader.reportsOf(reference.run))
     expect(steps.length).toBeGreaterThan(5)
-    await expectFailedOverOnce('reference', reference.prefix, reference.pools, replicatedRef, null, steps)
+    await expectFailedOverOnce('reference', reference.prefix, () => openPools(reference.pools), replicatedRef, null, steps)
 
     for (const [index, step] of steps.entries()) {
       const label = `killed after step ${index} (${step}) ran, before it was journaled`
       const standby = await next
       const run = await freshRun(`kill-${step}`)
-      leader.send({ op: 'mirror-run', ...run, role: 'leader', holdAt: step })
+      leader.send({ op: 'mirror-run', ...run, role: 'leader', holdAt: step, release: false })
       const old = await leader.report(run.run, 'leading')
-      standby.send({ op: 'mirror-run', ...run, role: 'standby', holdAt: null })
+      standby.send({ op: 'mirror-run', ...run, role: 'standby', holdAt: null, release: false })
       const replicated = await leader.report(run.run, 'replicated')
       expect(await leader.report(run.run, 'holding'), label).toMatchObject({ step })
       // In the middle of the failover: the steps before this one are journaled, this one's effects happened.
@@ -184,8 +208,47 @@ describe('two coordinators on one etcd run a real mirror failover', () => {
       const took = await standby.report(run.run, 'leading')
       expect(took.token, label).toBeGreaterThan(old.token)
       expect(await standby.report(run.run, 'failed-over'), label).toMatchObject({ epoch: 2, state: 'failedOver', restartPoint: 'drkit.m.db.rp-2' })
-      await expectFailedOverOnce(label, run.prefix, run.pools, replicated, { scope: SCOPE, value: old.token }, steps)
+      await expectFailedOverOnce(label, run.prefix, () => openPools(run.pools), replicated, { scope: SCOPE, value: old.token }, steps)
       leader = standby
     }
+  }, 240_000)
+
+  it('the leader is SIGSTOPped inside the failover past its lease; the standby completes it; the resumed leader is refused everywhere, nothing failed or compensated', async () => {
+    const leader = await coordinator('pause-leader')
+    const standby = await coordinator('pause-standby')
+    const shared = { east: memoryStorage(), west: memoryStorage() }
+    const storage = new SharedStorage(shared)
+    leader.share(storage)
+    standby.share(storage)
+    const run = 'pause'
+    const prefix = cluster.prefix('mirror-pause')
+    // Paused with play-received's delta sets applied on west and its result not yet journaled.
+    const step = 'play-received'
+    leader.send({ op: 'mirror-run', run, prefix, role: 'leader', pools: null, holdAt: step, release: true })
+    const old = await leader.report(run, 'leading')
+    standby.send({ op: 'mirror-run', run, prefix, role: 'standby', pools: null, holdAt: null, release: false })
+    const replicated = await leader.report(run, 'replicated')
+    expect(await leader.report(run, 'holding')).toMatchObject({ step })
+    leader.child.kill('SIGSTOP')
+    // Delivered once the leader runs again: it then goes on with the held journal append.
+    leader.send({ op: 'go', run })
+    const before = stepsOf(leader.reportsOf(run))
+    expect(before).not.toContain(step)
+    const took = await standby.report(run, 'leading')
+    expect(took.token).toBeGreaterThan(old.token)
+    expect(await standby.report(run, 'failed-over')).toMatchObject({ epoch: 2, state: 'failedOver', restartPoint: 'drkit.m.db.rp-2' })
+    const resumedAt = storage.calls.length
+    leader.child.kill('SIGCONT')
+    expect(await leader.report(run, 'deposed')).toMatchObject({ outcome: 'E_FENCED' })
+    // The old leader stopped without compensating: after it resumed it sent no change to the storage at all.
+    const late = storage.calls.slice(resumedAt).filter((call) => call.from === leader.name && call.token !== undefined)
+    expect(late).toEqual([])
+    // The standby journaled the held step and the rest; the old leader's append of it was refused.
+    const journal = await journalOf(prefix)
+    const steps = journal.runs[0]?.steps ?? []
+    expect(steps.slice(0, before.length + 1)).toEqual([...before, step])
+    expect(new Set(steps).size).toBe(steps.length)
+    expect(steps.at(-1)).toBe('commit')
+    await expectFailedOverOnce('paused inside the failover', prefix, async () => ({ ...shared, close: async () => undefined }), replicated, { scope: SCOPE, value: old.token }, steps)
   }, 120_000)
 })
