@@ -1,7 +1,8 @@
 /**
  * etcd state store benchmarks, each against the file journal (`openFileStateStore`, group commit) on the same
  * workload in the same run. Uses the etcd at `DRKIT_ETCD_ENDPOINTS`, or starts a throw-away single-member one
- * from `/usr/bin/etcd` (data under `os.tmpdir()`); both journals are durable (etcd fsyncs its WAL). Append cases
+ * from `/usr/bin/etcd` with etcd's default timings (`etcd-server.mts`, data under `os.tmpdir()`); both journals
+ * are durable (etcd fsyncs its WAL). Append cases
  * run after a warm-up, twice, alternating with their baselines, and report the best of each.
  *
  * - `append-32-writers`: single-record appends per second, 32 concurrent writers on their own streams, 4,000
@@ -19,7 +20,7 @@ import { openFileStateStore } from '../src/adapters/file/file-state-store.js'
 import { etcdStateStore } from '../src/adapters/etcd/etcd-state-store.js'
 import { DrError } from '../src/kernel/errors.js'
 import type { StateStore } from '../src/kernel/state-store.js'
-import { startEtcd, type EtcdServer } from '../test/fixtures/etcd-server.js'
+import { startEtcd, type EtcdServer } from './etcd-server.mjs'
 import { timed, type Report } from './report.js'
 
 const WRITERS = 32

@@ -5,7 +5,7 @@
  * provide etcd. Register it in vitest.config.ts: `globalSetup: ['test/global-setup-etcd.ts']`.
  */
 import { existsSync } from 'node:fs'
-import { ETCD_BINARY, startEtcd, type EtcdServer } from './fixtures/etcd-server.js'
+import { ETCD_BINARY, startEtcd, type EtcdServer } from '../bench/etcd-server.mjs'
 
 let server: EtcdServer | undefined
 
