@@ -237,5 +237,22 @@ describe('JournaledStore', () => {
       expect((await openThings()).state).toEqual({ a: { n: 3 } })
     }
   })
+
+  it('with gather, the decisions made in one turn of the event loop share one append even on a journal that appends at once', async () => {
+    const appends = async (gather: boolean): Promise<number> => {
+      const faults = injectFaults<StateStore>(memoryStateStore(), { name: 'state' })
+      const store = await JournaledStore.open<Counter, CounterEvent>({ stateStore: faults.port, stream: 'counter', initial: { total: 0, history: [] }, reducer, eventCodec: CounterEvent, gather })
+      const decided: Array<Promise<unknown>> = []
+      for (let i = 0; i < 50; i++) {
+        decided.push(store.execute(add(1)))
+        for (let tick = 0; tick < 10; tick++) await Promise.resolve()
+      }
+      await Promise.all(decided)
+      expect(store.state.total).toBe(50)
+      return faults.count('append')
+    }
+    expect(await appends(true)).toBe(1)
+    expect(await appends(false)).toBeGreaterThan(1)
+  })
 })
 
