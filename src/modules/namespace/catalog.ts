@@ -12,8 +12,9 @@ export const NAMESPACE_STREAM = 'namespace/catalog'
 
 /**
  * drkit's copy of the namespaces, policies and protections, journaled in the state store, with its indexes.
- * Decisions are group-committed: the many workflows and probes of one coordinator never race each other for the
- * stream version, and a storm of link switches costs a few appends, each folded in one copy-on-write pass.
+ * Decisions are group-committed, gathered per turn of the event loop: the many workflows and probes of one
+ * coordinator never race each other for the stream version, and a storm of link switches costs a few appends,
+ * each folded in one copy-on-write pass.
  *
  * @public
  */
@@ -39,6 +40,7 @@ export class NamespaceCatalog {
       stateCodec: NamespaceStateCodec,
       snapshotEvery: 10_000,
       sharedDraft: true,
+      gather: true,
     })
     return new NamespaceCatalog(store)
   }

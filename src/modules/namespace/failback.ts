@@ -39,10 +39,7 @@ export async function runFailbackWorkflow(rt: NamespaceRuntime, ctx: WorkflowCon
   const from = { site: destination.site, share: destination.share }
   const to = { site: primary.site, share: primary.share }
   await switchLinkSteps(rt, ctx, input, from, to, 'failingBack')
-  await ctx.step('complete', async () => {
-    const ended = await rt.catalog.execute((state) => decideEndSwitch(state, input.namespace, input.path, ctx.workflowId, 'protected', null, rt.clock.now()))
-    if (ended.length > 0) rt.log.emit('namespace.linkFailedBack', 'info', { namespace: input.namespace, path: input.path, from, to, workflowId: ctx.workflowId })
-    return null
-  })
+  const ended = await rt.catalog.execute((state) => decideEndSwitch(state, input.namespace, input.path, ctx.workflowId, 'protected', null, rt.clock.now()))
+  if (ended.length > 0) rt.log.emit('namespace.linkFailedBack', 'info', { namespace: input.namespace, path: input.path, from, to, workflowId: ctx.workflowId })
   return null
 }

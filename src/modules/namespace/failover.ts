@@ -150,7 +150,8 @@ async function switchUndoable(rt: NamespaceRuntime, input: FailoverWorkflowInput
  * while the mirror is a replica), the namespace switch in one step and its push, then — when the policy breaks
  * the mirror — the mirror failover (skipped if it is already promoted) and the primary's rights on the
  * destination share, post-hook (a failure is reported, not undone), and the `failedOver` state with
- * `namespace.linkFailedOver`. Once the mirror has been promoted the switch is never undone.
+ * `namespace.linkFailedOver` (once: only while the link still records this run). Once the mirror has been
+ * promoted the switch is never undone.
  *
  * @public
  */
@@ -163,19 +164,18 @@ export async function runFailoverWorkflow(rt: NamespaceRuntime, ctx: WorkflowCon
   await switchLinkSteps(rt, ctx, input, from, to, 'failingOver', () => switchUndoable(rt, input))
   const mirror = plan.breakMirror ? await ctx.step('fail-over-mirror', () => failOverMirror(rt, input, share.access), { retry: STEP_RETRY }) : null
   if (plan.postHook) await hookStep(rt, ctx, input, 'post')
-  await ctx.step('complete', async () => {
-    const ended = await rt.catalog.execute((state) => decideEndSwitch(state, input.namespace, input.path, ctx.workflowId, 'failedOver', null, rt.clock.now()))
-    if (ended.length > 0) {
-      rt.log.emit('namespace.linkFailedOver', 'warning', {
-        namespace: input.namespace,
-        path: input.path,
-        from,
-        to,
-        mirrorFailedOver: mirror?.failedOver === true,
-        workflowId: ctx.workflowId,
-      })
-    }
-    return null
-  })
+  // Not a step: ending the run is idempotent (only while the link records this run), so a re-run after a crash
+  // here ends it once, and the journal is spared a record per link.
+  const ended = await rt.catalog.execute((state) => decideEndSwitch(state, input.namespace, input.path, ctx.workflowId, 'failedOver', null, rt.clock.now()))
+  if (ended.length > 0) {
+    rt.log.emit('namespace.linkFailedOver', 'warning', {
+      namespace: input.namespace,
+      path: input.path,
+      from,
+      to,
+      mirrorFailedOver: mirror?.failedOver === true,
+      workflowId: ctx.workflowId,
+    })
+  }
   return null
 }

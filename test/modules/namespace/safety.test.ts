@@ -17,7 +17,7 @@ async function withOps(w: Awaited<ReturnType<typeof protectedWorld>>): Promise<v
 
 describe('a promoted mirror is never undone by a link', () => {
   it('a failover aborted after its mirror was promoted keeps the link on its destination (failedOver, with the error)', async () => {
-    const w = await protectedWorld()
+    const w = await protectedWorld({ postFailoverHook: { script: 'post' } })
     const controller = new AbortController()
     w.mirrors.onFailover = async () => controller.abort()
     expect(await settled(w.ns.failover({ ...link, signal: controller.signal }))).toMatchObject({ code: 'E_ABORTED' })
