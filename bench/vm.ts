@@ -1,13 +1,20 @@
 /**
- * VM recovery benchmarks: the failover of a DR plan protecting N VMs (N = 10, 100, 1000), each with one small disk
- * backed up and replicated beforehand, on memory storage and a memory network, with memory hosts behind a fault
- * injector that adds 20 ms to every host call during the failover (a remote hypervisor API; storage calls are not
- * delayed). The plan restores at most 32 VMs at once.
+ * VM recovery benchmarks: the failover of a DR plan protecting N VMs (N = 10, 100, 1000; `VM_BENCH_SIZES=10,100`
+ * for fewer), each with one small disk backed up and replicated beforehand, on memory storage and a memory
+ * network, with memory hosts behind a fault injector that adds 20 ms to every call to a destination host during
+ * the failover (a remote hypervisor API; storage calls are not delayed). The plan restores at most 32 VMs at once.
+ * A failover of 10 VMs runs first, unreported, to warm the process up.
  *
- * - `recovery-n<N>`: seconds from `vms.failover` to every VM registered and running on an alternate host, against
- *   the limit the host calls allow, measured in the same run: the number of host calls the failover made × 20 ms
- *   ÷ 32 (the concurrency). The ratio is the overhead over that limit: mirror breaks, storage cycles, the scan and
- *   the journal, which the limit does not count.
+ * Each N reports the recovery time — seconds from `vms.failover` to every VM registered and running on an
+ * alternate host — twice, against two limits measured in the same run from the host calls the failover made:
+ *
+ * - `recovery-n<N>`: against host calls × 20 ms ÷ 32, the issue's formula. It assumes every call can overlap 32
+ *   ways, which the work does not allow (below N = 32 fewer VMs run at once; one VM's calls are sequential).
+ * - `recovery-n<N>-floor`: against the critical path the calls allow: 20 ms (the placement reads the hosts and the
+ *   registered VMs, concurrently) + ⌈N ÷ 32⌉ waves × (host calls per VM) × 20 ms. The ratio is the overhead the
+ *   host latency does not explain: mirror breaks, the storage cycle, the scan, journaling and CPU.
+ *
+ * The time split by phase (breaks, cycle and scan, placement, restores) is printed on stderr.
  */
 import { memoryHost } from '../src/adapters/memory/host.js'
 import { MemoryNetworkFabric } from '../src/adapters/memory/network.js'
@@ -24,12 +31,21 @@ import { timed, type Report } from './report.js'
 const token: FenceToken = { scope: 'bench', value: 1 }
 const LATENCY_MS = 20
 const PARALLEL = 32
+/** Host calls the failover makes once, on its critical path, before any restore (listHosts ∥ listVms). */
+const PLACEMENT_WAITS = 1
 
 async function waitFor(condition: () => Promise<boolean>): Promise<void> {
   while (!(await condition())) await new Promise<void>((resolve) => setTimeout(resolve, 5))
 }
 
-async function recovery(n: number): Promise<{ seconds: number; limitSeconds: number }> {
+interface Recovery {
+  readonly seconds: number
+  readonly calls: number
+  readonly perVm: number
+  readonly phases: Readonly<Record<string, number>>
+}
+
+async function recovery(n: number): Promise<Recovery> {
   const clock = systemClock
   const storages = { east: memoryStorage({ clock }), west: memoryStorage({ clock }) }
   const eastHost = memoryHost({ clock, hosts: [{ name: 'hv-p1', cpus: 4 * n, memoryMb: 1024 * n }] })
@@ -53,28 +69,54 @@ async function recovery(n: number): Promise<{ seconds: number; limitSeconds: num
     await vm.facade.savePlan({ id: 'p', source: 'east', destination: 'west', protect: { tags: ['app'] }, backupEvery: '1d', replicateEvery: '1d', placement: { rule: 'capacity', hosts: westHosts.map((h) => h.name) }, maxParallel: PARALLEL })
     for (let i = 0; i < n; i++) await vm.facade.backupNow({ plan: 'p', vm: `vm${i}` })
     const cuts = await vm.facade.replicateNow('p')
-    const relationships = await mirror.facade.list()
-    for (const rel of relationships) {
+    for (const rel of await mirror.facade.list()) {
       const want = cuts[rel.source.volume.slice('drvm-'.length)] ?? 0
       await waitFor(async () => ((await mirror.facade.status(rel.id)).lastPlayedBack ?? 0) >= want)
     }
     fabric.isolate('east')
     westHost.setLatency(LATENCY_MS)
-    const before = westHost.count()
+    const before = westHost.calls.length
+    const marks: Record<string, number> = {}
+    const mark = (name: string) => () => (marks[name] = performance.now())
+    events.on('vm.mirrorBroken', mark('breaks'))
+    events.on('vm.backupDataDiscovered', mark('scan'))
+    events.on('vm.alternateHostSelected', () => (marks['place'] ??= performance.now()))
+    const start = performance.now()
     const { ms, result } = await timed(() => vm.facade.failover({ plan: 'p' }))
     if (result.outcome !== 'succeeded') throw new Error(`failover of ${n} VMs ended ${result.outcome}`)
-    const calls = westHost.count() - before
-    return { seconds: ms / 1000, limitSeconds: (calls * LATENCY_MS) / PARALLEL / 1000 }
+    const made = westHost.calls.slice(before)
+    const perVm = made.filter((c) => c.method === 'registerVm' || c.method === 'powerOn' || c.method === 'getVm').length / n
+    const at = (name: string): number => ((marks[name] ?? start) - start) / 1000
+    const phases = { breaks: at('breaks'), 'cycle+scan': at('scan') - at('breaks'), place: at('place') - at('scan'), restores: ms / 1000 - at('place') }
+    return { seconds: ms / 1000, calls: made.length, perVm, phases }
   } finally {
     await vm.close()
     await mirror.close()
   }
 }
 
+function sizes(): number[] {
+  const given = process.env['VM_BENCH_SIZES']
+  return given === undefined ? [10, 100, 1000] : given.split(',').map(Number).filter((n) => Number.isSafeInteger(n) && n > 0)
+}
+
 /** Runs the VM recovery cases. */
 export async function run(report: Report): Promise<void> {
-  for (const n of [10, 100, 1000]) {
-    const { seconds, limitSeconds } = await recovery(n)
-    report({ case: `recovery-n${n}`, metric: 'recovery time', value: seconds, unit: 's', baseline: `host calls x ${LATENCY_MS} ms / ${PARALLEL}`, baselineValue: limitSeconds })
+  await recovery(10)
+  for (const n of sizes()) {
+    const measured = await recovery(n)
+    const formula = (measured.calls * LATENCY_MS) / PARALLEL / 1000
+    const floor = ((PLACEMENT_WAITS + Math.ceil(n / PARALLEL) * measured.perVm) * LATENCY_MS) / 1000
+    report({ case: `recovery-n${n}`, metric: 'recovery time', value: measured.seconds, unit: 's', baseline: `host calls x ${LATENCY_MS} ms / ${PARALLEL}`, baselineValue: formula })
+    report({
+      case: `recovery-n${n}-floor`,
+      metric: 'recovery time',
+      value: measured.seconds,
+      unit: 's',
+      baseline: `critical path: ${LATENCY_MS} ms + ceil(n/${PARALLEL}) x ${measured.perVm} calls/VM x ${LATENCY_MS} ms`,
+      baselineValue: floor,
+    })
+    const split = Object.entries(measured.phases).map(([phase, seconds]) => `${phase} ${seconds.toFixed(3)} s`)
+    process.stderr.write(`vm recovery-n${n}: ${measured.calls} host calls (${measured.perVm} per VM); ${split.join(', ')}\n`)
   }
 }

@@ -79,7 +79,8 @@ export function restoredNames(input: Pick<VmRestoreWorkflowInput, 'kind' | 'pref
 
 /**
  * Restores one VM: a single restore first pins what it reads (it holds the given replica snapshot, or snapshots
- * the backup volume), reads the backup's metadata (never rewriting it), checks the designated host (it exists, is
+ * the backup volume), reads the backup's metadata (never rewriting it), translates its disk paths (an unmapped
+ * path fails the restore before anything is created), checks the designated host (it exists, is
  * online and has room) before it replaces an existing VM of that id when asked, copies each disk out of the backup
  * into a volume on the site (a volume it overwrites is kept in a safety snapshot until the restore succeeds),
  * registers the VM on the designated host (the metadata's host name is overridden, not changed) and powers it on,
@@ -102,12 +103,10 @@ export async function runRestore(ctx: VmContext, wf: WorkflowContext, input: VmR
   const found = input.found ?? (await stepWith(wf, Found, 'read-metadata', () => readSlot(storage, input, source)))
   const metadata = found.metadata
   const names = restoredNames(input, metadata)
-  const mountPaths = await stepWith(wf, t.array(t.string), 'translate', async () =>
-    metadata.disks.map((disk) => {
-      const path = translatePath(input.pathMap, disk.mountPath)
-      return input.kind === 'test' ? `/${input.prefix}${path}` : path
-    }),
-  )
+  const mountPaths = metadata.disks.map((disk) => {
+    const path = translatePath(input.pathMap, disk.mountPath)
+    return input.kind === 'test' ? `/${input.prefix}${path}` : path
+  })
   ctx.events.emit('vm.restoreStarted', 'info', {
     vmId: metadata.vmId,
     backupId: metadata.backupId,
