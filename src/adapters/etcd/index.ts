@@ -10,11 +10,14 @@
  * await using dr = await createDrSystem({ state, leases, leaseTtlMs: 10_000, sites: { … } })
  * ```
  *
+ * The journal and the leases must come from the same `etcdCoordination` (or at least share the prefix): once the
+ * system holds its lease, every journal write checks in etcd that the lease still holds its scope.
+ *
  * @packageDocumentation
  */
 
 export { EtcdStateStore, etcdStateStore } from './etcd-state-store.js'
-export type { EtcdStateStoreOptions } from './etcd-state-store.js'
+export type { EtcdStateStoreOptions, EtcdWatchLag } from './etcd-state-store.js'
 export { EtcdLeaseManager, etcdLeaseManager } from './etcd-lease-manager.js'
 export type { EtcdLeaseManagerOptions } from './etcd-lease-manager.js'
 export { EtcdLease } from './etcd-lease.js'
