@@ -49,7 +49,7 @@ export interface MountPropertyHook {
 
 /**
  * Commits decisions to the module's journaled state one at a time (the workflows, the probes and the facade all
- * write to it concurrently).
+ * write to it concurrently), and catches up with other coordinators' commits on request.
  *
  * @public
  */
@@ -69,6 +69,13 @@ export class SerialState {
   /** Runs `decide` against the latest state and commits its events, after every earlier call. */
   execute(decide: Decision<FreezeState, FreezeJournalEvent>): Promise<readonly FreezeJournalEvent[]> {
     const result = this.#queue.then(() => this.#store.execute(decide))
+    this.#queue = result.catch(() => undefined)
+    return result
+  }
+
+  /** Catches up with what other coordinators on the same state store committed, after every earlier call. */
+  refresh(): Promise<void> {
+    const result = this.#queue.then(() => this.#store.refresh())
     this.#queue = result.catch(() => undefined)
     return result
   }

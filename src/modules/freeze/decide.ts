@@ -254,13 +254,14 @@ export function blockRuns(blocks: readonly number[], maxBlocks: number): Array<{
 
 /**
  * The error held I/O is released with when its restore could not finish: `E_PRECONDITION` when no non-disruptive
- * restore was possible, `E_CONFLICT` when the mount path was taken, `E_TIMEOUT` for a lock that was never
- * obtained, else `E_UNAVAILABLE` (the volume is unavailable). The cause is named in the message and details.
+ * restore was possible, `E_CONFLICT` when something another party holds stood in the way (the mount path was taken,
+ * the update lock was never obtained), else `E_UNAVAILABLE` (the volume is unavailable). Never `E_TIMEOUT`: that is
+ * what a freeze timeout releases held I/O with. The cause is named in the message and details.
  *
  * @public
  */
 export function heldIoError(key: string, cause: DrError): DrError {
-  const kept = cause.code === 'E_PRECONDITION' || cause.code === 'E_CONFLICT' || cause.code === 'E_TIMEOUT'
+  const kept = cause.code === 'E_PRECONDITION' || cause.code === 'E_CONFLICT'
   const code = kept ? cause.code : 'E_UNAVAILABLE'
   return new DrError(code, `volume ${key} could not be restored without disruption: ${cause.message}`, { key, cause: cause.code }, { cause })
 }

@@ -204,7 +204,8 @@ export class FreezeFacade {
 
   /**
    * Takes a protected volume's update lock for `holder` (a lock-respecting writer), waiting with a random backoff
-   * while a restore or another writer holds it. `E_TIMEOUT` after the protection's (or `maxAttempts`) attempts.
+   * while a restore or another writer holds it. `E_CONFLICT` (naming the holder) after the protection's (or
+   * `maxAttempts`) attempts.
    */
   async lockVolume(options: LockOptions): Promise<LockGrant> {
     const input = decode(LockInput, options, 'freeze.lockVolume options')

@@ -79,7 +79,7 @@ export type RestoreSource = t.TypeOf<typeof RestoreSourceCodec>
 
 /**
  * How the update lock is retried while someone else holds it: a random wait between `minDelayMs` and
- * `maxDelayMs` (equal bounds give a fixed wait) for at most `maxAttempts` tries, then `E_TIMEOUT`.
+ * `maxDelayMs` (equal bounds give a fixed wait) for at most `maxAttempts` tries, then `E_CONFLICT`.
  *
  * @public
  */

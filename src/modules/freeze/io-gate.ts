@@ -81,7 +81,7 @@ export class IoGate {
     return this.#inFlight
   }
 
-  /** When the first operation still counted in the current freeze started to wait, or null if none has. */
+  /** When the first operation still waiting in the current freeze started to wait, or null if none waits. */
   get heldSince(): number | null {
     return this.#firstHeldAt
   }
@@ -196,6 +196,8 @@ export class IoGate {
     this.#queue = this.#queue.filter((waiter) => !expired.includes(waiter))
     for (const waiter of expired) waiter.reject(this.#timeoutError(now - waiter.arrivedAt))
     if (expired.length > 0) this.#onTimeout(expired.length)
+    // The window counts from the first operation still held, not from one that has left.
+    this.#firstHeldAt = this.#queue.reduce<number | null>((first, waiter) => (first === null ? waiter.arrivedAt : Math.min(first, waiter.arrivedAt)), null)
     this.#arm()
   }
 }

@@ -7,14 +7,16 @@ import type { VolumeRuntime } from './volume-runtime.js'
 
 /**
  * How far one run of a restore got, as its compensations need to know: the step running when it failed (`begin`
- * and `assess` mean nothing was frozen or dismounted: the restore was impossible), the error, and whether its data
- * step completed (the volume then holds whole restored data, even if a later step failed).
+ * and `assess` mean nothing was frozen or dismounted: the restore was impossible), the error, whether its `begin`
+ * step completed (else no compensation runs), and whether its data step completed (the volume then holds whole
+ * restored data, even if a later step failed).
  *
  * @public
  */
 export interface RestoreProgress {
   stage: string
   error?: DrError
+  begun: boolean
   dataRestored: boolean
 }
 

@@ -1,17 +1,19 @@
 import * as t from 'io-ts'
-import { DrError, callAdapter, toDrError } from '../../kernel/errors.js'
+import { DrError, DrErrorCodes, callAdapter, isDrError, toDrError, type DrErrorCode } from '../../kernel/errors.js'
+import { InjectedCrash } from '../../kernel/workflow.js'
 import { JsonValue, type Json } from '../../kernel/codecs.js'
 import type { StepContext, StepOptions, WorkflowContext } from '../../kernel/workflow.js'
 import { armLateSweep, freezeActors, thawActors, rearmActorTimeouts, type FreezeScope } from './actor-freezer.js'
 import type { FreezeContext } from './context.js'
-import { decideFinish, decideRepoint, decideStartRestore } from './decide.js'
+import { decideFinish, decideRepoint } from './decide.js'
 import { RestoreSourceCodec, type RestoreSource } from './inputs.js'
 import { journalCachedWrites, replayJournal } from './journal-steps.js'
 import { captureMount, remountVolume, restoreOriginalMount } from './mounting.js'
 import { finishFailed, keepsDismounted, releaseGate, writeBackJournal, type RestoreProgress } from './restore-failure.js'
+import { BeginCodec, awaitJoined, beginRestore, type Begin } from './restore-join.js'
 import { planRestore, restoreData } from './restore-plan.js'
 import { retrying } from './retrying.js'
-import type { ProtectionRecord, RestoreSummary } from './state.js'
+import { RestoreSummaryCodec, type ProtectionRecord, type RestoreSummary } from './state.js'
 import type { VolumeRuntime } from './volume-runtime.js'
 
 /**
@@ -116,7 +118,7 @@ export class RestoreWorkflow {
 
   /** The workflow body. */
   async run(wf: WorkflowContext, input: RestoreWorkflowInput): Promise<Json> {
-    const progress: RestoreProgress = { stage: 'begin', dataRestored: false }
+    const progress: RestoreProgress = { stage: 'begin', begun: false, dataRestored: false }
     const step = <R extends Json>(name: string, work: (context: StepContext) => Promise<R>, options?: StepOptions<R>): Promise<R> => {
       progress.stage = name
       return wf.step(name, work, options)
@@ -125,6 +127,10 @@ export class RestoreWorkflow {
       return await this.#run({ ...wf, step }, input, progress)
     } catch (thrown) {
       progress.error = toDrError(thrown)
+      // A restore that could not even begin has no compensation to run: its held I/O is released here. A crash or a
+      // lost lease leaves the run to be resumed instead.
+      const stopped = thrown instanceof InjectedCrash || isDrError(thrown, 'E_FENCED')
+      if (!progress.begun && !stopped) await finishFailed(this.#ctx, input, this.#runtime(input.key), progress)
       throw thrown
     }
   }
@@ -132,21 +138,14 @@ export class RestoreWorkflow {
   async #run(wf: WorkflowContext, input: RestoreWorkflowInput, progress: RestoreProgress): Promise<Json> {
     const ctx = this.#ctx
     const runtime = this.#runtime(input.key)
-    const startedAt = await wf.step(
-      'begin',
-      async () => {
-        const at = ctx.clock.now()
-        await ctx.state.execute((state) => decideStartRestore(state, input.key, { restoreId: input.restoreId, workflowId: wf.workflowId, startedAt: at, channel: input.channel }))
-        const started = ctx.state.protection(input.key).restore
-        if (started?.restoreId !== input.restoreId) {
-          const last = ctx.state.protection(input.key).lastRestore
-          if (last?.restoreId === input.restoreId) return last.startedAt
-          throw new DrError('E_CONFLICT', `restore ${input.restoreId} of volume ${input.key} could not start`, { key: input.key, restoreId: input.restoreId })
-        }
-        return started.startedAt
-      },
-      { compensate: async () => finishFailed(ctx, input, runtime, progress) },
+    const begun = BeginCodec.encode(
+      (await wf.step('begin', async () => (await beginRestore(ctx, wf, input)) as unknown as Json, {
+        compensate: async () => finishFailed(ctx, input, runtime, progress),
+      })) as unknown as Begin,
     )
+    progress.begun = true
+    if (typeof begun === 'object' && 'join' in begun) return this.#join(wf, input, runtime, begun.join)
+    const startedAt = typeof begun === 'number' ? begun : begun.startedAt
     const protection = (): ProtectionRecord => ctx.state.protection(input.key)
     const scope = this.#scope(input, protection())
     const plan = (await wf.step('assess', async () => {
@@ -156,7 +155,7 @@ export class RestoreWorkflow {
     rearmActorTimeouts(ctx, runtime, scope)
     const sweep = armLateSweep(ctx, runtime, scope)
     try {
-      return await this.#restore(wf, input, { runtime, scope, plan, startedAt: startedAt as number, progress, protection })
+      return await this.#restore(wf, input, { runtime, scope, plan, startedAt, progress, protection })
     } finally {
       sweep()
     }
@@ -255,6 +254,23 @@ export class RestoreWorkflow {
       const result: RestoreResult = { summary, activeVolume: after.activeVolume, copiedBlocks: restored.copiedBlocks, replayedWrites: replayed }
       return result as unknown as Json
     })
+  }
+
+  /**
+   * Another coordinator was restoring the volume already: this restore waits for that one to end, then runs the I/O
+   * it holds against the restored volume, or fails it with that restore's failure.
+   */
+  async #join(wf: WorkflowContext, input: RestoreWorkflowInput, runtime: VolumeRuntime, other: { restoreId: string; workflowId: string }): Promise<Json> {
+    const ctx = this.#ctx
+    const summary = RestoreSummaryCodec.encode((await wf.step('join', async () => awaitJoined(ctx, wf, input.key, other))) as unknown as RestoreSummary)
+    if (summary.outcome !== 'restored') {
+      const code = (DrErrorCodes as readonly string[]).includes(summary.code ?? '') ? (summary.code as DrErrorCode) : 'E_UNAVAILABLE'
+      throw new DrError(code, `the restore this one joined (${other.restoreId}) failed: ${summary.message ?? summary.outcome}`, { key: input.key, joined: other.restoreId })
+    }
+    runtime.forgetSize()
+    if (releaseGate(runtime, input.restoreId)) runtime.gate.open()
+    const result: RestoreResult = { summary, activeVolume: ctx.state.protection(input.key).activeVolume, copiedBlocks: 0, replayedWrites: 0 }
+    return result as unknown as Json
   }
 
   #scope(input: RestoreWorkflowInput, record: ProtectionRecord): FreezeScope {

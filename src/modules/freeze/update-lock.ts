@@ -50,7 +50,7 @@ interface Folded {
  * it survives a coordinator crash and is shared by every coordinator on the store), with its holder. A restore
  * takes it before dismounting and releases it after the replay; any other lock-respecting writer is blocked
  * meanwhile. Acquisition retries after a random wait (deadlock avoidance), a bounded number of times, then fails
- * with `E_TIMEOUT`. Acquiring a lock one already holds, and releasing one not held, are no-ops.
+ * with `E_CONFLICT`. Acquiring a lock one already holds, and releasing one not held, are no-ops.
  *
  * @public
  */
@@ -73,7 +73,8 @@ export class UpdateLocks {
 
   /**
    * Takes the lock for `holder`, retrying under `policy` while another holder has it (calling `onContended` before
-   * each wait). Rejects with `E_TIMEOUT` after `policy.maxAttempts` attempts, `E_ABORTED` when `signal` aborts.
+   * each wait). Rejects with `E_CONFLICT` (reason `lock-busy`, naming the holder) after `policy.maxAttempts`
+   * attempts, `E_ABORTED` when `signal` aborts.
    */
   async acquire(
     site: string,
@@ -86,11 +87,12 @@ export class UpdateLocks {
       const held = await this.#tryAcquire(streamOf(site, volume), holder)
       if (held.holder === holder) return { ...held, attempts: attempt }
       if (attempt >= policy.maxAttempts) {
-        throw new DrError('E_TIMEOUT', `update lock of ${site}/${volume} is held by "${held.holder}"; gave up after ${attempt} attempts`, {
+        throw new DrError('E_CONFLICT', `update lock of ${site}/${volume} is held by "${held.holder}"; gave up after ${attempt} attempts`, {
           site,
           volume,
           holder: held.holder,
           attempts: attempt,
+          reason: 'lock-busy',
         })
       }
       const delayMs = lockRetryDelay(policy, this.#random())

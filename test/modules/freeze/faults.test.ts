@@ -80,4 +80,22 @@ describe('adapter faults during a restore', () => {
     expect(again.summary.outcome).toBe('restored')
     expect((await w.freeze.get({ site: 'east', volume: 'db' })).status).toBe('protected')
   })
+
+  it('a restore that cannot even record its start releases the held I/O with an error instead of holding it forever', async () => {
+    const w = await protectedWorld()
+    const h = await w.freeze.open({ site: 'east', volume: 'db' })
+    const store = w.stateStore as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>
+    const append = store['append']!.bind(w.stateStore)
+    store['append'] = async (...args: unknown[]) => {
+      const records = args[2] as Array<{ type: string }>
+      if (records[0]?.type === 'restore.started') throw new DrError('E_ADAPTER', 'journal disk full')
+      return append(...args)
+    }
+    await w.freeze.reportDisruption({ site: 'east', volume: 'db' })
+    await expect(h.read(0, 4)).rejects.toMatchObject({ code: 'E_UNAVAILABLE', details: { cause: 'E_ADAPTER' } })
+    expect(w.names('freeze.restoreImpossible')[0]?.payload).toMatchObject({ released: 1 })
+    expect(w.hostFaults['east']!.calls.map((c) => c.method)).not.toContain('freezeActor')
+    store['append'] = append
+    expect(await h.read(0, 4)).toEqual(filled(4, 1))
+  })
 })

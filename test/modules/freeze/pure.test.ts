@@ -110,10 +110,11 @@ describe('pure decisions', () => {
     expect(chooseCommonSnapshot(['x'], ['a', 'b'], 'live')).toBeNull()
   })
 
-  it('held I/O fails with a code that says why', () => {
+  it('held I/O fails with a code that says why, and never with E_TIMEOUT, which only a freeze timeout gives', () => {
     expect(heldIoError('k', new DrError('E_PRECONDITION', 'no source')).code).toBe('E_PRECONDITION')
     expect(heldIoError('k', new DrError('E_CONFLICT', 'path taken')).code).toBe('E_CONFLICT')
     expect(heldIoError('k', new DrError('E_CORRUPT', 'bad')).code).toBe('E_UNAVAILABLE')
+    expect(heldIoError('k', new DrError('E_TIMEOUT', 'adapter timed out')).code).toBe('E_UNAVAILABLE')
   })
 
   it('a damaged protections journal is detected on replay, not trusted', async () => {
@@ -194,6 +195,21 @@ describe('the I/O gate', () => {
     expect(gate.fail(new DrError('E_UNAVAILABLE', 'x'))).toBe(0)
   })
 
+  it('the freeze window after a timeout starts at the first operation still held, not at one that left', async () => {
+    const clock = new ManualClock()
+    const gate = new IoGate({ clock, timeoutMs: 100 })
+    gate.close()
+    const early = gate.run(async () => 'early').catch((e: DrError) => e.code)
+    await clock.advance(100)
+    expect(await early).toBe('E_TIMEOUT')
+    expect(gate.heldSince).toBeNull()
+    await clock.advance(50)
+    const late = gate.run(async () => 'late')
+    await clock.advance(50)
+    expect(gate.open()).toEqual({ released: 1, windowMs: 50 })
+    expect(await late).toBe('late')
+  })
+
   it('fail releases every waiting operation with the error; drain waits for running ones', async () => {
     const gate = new IoGate({ clock: new ManualClock(), timeoutMs: null })
     let finish: () => void = () => undefined
@@ -261,7 +277,7 @@ describe('the update lock', () => {
     const contended: number[] = []
     const b = locks.acquire('east', 'db', 'b', policy, { onContended: (_holder, attempt) => contended.push(attempt) }).catch((e: DrError) => e.code)
     await clock.advance(10)
-    expect(await b).toBe('E_TIMEOUT')
+    expect(await b).toBe('E_CONFLICT')
     expect(contended).toEqual([1])
     expect(await locks.release('east', 'db', 'a')).toBe(true)
     expect((await locks.holderOf('east', 'db'))).toBeNull()

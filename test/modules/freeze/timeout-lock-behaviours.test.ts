@@ -142,17 +142,24 @@ describe('the update lock', () => {
     expect(w.names('freeze.lockContended').map((e) => e.payload.delayMs)).toEqual([120, 280, 200])
   })
 
-  it('behaviour 17: a lock that is never obtained ends the restore with E_TIMEOUT after the attempt bound, nothing dismounted', async () => {
-    const { w, clock } = await manualWorld({ lockRetry: { minDelayMs: 10, maxDelayMs: 10, maxAttempts: 3 } })
+  it('behaviour 17: a lock that is never obtained ends the restore with E_CONFLICT after the attempt bound (never E_TIMEOUT, which is the freeze timeout\'s), nothing dismounted', async () => {
+    const { w, clock } = await manualWorld({ freezeTimeoutMs: '1h', lockRetry: { minDelayMs: 10, maxDelayMs: 10, maxAttempts: 3 } })
     w.host().addActor({ id: 'p1', kind: 'process', volumes: ['db'] })
+    const h = await w.freeze.open({ site: 'east', volume: 'db' })
     await w.freeze.lockVolume({ site: 'east', volume: 'db', holder: 'other' })
     const restore = w.freeze.restore({ site: 'east', volume: 'db' })
     const outcome = restore.catch((error: unknown) => error)
+    // Once the restore waits for the lock, the volume's I/O is held.
+    for (let i = 0; i < 50 && w.names('freeze.lockContended').length === 0; i++) await clock.advance(0)
+    const held = h.read(0, 4).catch((error: unknown) => error)
     await clock.advance(100)
-    expect(await outcome).toMatchObject({ code: 'E_TIMEOUT' })
+    expect(await outcome).toMatchObject({ code: 'E_CONFLICT', details: { holder: 'other', attempts: 3 } })
+    expect(await held).toMatchObject({ code: 'E_CONFLICT', details: { cause: 'E_CONFLICT' } })
+    expect(w.names('freeze.restoreFailed')[0]?.payload).toMatchObject({ stage: 'lock', code: 'E_CONFLICT', released: 1 })
     expect(w.hostFaults['east']!.calls.map((c) => c.method)).not.toContain('dismount')
     expect((await w.host().listActors('db'))[0]?.frozen).toBe(false)
     expect(await w.freeze.lockHolder({ site: 'east', volume: 'db' })).toBe('other')
+    await expect(w.freeze.lockVolume({ site: 'east', volume: 'db', holder: 'third', maxAttempts: 1 })).rejects.toMatchObject({ code: 'E_CONFLICT' })
   })
 
   it('behaviour 18: a lock-respecting writer that asks for the lock during the restore is blocked until it is released', async () => {
