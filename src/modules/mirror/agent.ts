@@ -198,7 +198,7 @@ export class MirrorAgent {
     this.#unlisten = undefined
     for (const entry of this.#entries.values()) {
       await entry.source?.stop().catch(() => undefined)
-      await entry.destination?.stop().catch(() => undefined)
+      await entry.destination?.stop({ keepPartial: true }).catch(() => undefined)
     }
     this.#entries.clear()
     // A channel still waiting for its first frame (a peer held back by its bandwidth limit) is closed too.

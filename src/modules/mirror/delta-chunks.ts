@@ -1,5 +1,5 @@
 import { crc32 } from '../../kernel/crc32.js'
-import { callAdapter } from '../../kernel/errors.js'
+import { DrError, callAdapter } from '../../kernel/errors.js'
 import type { StoragePort } from '../../ports/storage.js'
 import type { BlockRun } from './protocol.js'
 
@@ -88,7 +88,8 @@ export function summarize(plans: readonly ChunkPlan[]): DeltaSummary {
 }
 
 /**
- * Reads the data of one planned chunk from a snapshot (or the live volume when `snapshot` is undefined).
+ * Reads the data of one planned chunk from a snapshot (or the live volume when `snapshot` is undefined), in one
+ * storage call for all its runs.
  *
  * @public
  */
@@ -100,13 +101,13 @@ export async function readChunk(
   blockSize: number,
 ): Promise<BlockRun[]> {
   const source = snapshot === undefined ? undefined : { snapshot }
-  return Promise.all(
-    plan.runs.map(async (run): Promise<BlockRun> => {
-      if (run.hole) return { start: run.start, count: run.count, data: null }
-      const data = await callAdapter(storage.kind, 'read', () => storage.read(volume, run.start * blockSize, run.count * blockSize, source))
-      return { start: run.start, count: run.count, data }
-    }),
-  )
+  const ranges = plan.runs.filter((run) => !run.hole).map((run) => ({ offset: run.start * blockSize, length: run.count * blockSize }))
+  const data = ranges.length === 0 ? [] : await callAdapter(storage.kind, 'readRanges', () => storage.readRanges(volume, ranges, source))
+  if (data.length !== ranges.length) {
+    throw new DrError('E_ADAPTER', `${storage.kind}.readRanges returned ${data.length} ranges for ${ranges.length}`, { adapter: storage.kind, operation: 'readRanges' })
+  }
+  let next = 0
+  return plan.runs.map((run): BlockRun => ({ start: run.start, count: run.count, data: run.hole ? null : (data[next++] as Uint8Array) }))
 }
 
 /**

@@ -1,20 +1,31 @@
 import { DrError, isDrError, toDrError } from '../../kernel/errors.js'
 import type { Channel } from '../../ports/network.js'
-import { deltaSetSnapshots, retainDeltaSets, store, type AgentContext } from './agent-context.js'
-import { chainCrc, payloadCrc } from './delta-chunks.js'
-import { FullCopyReceiver, type Receiving } from './full-copy.js'
+import { deltaSetSnapshots, store, type AgentContext } from './agent-context.js'
+import { InPlaceReceiver } from './in-place.js'
 import { MIRROR_LABEL } from './naming.js'
-import { Playback } from './playback.js'
-import { decodeFrame, decodeRuns, encodeControl, type BlockRun, type ChunkHeader, type ControlFrame, type HeaderFrame, type HelloFrame } from './protocol.js'
+import { Playback, type AppliedDeltaSet } from './playback.js'
+import { encodeControl, type ControlFrame, type HelloFrame } from './protocol.js'
+import { Reception } from './reception.js'
 import { refuse } from './refusal.js'
 import { ReplicaWriter } from './replica.js'
 import { writeVolumeSession, type VolumeSession } from './session-record.js'
-import { StagingArea, type StagedHeader } from './staging.js'
-
-type Outcome = 'continue' | 'close'
+import { StagingArea } from './staging.js'
 
 /**
- * What the destination side of a session reports: last played back, complete delta sets waiting, the one being
+ * A delta set partly received, as the destination tells a reconnecting source: its number, how many chunks are
+ * durably stored, their running checksum, and whether it is a full copy.
+ *
+ * @public
+ */
+export interface PartialDeltaSet {
+  readonly n: number
+  readonly received: number
+  readonly crc: number
+  readonly full: boolean
+}
+
+/**
+ * What the destination side of a session reports: last played back, complete delta sets waiting, the ones being
  * received, staged bytes and the last playback error.
  *
  * @public
@@ -24,7 +35,7 @@ export interface DestinationProgress {
   readonly played: number | null
   readonly playedCutAt: number | null
   readonly complete: readonly number[]
-  readonly partial: { readonly n: number; readonly received: number; readonly crc: number; readonly full: boolean } | null
+  readonly partials: readonly PartialDeltaSet[]
   readonly stagedBytes: number
   readonly connected: boolean
   readonly lastError: string | null
@@ -32,8 +43,8 @@ export interface DestinationProgress {
 
 /**
  * The destination side of one session on one site: accepts the source's channel, tells it what it already has,
- * receives chunks (a full copy in place, later delta sets into staging), checks every chunk's checksum and each
- * delta set's header (sent last), refuses frames of another epoch, acknowledges, and drives {@link Playback}.
+ * hands every frame to its {@link Reception} (checks, and routing of each delta set into the replica as it arrives
+ * or into staging), acknowledges, and drives {@link Playback} of what was staged.
  *
  * @public
  */
@@ -46,9 +57,11 @@ export class DestinationSession {
   readonly #staging: StagingArea
   readonly #replica: ReplicaWriter
   readonly #playback: Playback
-  readonly #full: FullCopyReceiver
-  #receiving: Receiving | undefined
+  readonly #receiver: InPlaceReceiver
+  #reception: Reception | undefined
   #channel: Channel | undefined
+  #serving: Promise<void> = Promise.resolve()
+  #housekeeping: Promise<void> = Promise.resolve()
   #active = true
   readonly #stopping = new AbortController()
 
@@ -60,7 +73,7 @@ export class DestinationSession {
     this.#blockSize = blockSize
     this.#staging = staging
     this.#replica = replica
-    this.#full = new FullCopyReceiver(ctx, volume, record.session, replica, () => this.#record.epoch)
+    this.#receiver = new InPlaceReceiver(ctx, volume, record.session, replica, () => this.#record.epoch)
     this.#playback = new Playback({
       ctx,
       session: record.session,
@@ -71,17 +84,15 @@ export class DestinationSession {
       policy: record.playback,
       played: played.n,
       playedCutAt: played.cutAt,
-      blocked: () => this.#receiving?.direct === true,
-      onApplied: (applied) => {
-        ctx.events.emit('mirror.deltaSetApplied', 'info', { id: this.session, site: ctx.site, volume, deltaSet: applied.n, blocks: applied.blocks, holes: applied.holes, cutAt: applied.cutAt })
-        this.#send({ t: 'ack', epoch: this.#record.epoch, n: applied.n, status: 'played' })
-      },
+      blocked: () => this.#reception?.receivingInPlace ?? true,
+      onApplied: (applied) => this.#applied(applied),
     })
   }
 
   /**
    * Opens the destination side of `record` on `volume`: finds the last delta set played back (the newest `ds-n`
-   * snapshot of the replica), rolls back an apply a crash interrupted, and reopens the staging area.
+   * snapshot of the replica), resumes a set that was being received in place, rolls back any other change a crash
+   * left in the replica, and reopens the staging area.
    */
   static async open(ctx: AgentContext, volume: string, record: VolumeSession): Promise<DestinationSession> {
     const info = await store(ctx, 'volumeInfo', (s) => s.volumeInfo(volume))
@@ -89,22 +100,45 @@ export class DestinationSession {
     const last = snaps[snaps.length - 1]
     const played = last === undefined ? null : last.n
     const cutAt = last === undefined ? null : Number(last.info.labels[MIRROR_LABEL.cutAt] ?? last.info.createdAt)
-    const replica = new ReplicaWriter(ctx, volume, record.session)
-    const progress = await new FullCopyReceiver(ctx, volume, record.session, replica, () => record.epoch).load()
-    if (await replica.windowRecorded()) {
-      if (progress === undefined && played !== null) await replica.rollback(played)
-      await replica.close()
-    }
-    if (played !== null) await retainDeltaSets(ctx, volume, record.session, played)
     const staging = await StagingArea.open({ storage: ctx.storage, replica: volume, session: record.session, epoch: record.epoch, blockSize: info.blockSize, token: ctx.token })
-    for (const set of [...staging.sets]) if (set.n <= (played ?? -1)) await staging.discard(set.n)
-    const session = new DestinationSession(ctx, volume, record, info.blockSize, staging, replica, { n: played, cutAt })
-    const partial = [...staging.sets].reverse().find((s) => s.header === null)
-    for (const set of staging.sets) if (set.header === null && set !== partial) await staging.discard(set.n)
-    if (progress !== undefined) session.#receiving = (await session.#full.load()) ?? progress
-    else if (partial !== undefined) session.#receiving = { ...partial, direct: false }
+    const session = new DestinationSession(ctx, volume, record, info.blockSize, staging, new ReplicaWriter(ctx, volume, record.session), { n: played, cutAt })
+    await session.#resume(played)
     session.#playback.kick()
     return session
+  }
+
+  /**
+   * After a restart: keeps a set being received in place (its progress record; one older than `played` is what a
+   * finished set left), rolls back anything else a crash left in the replica since `ds-played`, and keeps only the
+   * newest partly staged set.
+   */
+  async #resume(played: number | null): Promise<void> {
+    let inPlace = await this.#receiver.load()
+    if (inPlace !== undefined && played !== null && inPlace.n <= played) {
+      await this.#receiver.forget()
+      inPlace = undefined
+    }
+    if (inPlace === undefined && played !== null && (await this.#replica.changedSince(played)).blocks.length > 0) await this.#replica.rollback(played)
+    if (played !== null) await this.#replica.retain(played)
+    for (const set of [...this.#staging.sets]) if (set.n <= (played ?? -1)) await this.#staging.discard(set.n)
+    const staged = [...this.#staging.sets].reverse().find((s) => s.header === null)
+    for (const set of [...this.#staging.sets]) if (set.header === null && set !== staged) await this.#staging.discard(set.n)
+    this.#reception = new Reception(
+      {
+        ctx: this.#ctx,
+        session: this.session,
+        volume: this.volume,
+        blockSize: this.#blockSize,
+        staging: this.#staging,
+        receiver: this.#receiver,
+        playback: this.#playback,
+        epoch: () => this.#record.epoch,
+        policy: this.#record.playback,
+        send: (frame) => this.#send(frame),
+        tidy: (n, first) => this.#tidy(n, first),
+      },
+      { inPlace, staged },
+    )
   }
 
   /** The epoch this side accepts. */
@@ -125,13 +159,12 @@ export class DestinationSession {
   /** Progress for status and for the state frame. */
   progress(): DestinationProgress {
     const played = this.#playback.played
-    const r = this.#receiving?.direct === true ? this.#full.durable : this.#receiving
     return {
       epoch: this.#record.epoch,
       played,
       playedCutAt: this.#playback.playedCutAt,
       complete: this.#staging.sets.filter((s) => s.header !== null && s.n > (played ?? -1)).map((s) => s.n),
-      partial: r === undefined ? null : { n: r.n, received: r.received, crc: r.crc, full: r.direct },
+      partials: this.#reception?.partials() ?? [],
       stagedBytes: this.#staging.stagedBytes,
       connected: this.#channel !== undefined,
       lastError: this.#playback.lastError?.message ?? null,
@@ -153,9 +186,10 @@ export class DestinationSession {
     return this.#playback.playAll()
   }
 
-  /** Resolves once no apply is running. */
-  idle(): Promise<void> {
-    return this.#playback.idle()
+  /** Resolves once no apply is running and the housekeeping of the last one is done. */
+  async idle(): Promise<void> {
+    await this.#playback.idle()
+    await this.#housekeeping
   }
 
   /**
@@ -170,19 +204,70 @@ export class DestinationSession {
     const previous = this.#channel
     this.#channel = channel
     if (previous !== undefined) await previous.close().catch(() => undefined)
-    if (this.#receiving?.direct === true) {
-      await this.#full.suspend()
-      this.#receiving = this.#full.durable
-    }
-    const { played, complete, partial } = this.progress()
-    await channel.send(encodeControl({ t: 'state', epoch: this.epoch, played, complete: [...complete], partial: partial === null ? null : { ...partial } }))
+    await this.#serving
+    const serving = this.#serve(channel, frames)
+    this.#serving = serving.catch(() => undefined)
+    return serving
+  }
+
+  /**
+   * Stops receiving and playing back: a playback in progress completes first, and a delta set partly applied in
+   * place is rolled back, so the replica is left at a whole delta set (a first full copy, with nothing before it,
+   * keeps its progress). With `keepPartial` (the agent's process is going away), a set partly received in place
+   * keeps its progress instead and resumes when the agent restarts, as after a crash. Callers waiting for a delta
+   * set keep waiting (their own timeout or signal ends the wait), as they would for a process that went away: a
+   * restarted agent may still deliver it.
+   */
+  async stop(options: { readonly keepPartial?: boolean } = {}): Promise<void> {
+    this.#active = false
+    this.#stopping.abort(new DrError('E_ABORTED', `session ${this.session} stopped at ${this.#ctx.site}`))
+    this.#playback.stop()
+    await this.#channel?.close().catch(() => undefined)
+    await this.#serving
+    await this.idle()
+    if (options.keepPartial === true || this.played === null) await this.#reception?.settle()
+    else await this.#reception?.dropInPlace(false)
+  }
+
+  /**
+   * Raises the epoch this side accepts (a failover is under way): older senders are refused from now on. Complete
+   * delta sets not yet played back stay staged at the new epoch (the failover may still play them); a partially
+   * received one is dropped (one being applied in place is rolled back). The staging index is stamped before the
+   * session record, so a crash in between loses nothing (see {@link StagingArea.open}). Repeating it with the same
+   * epoch finishes an interrupted fence.
+   */
+  async fence(epoch: number): Promise<void> {
+    if (epoch < this.#record.epoch) return
+    this.#record = { ...this.#record, epoch }
+    await this.#channel?.close().catch(() => undefined)
+    await this.#serving
+    this.#reception?.dropStaged()
+    await this.#reception?.dropInPlace(true)
+    await this.#staging.restamp(epoch)
+    await writeVolumeSession(this.#ctx.storage, this.volume, this.#record, this.#ctx.token())
+  }
+
+  /**
+   * Drops whatever was received but not played back (a failover with `now`, or a promotion): a set partly
+   * received in place is rolled back to the last delta set played, staging is emptied.
+   */
+  async abandon(): Promise<void> {
+    await this.stop({ keepPartial: true })
+    this.#reception?.dropStaged()
+    await this.#reception?.dropInPlace(false)
+    await this.#staging.clear()
+  }
+
+  async #serve(channel: Channel, frames: AsyncIterator<Uint8Array>): Promise<void> {
+    const reception = this.#reception as Reception
+    await reception.settle()
+    const { played, complete, partials } = this.progress()
     try {
+      await channel.send(encodeControl({ t: 'state', epoch: this.epoch, played, complete: [...complete], partials: partials.map((p) => ({ ...p })) }))
       for (;;) {
         const next = await frames.next()
-        if (next.done === true) return
-        const bytes = next.value
-        if (this.#channel !== channel) return
-        if ((await this.#onFrame(channel, bytes)) === 'close') {
+        if (next.done === true || this.#channel !== channel) return
+        if ((await reception.onFrame(channel, next.value)) === 'close') {
           await channel.close().catch(() => undefined)
           return
         }
@@ -194,212 +279,28 @@ export class DestinationSession {
         await refuse(channel, failure.code === 'E_CORRUPT' ? 'E_CORRUPT' : 'E_PRECONDITION', failure.message, this.epoch)
       }
     } finally {
-      if (this.#channel === channel) {
-        this.#channel = undefined
-        if (this.#receiving?.direct === true) {
-          await this.#full.suspend()
-          this.#receiving = this.#full.durable
-        }
-      }
+      if (this.#channel === channel) this.#channel = undefined
+      await reception.settle()
     }
   }
 
-  /**
-   * Stops receiving and playing back (a playback in progress completes first). The progress stays. Callers
-   * waiting for a delta set keep waiting (their own timeout or signal ends the wait), as they would for a
-   * process that went away: a restarted agent may still deliver it.
-   */
-  async stop(): Promise<void> {
-    this.#active = false
-    this.#stopping.abort(new DrError('E_ABORTED', `session ${this.session} stopped at ${this.#ctx.site}`))
-    this.#playback.stop()
-    await this.#channel?.close().catch(() => undefined)
-    await this.#playback.idle()
-    if (this.#receiving?.direct === true) await this.#full.suspend()
-    if (this.#replica.isOpen) await this.#replica.close()
+  /** Delta set `n` was applied from staging: acknowledge at once, then discard its staged copy and retain snapshots. */
+  #applied(applied: AppliedDeltaSet): void {
+    this.#ctx.events.emit('mirror.deltaSetApplied', 'info', { id: this.session, site: this.#ctx.site, volume: this.volume, deltaSet: applied.n, blocks: applied.blocks, holes: applied.holes, cutAt: applied.cutAt })
+    this.#send({ t: 'ack', epoch: this.#record.epoch, n: applied.n, status: 'played' })
+    this.#tidy(applied.n, () => this.#staging.discard(applied.n))
   }
 
-  /**
-   * Raises the epoch this side accepts (a failover is under way): older senders are refused from now on. Complete
-   * delta sets not yet played back stay staged at the new epoch (the failover may still play them); a partially
-   * received one is dropped. The staging index is stamped before the session record, so a crash in between
-   * loses nothing (see {@link StagingArea.open}). Repeating it with the same epoch finishes an interrupted fence.
-   */
-  async fence(epoch: number): Promise<void> {
-    if (epoch < this.#record.epoch) return
-    this.#record = { ...this.#record, epoch }
-    if (this.#receiving?.direct === false) this.#receiving = undefined
-    await this.#staging.restamp(epoch)
-    await writeVolumeSession(this.#ctx.storage, this.volume, this.#record, this.#ctx.token())
-    await this.#channel?.close().catch(() => undefined)
-  }
-
-  /**
-   * Drops whatever was received but not played back (a failover with `now`, or a promotion): a partial full copy
-   * is rolled back to the last delta set played, staging is emptied.
-   */
-  async abandon(): Promise<void> {
-    await this.stop()
-    const r = this.#receiving
-    this.#receiving = undefined
-    if (r?.direct === true) await this.#full.abandon(this.#playback.played)
-    await this.#staging.clear()
+  /** Runs the bookkeeping after delta set `n` was applied, in order, after the acknowledgement. */
+  #tidy(n: number, first: () => Promise<void>): void {
+    this.#housekeeping = this.#housekeeping
+      .then(first)
+      .then(() => this.#replica.retain(n))
+      .catch(() => undefined)
   }
 
   #send(frame: ControlFrame): void {
     void this.#channel?.send(encodeControl(frame)).catch(() => undefined)
-  }
-
-  async #onFrame(channel: Channel, bytes: Uint8Array): Promise<Outcome> {
-    let frame
-    try {
-      frame = decodeFrame(bytes)
-    } catch (error) {
-      await refuse(channel, 'E_CORRUPT', toDrError(error).message, this.epoch)
-      return 'close'
-    }
-    if (frame.kind === 'chunk') {
-      if ((await this.#checkEpoch(channel, frame.header.epoch)) === 'close') return 'close'
-      return this.#onChunk(channel, frame.header, frame.payload, frame.bytes)
-    }
-    if (frame.kind === 'control' && frame.frame.t === 'header') {
-      if ((await this.#checkEpoch(channel, frame.frame.epoch)) === 'close') return 'close'
-      return this.#onHeader(channel, frame.frame)
-    }
-    await refuse(channel, 'E_INVALID_INPUT', `unexpected ${frame.kind === 'control' ? frame.frame.t : frame.kind} frame on a replication channel`, this.epoch)
-    return 'close'
-  }
-
-  async #checkEpoch(channel: Channel, epoch: number): Promise<Outcome> {
-    if (epoch === this.epoch) return 'continue'
-    if (epoch < this.epoch) {
-      this.#ctx.events.emit('mirror.staleEpochRefused', 'warning', { id: this.session, site: this.#ctx.site, from: channel.remoteSite, epoch, current: this.epoch })
-      await refuse(channel, 'E_FENCED', `epoch ${epoch} is older than ${this.epoch}`, this.epoch)
-    } else {
-      await refuse(channel, 'E_PRECONDITION', `epoch ${epoch} is not yet known at ${this.#ctx.site}`, this.epoch)
-    }
-    return 'close'
-  }
-
-  async #begin(n: number, baseN: number | null): Promise<Receiving> {
-    const previous = this.#receiving
-    if (previous !== undefined && !previous.direct) await this.#staging.discard(previous.n)
-    if (previous?.direct === true && baseN !== null) await this.#full.abandon(this.played)
-    if (baseN === null) {
-      this.#receiving = { n, baseN, direct: true, received: 0, crc: 0, blocks: 0, holes: 0, dataBytes: 0 }
-      await this.#playback.idle()
-      this.#receiving = await this.#full.begin(n)
-      return this.#receiving
-    }
-    await this.#staging.begin(n, baseN, this.#ctx.clock.now())
-    this.#receiving = { n, baseN, direct: false, received: 0, crc: 0, blocks: 0, holes: 0, dataBytes: 0 }
-    return this.#receiving
-  }
-
-  async #onChunk(channel: Channel, header: ChunkHeader, payload: Uint8Array, bytes: Uint8Array): Promise<Outcome> {
-    let r = this.#receiving
-    if (r === undefined || r.n !== header.n) {
-      const known = header.n <= (this.played ?? -1) || this.#staging.set(header.n)?.header != null
-      if (header.index !== 0 || known) {
-        await refuse(channel, 'E_INVALID_INPUT', `chunk ${header.index} of delta set ${header.n} is out of order`, this.epoch)
-        return 'close'
-      }
-      r = await this.#begin(header.n, header.baseN)
-    }
-    if (header.index < r.received) return 'continue'
-    if (header.index > r.received || header.baseN !== r.baseN) {
-      await refuse(channel, 'E_INVALID_INPUT', `chunk ${header.index} of delta set ${header.n} is out of order (expected ${r.received})`, this.epoch)
-      return 'close'
-    }
-    let runs: BlockRun[]
-    try {
-      if (payloadCrc(payload) !== header.crc) throw new DrError('E_CORRUPT', 'chunk checksum mismatch')
-      runs = decodeRuns(payload, this.#blockSize, header.runs)
-    } catch (error) {
-      return this.#mismatch(channel, r, header.index, toDrError(error).message)
-    }
-    let blocks = 0
-    let holes = 0
-    for (const run of runs) {
-      if (run.data === null) holes += run.count
-      else blocks += run.count
-    }
-    const next: Receiving = {
-      ...r,
-      received: r.received + 1,
-      crc: chainCrc(r.crc, header.crc),
-      blocks: r.blocks + blocks,
-      holes: r.holes + holes,
-      dataBytes: r.dataBytes + blocks * this.#blockSize,
-    }
-    if (r.direct) {
-      await this.#full.write(runs, this.#blockSize, next)
-    } else {
-      await this.#staging.append(r.n, bytes, next)
-    }
-    this.#receiving = next
-    return 'continue'
-  }
-
-  async #onHeader(channel: Channel, frame: HeaderFrame): Promise<Outcome> {
-    let r = this.#receiving
-    if ((r === undefined || r.n !== frame.n) && frame.chunks === 0 && frame.n > (this.played ?? -1)) r = await this.#begin(frame.n, frame.baseN)
-    if (r === undefined || r.n !== frame.n) {
-      if (frame.n <= (this.played ?? -1) || this.#staging.set(frame.n)?.header != null) return 'continue'
-      await refuse(channel, 'E_INVALID_INPUT', `header of delta set ${frame.n} without its chunks`, this.epoch)
-      return 'close'
-    }
-    const matches =
-      r.received === frame.chunks &&
-      r.blocks === frame.blocks &&
-      r.holes === frame.holes &&
-      r.dataBytes === frame.dataBytes &&
-      r.crc === frame.crc &&
-      r.baseN === frame.baseN &&
-      frame.blockSize === this.#blockSize
-    if (!matches) return this.#mismatch(channel, r, null, `header of delta set ${frame.n} does not match what arrived`)
-    const header: StagedHeader = {
-      n: frame.n,
-      baseN: frame.baseN,
-      chunks: frame.chunks,
-      blocks: frame.blocks,
-      holes: frame.holes,
-      dataBytes: frame.dataBytes,
-      sizeBytes: frame.sizeBytes,
-      blockSize: frame.blockSize,
-      crc: frame.crc,
-      cutAt: frame.cutAt,
-    }
-    this.#ctx.events.emit('mirror.deltaSetReceived', 'info', { id: this.session, site: this.#ctx.site, deltaSet: frame.n, chunks: frame.chunks, bytes: frame.dataBytes })
-    if (r.direct) return this.#finishDirect(channel, r, header)
-    await this.#staging.complete(r.n, header)
-    this.#receiving = undefined
-    this.#send({ t: 'ack', epoch: this.epoch, n: r.n, status: 'complete' })
-    this.#playback.kick()
-    return 'continue'
-  }
-
-  async #finishDirect(channel: Channel, r: Receiving, header: StagedHeader): Promise<Outcome> {
-    if (!(await this.#full.finish(r, header))) {
-      this.#ctx.events.emit('mirror.foreignWriteUndone', 'warning', { id: this.session, site: this.#ctx.site, volume: this.volume, deltaSet: r.n, blocks: header.blocks })
-      return this.#mismatch(channel, r, null, `replica changed during the full copy of delta set ${r.n}`)
-    }
-    this.#receiving = undefined
-    for (const set of [...this.#staging.sets]) if (set.n <= r.n) await this.#staging.discard(set.n)
-    this.#playback.setPlayed(r.n, header.cutAt)
-    this.#ctx.events.emit('mirror.deltaSetApplied', 'info', { id: this.session, site: this.#ctx.site, volume: this.volume, deltaSet: r.n, blocks: header.blocks, holes: header.holes, cutAt: header.cutAt })
-    this.#send({ t: 'ack', epoch: this.epoch, n: r.n, status: 'played' })
-    this.#playback.kick()
-    return 'continue'
-  }
-
-  async #mismatch(channel: Channel, r: Receiving, chunk: number | null, reason: string): Promise<Outcome> {
-    this.#ctx.events.emit('mirror.checksumMismatch', 'error', { id: this.session, site: this.#ctx.site, deltaSet: r.n, chunk, reason })
-    if (r.direct) await this.#full.restart(r)
-    else await this.#staging.discard(r.n)
-    this.#receiving = undefined
-    await channel.send(encodeControl({ t: 'resend', epoch: this.epoch, n: r.n, chunk: 0, reason })).catch(() => undefined)
-    return 'close'
   }
 
   async #backPressure(): Promise<void> {

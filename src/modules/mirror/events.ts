@@ -33,7 +33,6 @@ export type MirrorEvents = {
   'mirror.deltaSetReceived': { id: string; site: string; deltaSet: number; chunks: number; bytes: number }
   'mirror.deltaSetApplied': { id: string; site: string; volume: string; deltaSet: number; blocks: number; holes: number; cutAt: number }
   'mirror.checksumMismatch': { id: string; site: string; deltaSet: number; chunk: number | null; reason: string }
-  'mirror.foreignWriteUndone': { id: string; site: string; volume: string; deltaSet: number; blocks: number }
   'mirror.sendFailed': { id: string; site: string; deltaSet: number | null; chunk: number | null; retries: number; code: string; message: string }
   'mirror.staleEpochRefused': { id: string; site: string; from: string; epoch: number; current: number }
   'mirror.peerRejected': { id: string; site: string; peer: string; code: string; message: string }

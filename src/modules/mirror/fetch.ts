@@ -82,8 +82,8 @@ export interface UndoRequest {
 /**
  * Undoes, on the old source `volume`, every block changed since the common delta set: the blocks that differ
  * between snapshots `from` (the common cut) and `to` (the old source as it was when the resync planned the
- * undo) are fetched from the new primary's restart-point snapshot `snapshot` over the network and written in
- * an apply window. The cursor is persisted after each batch, so a crash resumes where it stopped. Resolves with
+ * undo) are fetched from the new primary's restart-point snapshot `snapshot` over the network and written with
+ * replication writes (the old source stays read-only). The cursor is persisted after each batch, so a crash resumes where it stopped. Resolves with
  * the number of blocks undone.
  *
  * @public
@@ -100,7 +100,6 @@ export async function undoFromPeer(ctx: AgentContext, options: UndoRequest): Pro
   const channel = await callAdapter(ctx.network.kind, 'connect', () => ctx.network.connect(options.peerSite, MIRROR_SERVICE))
   const frames = channel.frames()[Symbol.asyncIterator]()
   try {
-    await writer.open(-1, epoch)
     for (let batch = Math.floor(cursor / FETCH_BATCH); cursor < blocks.length; batch++) {
       const wanted = blocks.slice(cursor, cursor + FETCH_BATCH)
       await channel.send(encodeControl({ t: 'fetch', session, epoch, snapshot: options.snapshot, batch, blocks: wanted }))
@@ -132,7 +131,6 @@ export async function undoFromPeer(ctx: AgentContext, options: UndoRequest): Pro
     }
   } finally {
     await channel.close().catch(() => undefined)
-    if (writer.isOpen) await writer.close()
   }
   return blocks.length
 }

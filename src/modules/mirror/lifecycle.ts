@@ -113,7 +113,7 @@ async function cleanSide(co: Coordinator, rel: Relationship, ref: { readonly sit
   if ((await call(storage, 'volumeInfo', () => storage.volumeInfo(staging)).catch(ignoreMissing)) !== undefined) {
     await call(storage, 'deleteVolume', () => storage.deleteVolume(staging, co.deps.token()))
   }
-  for (const key of [MIRROR_CONFIG.session, MIRROR_CONFIG.window, MIRROR_CONFIG.progress]) {
+  for (const key of [MIRROR_CONFIG.session, MIRROR_CONFIG.progress]) {
     await call(storage, 'deleteConfig', () => storage.deleteConfig(ref.volume, key, co.deps.token())).catch(ignoreMissing)
   }
 }

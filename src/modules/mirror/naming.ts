@@ -24,17 +24,14 @@ export const MIRROR_LABEL = {
 } as const
 
 /**
- * Configuration-record keys the agents keep on the volumes they serve. Applications must not write to a volume
- * that carries `window`: the mirror is applying a delta set to it.
+ * Configuration-record keys the agents keep on the volumes they serve.
  *
  * @public
  */
 export const MIRROR_CONFIG = {
   /** The session record of the volume (role, epoch, peer, base). */
   session: 'drkit.mirror.session',
-  /** Present while the destination agent has the replica open for writing (an apply window). */
-  window: 'drkit.mirror.window',
-  /** Progress of a direct (full-copy) receive or of an undo, for resumption. */
+  /** Progress of a delta set received in place (a full copy, or applied on arrival) or of an undo, for resumption. */
   progress: 'drkit.mirror.progress',
   /** The staging index, on the staging volume. */
   staging: 'drkit.mirror.staging',

@@ -1,7 +1,7 @@
 import { DrError, toDrError } from '../../kernel/errors.js'
 import { ProgressWaiters, type AgentContext } from './agent-context.js'
 import { payloadCrc } from './delta-chunks.js'
-import { decodeFrame, decodeRuns } from './protocol.js'
+import { decodeFrame, decodeRuns, type BlockRun } from './protocol.js'
 import type { ReplicaWriter } from './replica.js'
 import type { PlaybackPolicy } from './session-record.js'
 import type { StagedHeader, StagedSet, StagingArea } from './staging.js'
@@ -22,14 +22,18 @@ export interface AppliedDeltaSet {
 }
 
 const RETRY_MS = 1_000
+/** How many staged bytes one storage write of a playback applies at most. */
+const APPLY_BATCH_BYTES = 8 * 1024 * 1024
 
 /**
  * Plays complete staged delta sets into the replica: whole, in ascending order, each exactly once. The next
- * delta set played is always the one whose base is the last one played, so a gap stops playback. Each apply
- * runs inside an apply window, is verified (nothing but the delta set's blocks changed; anything else was a
- * foreign write and is rolled back and the apply redone) and is recorded by the replica snapshot `ds-n` taken
- * after the window closes. With a batching policy, complete delta sets wait until the oldest is `everyMs` old or
- * `highWaterMarkBytes` are waiting, then all of them are played.
+ * delta set played is always the one whose base is the last one played, so a gap stops playback. A staged set is
+ * read back in large slices, its chunk checksums checked again, and applied in a few storage writes (the replica
+ * stays read-only to clients; see {@link ReplicaWriter}); it is recorded by the replica snapshot `ds-n`, and a
+ * failure rolls the replica back to `ds-(n-1)`. With a batching policy, complete delta sets wait until the oldest
+ * is `everyMs` old or `highWaterMarkBytes` are waiting, then all of them are played. The caller is told of each
+ * apply (`onApplied`) right after its snapshot; discarding the staged copy and snapshot retention are its
+ * business, off the critical path.
  *
  * @public
  */
@@ -183,7 +187,7 @@ export class Playback {
       const next = this.nextPlayable()
       if (next === undefined) return
       try {
-        await this.#apply(next, true)
+        await this.#apply(next)
         this.#lastError = undefined
       } catch (error) {
         this.#lastError = toDrError(error)
@@ -194,49 +198,35 @@ export class Playback {
     }
   }
 
-  async #apply(set: CompleteSet, mayRedo: boolean): Promise<void> {
+  async #apply(set: CompleteSet): Promise<void> {
     const from = this.#played
     if (from === null) throw new DrError('E_INTERNAL', `mirror: staged delta set ${set.n} has no base to play onto`, { n: set.n })
-    const written = new Set<number>()
-    await this.#replica.open(set.n, this.#epoch())
     try {
       await this.#replica.ensureSize(set.header.sizeBytes)
+      let batch: BlockRun[] = []
+      let batchBytes = 0
       for await (const bytes of this.#staging.frames(set.n)) {
         const frame = decodeFrame(bytes)
         if (frame.kind !== 'chunk' || frame.header.n !== set.n || payloadCrc(frame.payload) !== frame.header.crc) {
           throw new DrError('E_CORRUPT', `mirror: staged chunk of delta set ${set.n} is damaged`, { n: set.n, session: this.#session })
         }
-        const runs = decodeRuns(frame.payload, this.#blockSize, frame.header.runs)
-        await this.#replica.write(runs, this.#blockSize)
-        for (const run of runs) for (let b = run.start; b < run.start + run.count; b++) written.add(b)
+        batch.push(...decodeRuns(frame.payload, this.#blockSize, frame.header.runs))
+        batchBytes += frame.payload.length
+        if (batchBytes >= APPLY_BATCH_BYTES) {
+          await this.#replica.write(batch, this.#blockSize)
+          batch = []
+          batchBytes = 0
+        }
       }
+      await this.#replica.write(batch, this.#blockSize)
       await this.#replica.resize(set.header.sizeBytes)
-      const limit = set.header.sizeBytes / this.#blockSize
-      const changed = await this.#replica.changedSince(from)
-      const foreign = changed.blocks.filter((b) => b < limit && !written.has(b))
-      if (foreign.length > 0) {
-        this.#ctx.events.emit('mirror.foreignWriteUndone', 'warning', {
-          id: this.#session,
-          site: this.#ctx.site,
-          volume: this.#replica.volume,
-          deltaSet: set.n,
-          blocks: foreign.length,
-        })
-        await this.#replica.rollback(from)
-        if (!mayRedo) throw new DrError('E_CONFLICT', `mirror: replica ${this.#replica.volume} keeps changing during playback`, { n: set.n })
-        await this.#replica.close()
-        return this.#apply(set, false)
-      }
+      await this.#replica.commit(set.n, this.#epoch(), set.header.cutAt)
     } catch (error) {
       await this.#replica.rollback(from).catch(() => undefined)
-      await this.#replica.close().catch(() => undefined)
       throw error
     }
-    await this.#replica.close()
-    await this.#replica.commit(set.n, this.#epoch(), set.header.cutAt)
     this.#played = set.n
     this.#playedCutAt = set.header.cutAt
-    await this.#staging.discard(set.n)
     this.#onApplied({ n: set.n, blocks: set.header.blocks, holes: set.header.holes, cutAt: set.header.cutAt })
     this.#waiters.notify(set.n)
   }

@@ -14,7 +14,7 @@ export const MIRROR_FRAME = { control: 0x01, chunk: 0x02, blocks: 0x03 } as cons
  *
  * @public
  */
-export const PROTOCOL_VERSION = 1
+export const PROTOCOL_VERSION = 2
 
 const Count = t.refinement(t.number, (n) => Number.isSafeInteger(n) && n >= 0, 'Count')
 const DeltaSetNumber = t.refinement(t.number, (n) => Number.isSafeInteger(n) && n >= 0 && n < 0xffffffff, 'DeltaSetNumber')
@@ -32,13 +32,17 @@ const Hello = t.type({
   blockSize: Count,
 })
 
-/** Destination → source, answer to hello and after every reconnect: what the destination already has. */
+/**
+ * Destination → source, answer to hello and after every reconnect: what the destination already has — the last
+ * delta set played, the complete ones waiting, and the ones partly received (at most two: a full copy and a delta
+ * set buffered while it arrives), each with the chunks durably stored.
+ */
 const StateFrame = t.type({
   t: t.literal('state'),
   epoch: Epoch,
   played: t.union([DeltaSetNumber, t.null]),
   complete: t.array(DeltaSetNumber),
-  partial: t.union([t.type({ n: DeltaSetNumber, received: Count, crc: Count, full: t.boolean }), t.null]),
+  partials: t.array(t.type({ n: DeltaSetNumber, received: Count, crc: Count, full: t.boolean })),
 })
 
 /** Source → destination, sent after the last chunk of a delta set: what the destination must have received. */

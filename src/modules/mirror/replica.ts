@@ -1,16 +1,25 @@
-import { DrError } from '../../kernel/errors.js'
-import type { ChangedBlocks } from '../../ports/storage.js'
+import type { ChangedBlocks, RangeChange } from '../../ports/storage.js'
 import type { BlockRun } from './protocol.js'
 import { store, storeOptional, retainDeltaSets, type AgentContext } from './agent-context.js'
-import { MIRROR_CONFIG, MIRROR_LABEL, deltaSetSnapshot } from './naming.js'
+import { MIRROR_LABEL, deltaSetSnapshot } from './naming.js'
 
 /**
- * Writes into a read-only replica on behalf of the mirror. The storage port has one writability flag for
- * everyone, so the agent opens an explicit, recorded **apply window**: it first records the window as a
- * configuration record on the replica (`drkit.mirror.window`), then makes the volume writable, writes, makes it
- * read-only again and only then removes the record. Anyone (tests, operators, a restarted agent) can therefore
- * tell a replica being played back from a second primary, and a window left open by a crash is rolled back on
- * restart.
+ * The storage changes that apply block runs: data runs written, hole runs unmapped.
+ *
+ * @public
+ */
+export function runChanges(runs: readonly BlockRun[], blockSize: number): RangeChange[] {
+  return runs.map((run) =>
+    run.data === null ? { offset: run.start * blockSize, length: run.count * blockSize, hole: true as const } : { offset: run.start * blockSize, data: run.data },
+  )
+}
+
+/**
+ * Writes into a replica on behalf of the mirror. The replica stays read-only to every client the whole time: the
+ * agent writes with `writeRanges(…, { replication: true })`, which only the replication engine uses, so no
+ * application write can ever land in a replica and both sides of a relationship are never writable at once. The
+ * replica's delta-set snapshots (`ds-n`) record what was applied; a partial apply (a crash, a refused delta set)
+ * is rolled back to the last one.
  *
  * @public
  */
@@ -18,7 +27,7 @@ export class ReplicaWriter {
   readonly #ctx: AgentContext
   readonly #volume: string
   readonly #session: string
-  #open = false
+  #sizeBytes: number | undefined
 
   constructor(ctx: AgentContext, volume: string, session: string) {
     this.#ctx = ctx
@@ -31,64 +40,38 @@ export class ReplicaWriter {
     return this.#volume
   }
 
-  /** True while this writer holds the window open. */
-  get isOpen(): boolean {
-    return this.#open
-  }
-
-  /** True when a window record is present on the replica (possibly left by a crash). */
-  async windowRecorded(): Promise<boolean> {
-    return (await store(this.#ctx, 'getConfig', (s) => s.getConfig(this.#volume, MIRROR_CONFIG.window))) !== undefined
-  }
-
-  /** Records the window for delta set `n`, then makes the replica writable. Idempotent. */
-  async open(n: number, epoch: number): Promise<void> {
-    if (this.#open) return
-    await store(this.#ctx, 'putConfig', (s) => s.putConfig(this.#volume, MIRROR_CONFIG.window, { session: this.#session, deltaSet: n, epoch }, this.#ctx.token()))
-    await store(this.#ctx, 'setWritable', (s) => s.setWritable(this.#volume, true, this.#ctx.token()))
-    this.#open = true
-  }
-
-  /** Makes the replica read-only again, then removes the window record. Idempotent. */
-  async close(): Promise<void> {
-    await store(this.#ctx, 'setWritable', (s) => s.setWritable(this.#volume, false, this.#ctx.token()))
-    await store(this.#ctx, 'deleteConfig', (s) => s.deleteConfig(this.#volume, MIRROR_CONFIG.window, this.#ctx.token()))
-    this.#open = false
-  }
-
-  /** Writes data runs and zeroes hole runs. The window must be open. */
+  /** Applies block runs (one storage call; the runs are at most one chunk or one batch). */
   async write(runs: readonly BlockRun[], blockSize: number): Promise<void> {
-    if (!this.#open) throw new DrError('E_INTERNAL', `mirror: write to replica ${this.#volume} outside an apply window`, { volume: this.#volume })
-    const { storage } = this.#ctx
+    if (runs.length === 0) return
     const needed = runs.reduce((max, run) => Math.max(max, (run.start + run.count) * blockSize), 0)
     await this.ensureSize(needed)
-    await Promise.all(
-      runs.map((run) =>
-        run.data === null
-          ? store(this.#ctx, 'trim', () => storage.trim(this.#volume, run.start * blockSize, run.count * blockSize, this.#ctx.token()))
-          : store(this.#ctx, 'write', () => storage.write(this.#volume, run.start * blockSize, run.data as Uint8Array, this.#ctx.token())),
-      ),
-    )
+    const changes = runChanges(runs, blockSize)
+    await store(this.#ctx, 'writeRanges', (s) => s.writeRanges(this.#volume, changes, this.#ctx.token(), { replication: true }))
   }
 
   /** Grows the replica to at least `bytes`. */
   async ensureSize(bytes: number): Promise<void> {
+    if (this.#sizeBytes !== undefined && bytes <= this.#sizeBytes) return
     const info = await store(this.#ctx, 'volumeInfo', (s) => s.volumeInfo(this.#volume))
+    this.#sizeBytes = info.sizeBytes
     if (bytes <= info.sizeBytes) return
     const size = Math.ceil(bytes / info.blockSize) * info.blockSize
-    await store(this.#ctx, 'resizeVolume', (s) => s.resizeVolume(this.#volume, size, this.#ctx.token()))
+    this.#sizeBytes = (await store(this.#ctx, 'resizeVolume', (s) => s.resizeVolume(this.#volume, size, this.#ctx.token()))).sizeBytes
   }
 
   /** Sets the replica's size to exactly `bytes` (the source's size at the cut). */
   async resize(bytes: number): Promise<void> {
+    if (this.#sizeBytes === bytes) return
     const info = await store(this.#ctx, 'volumeInfo', (s) => s.volumeInfo(this.#volume))
-    if (info.sizeBytes !== bytes) await store(this.#ctx, 'resizeVolume', (s) => s.resizeVolume(this.#volume, bytes, this.#ctx.token()))
+    this.#sizeBytes = info.sizeBytes === bytes ? bytes : (await store(this.#ctx, 'resizeVolume', (s) => s.resizeVolume(this.#volume, bytes, this.#ctx.token()))).sizeBytes
   }
 
-  /** Zeroes the whole replica (before a full copy). The window must be open. */
+  /** Unmaps the whole replica (before a full copy). */
   async clear(): Promise<void> {
     const info = await store(this.#ctx, 'volumeInfo', (s) => s.volumeInfo(this.#volume))
-    await store(this.#ctx, 'trim', (s) => s.trim(this.#volume, 0, info.sizeBytes, this.#ctx.token()))
+    this.#sizeBytes = info.sizeBytes
+    if (info.sizeBytes === 0) return
+    await store(this.#ctx, 'writeRanges', (s) => s.writeRanges(this.#volume, [{ offset: 0, length: info.sizeBytes, hole: true }], this.#ctx.token(), { replication: true }))
   }
 
   /** What of the live replica differs from its delta-set snapshot `from` (null: from the empty volume). */
@@ -99,20 +82,24 @@ export class ReplicaWriter {
 
   /** Rolls the live replica back to its delta-set snapshot `n` (an interrupted or refused apply). */
   async rollback(n: number): Promise<void> {
+    this.#sizeBytes = undefined
     await store(this.#ctx, 'restoreSnapshot', (s) => s.restoreSnapshot(this.#volume, deltaSetSnapshot(this.#session, n), this.#ctx.token()))
   }
 
   /**
-   * Records that delta set `n` is played back: the replica's snapshot `ds-n` (taken after the window is closed),
-   * held as the new base, older delta-set snapshots deleted. Idempotent.
+   * Records that delta set `n` is played back: the replica's snapshot `ds-n`, which readers switch to. Idempotent.
+   * Retention (holding it as the base, deleting older ones) is {@link ReplicaWriter.retain}, off the critical path.
    */
   async commit(n: number, epoch: number, cutAt: number): Promise<void> {
     const name = deltaSetSnapshot(this.#session, n)
     const existing = await storeOptional(this.#ctx, 'snapshotInfo', (s) => s.snapshotInfo(this.#volume, name))
-    if (existing === undefined) {
-      const labels = { [MIRROR_LABEL.session]: this.#session, [MIRROR_LABEL.deltaSet]: String(n), [MIRROR_LABEL.epoch]: String(epoch), [MIRROR_LABEL.cutAt]: String(cutAt), [MIRROR_LABEL.kind]: 'applied' }
-      await store(this.#ctx, 'createSnapshot', (s) => s.createSnapshot(this.#volume, name, this.#ctx.token(), labels))
-    }
+    if (existing !== undefined) return
+    const labels = { [MIRROR_LABEL.session]: this.#session, [MIRROR_LABEL.deltaSet]: String(n), [MIRROR_LABEL.epoch]: String(epoch), [MIRROR_LABEL.cutAt]: String(cutAt), [MIRROR_LABEL.kind]: 'applied' }
+    await store(this.#ctx, 'createSnapshot', (s) => s.createSnapshot(this.#volume, name, this.#ctx.token(), labels))
+  }
+
+  /** Holds `ds-n` as the base and deletes older delta-set snapshots. */
+  async retain(n: number): Promise<void> {
     await retainDeltaSets(this.#ctx, this.#volume, this.#session, n)
   }
 }

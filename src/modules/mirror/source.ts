@@ -1,12 +1,11 @@
 import { DrError, callAdapter, toDrError } from '../../kernel/errors.js'
-import { getOrThrow } from '../../kernel/either.js'
-import { planDelta } from './decide.js'
 import type { Channel } from '../../ports/network.js'
 import { ProgressWaiters, store, type AgentContext } from './agent-context.js'
-import { CutLog, type Cut, type CutTrigger } from './cut-log.js'
-import { chainCrc, payloadCrc, planChunks, readChunk, summarize, type ChunkPlan } from './delta-chunks.js'
+import { CutLog, type CutTrigger } from './cut-log.js'
+import { sendDeltaSet } from './delta-sender.js'
+import { DestinationView, type SendPlan } from './destination-view.js'
 import { MIRROR_SERVICE } from './naming.js'
-import { PROTOCOL_VERSION, decodeFrame, encodeChunkFrame, encodeControl, type BlockRun, type StateFrameValue } from './protocol.js'
+import { PROTOCOL_VERSION, decodeFrame, encodeControl } from './protocol.js'
 import type { TransferPolicy, VolumeSession } from './session-record.js'
 
 /**
@@ -39,11 +38,6 @@ export interface SourceHooks {
   readonly onFenced: () => Promise<void>
 }
 
-interface Plan {
-  readonly cut: Cut
-  readonly full: boolean
-}
-
 const MIN_BACKOFF_MS = 100
 const MAX_BACKOFF_MS = 5_000
 
@@ -71,10 +65,9 @@ export class SourceSession {
   #abort = new AbortController()
   #loop: Promise<void> = Promise.resolve()
   #channel: Channel | undefined
-  #remote: { played: number | null; complete: Set<number>; partial: StateFrameValue['partial'] } = { played: null, complete: new Set(), partial: null }
-  #position: number | null = null
+  readonly #remote: DestinationView
   #lastSent: number | null = null
-  #wake: (() => void) | undefined
+  #wakers: Array<() => void> = []
   #failures = 0
   #reported = false
   #lastError: DrError | undefined
@@ -89,7 +82,7 @@ export class SourceSession {
     this.#record = record
     this.#blockSize = blockSize
     this.#cuts = cuts
-    this.#remote.played = record.base?.n ?? null
+    this.#remote = new DestinationView(record.base?.n ?? null)
   }
 
   /** Opens the source side of `record` on `volume`, reading its cuts back from storage. */
@@ -174,7 +167,7 @@ export class SourceSession {
       lastCut: newest,
       lastSent: this.#lastSent,
       remotePlayed: this.#remote.played,
-      remoteComplete: [...this.#remote.complete].sort((a, b) => a - b),
+      remoteComplete: this.#remote.complete,
       pendingCuts: this.#cuts.cuts.filter((c) => c.n > (this.#remote.played ?? -1)).map((c) => c.n),
       connected: this.#channel !== undefined,
       fenced: this.#fenced,
@@ -199,9 +192,12 @@ export class SourceSession {
   }
 
   #wakeUp(): void {
-    const wake = this.#wake
-    this.#wake = undefined
-    wake?.()
+    for (const wake of this.#wakers.splice(0)) wake()
+  }
+
+  /** Resolves at the next cut, acknowledgement or end of the channel. */
+  #woken(): Promise<void> {
+    return new Promise<void>((resolve) => this.#wakers.push(resolve))
   }
 
   async #run(signal: AbortSignal): Promise<void> {
@@ -226,12 +222,12 @@ export class SourceSession {
         if (this.#failures > this.#record.transfer.retries && !this.#reported) {
           this.#reported = true
           const error = this.#lastError ?? new DrError('E_UNAVAILABLE', 'transfer failed')
-          const plan = this.#nextToSend()
+          const plan = this.#remote.next(this.#cuts.cuts)
           this.#ctx.events.emit('mirror.sendFailed', 'error', {
             id: this.session,
             site: this.#ctx.site,
             deltaSet: plan?.cut.n ?? null,
-            chunk: plan !== undefined && this.#remote.partial?.n === plan.cut.n ? this.#remote.partial.received : plan === undefined ? null : 0,
+            chunk: plan === undefined ? null : this.#remote.chunksOf(plan.cut.n),
             retries: this.#record.transfer.retries,
             code: error.code,
             message: error.message,
@@ -274,12 +270,13 @@ export class SourceSession {
       })()
       const sending = (async () => {
         while (!ended && this.#active && !this.#fenced) {
-          const plan = this.#nextToSend()
+          const plan = this.#remote.next(this.#cuts.cuts)
           if (plan === undefined) {
-            await new Promise<void>((resolve) => (this.#wake = resolve))
+            await this.#woken()
             continue
           }
-          await this.#sendDeltaSet(channel, plan)
+          if (plan.full) await this.#sendFullCopy(channel, plan, () => ended)
+          else await this.#sendDeltaSet(channel, plan)
           progressed = true
         }
       })()
@@ -315,90 +312,81 @@ export class SourceSession {
     }
     if (first) {
       if (frame.t !== 'state') throw new DrError('E_CORRUPT', `expected a state frame from the destination of ${this.session}, got ${frame.t}`)
-      this.#remote = { played: frame.played, complete: new Set(frame.complete), partial: frame.partial }
-      this.#position = frame.played
+      this.#remote.reset(frame)
       void this.#acknowledgePlayed(frame.played)
       return false
     }
     if (frame.t === 'ack') {
-      if (frame.status === 'complete') this.#remote.complete.add(frame.n)
+      if (frame.status === 'complete') this.#remote.completed(frame.n)
       else void this.#acknowledgePlayed(frame.n)
+      this.#wakeUp()
       return true
     }
     if (frame.t === 'resend') return false
     throw new DrError('E_CORRUPT', `unexpected ${frame.t} frame from the destination of ${this.session}`)
   }
 
+  /** The destination played delta set `n`: waiters hear of it at once; retention of older cuts follows. */
   async #acknowledgePlayed(n: number | null): Promise<void> {
     if (n === null) return
-    if (this.#remote.played === null || n > this.#remote.played) this.#remote.played = n
-    for (const c of [...this.#remote.complete]) if (c <= n) this.#remote.complete.delete(c)
+    this.#remote.playedUpTo(n)
+    this.#waiters.notify(this.#remote.played)
     try {
       await this.#cuts.played(n)
     } catch (error) {
       this.#lastError = toDrError(error)
     }
-    this.#waiters.notify(this.#remote.played)
   }
 
-  #nextToSend(): Plan | undefined {
-    let pos = this.#position
-    for (;;) {
-      const chained = this.#cuts.cuts.find((c) => c.baseN === pos)
-      if (chained === undefined) break
-      if (!this.#remote.complete.has(chained.n)) return { cut: chained, full: chained.baseN === null }
-      pos = chained.n
+  /**
+   * Sends a full copy, and alongside it, on the same channel, every delta set cut after it (each in order, once
+   * complete): the destination buffers those in staging and plays them only once the copy is whole, so writes made
+   * during a long copy are already at the destination when it ends. Resolves once the copy and the delta set in
+   * progress next to it are sent.
+   */
+  async #sendFullCopy(channel: Channel, plan: SendPlan, ended: () => boolean): Promise<void> {
+    let copied = false
+    const alongside = (async () => {
+      let pos = plan.cut.n
+      while (!copied && !ended() && this.#active && !this.#fenced) {
+        const next = this.#cuts.cuts.find((c) => c.baseN === pos)
+        if (next === undefined) {
+          await this.#woken()
+          continue
+        }
+        if (!this.#remote.delivered(next.n)) await this.#sendDeltaSet(channel, { cut: next, full: false }, true)
+        pos = next.n
+      }
+    })()
+    try {
+      await this.#sendDeltaSet(channel, plan)
+    } finally {
+      copied = true
+      this.#wakeUp()
+      await alongside
     }
-    const latest = this.#cuts.last
-    if (latest !== undefined && (pos === null || latest.n > pos)) return { cut: latest, full: true }
-    return undefined
   }
 
-  async #sendDeltaSet(channel: Channel, plan: Plan): Promise<void> {
+  /** Sends one delta set; unless it goes `alongside` a full copy, the destination's position moves to it. */
+  async #sendDeltaSet(channel: Channel, plan: SendPlan, alongside = false): Promise<void> {
     const { cut, full } = plan
-    getOrThrow(planDelta(full ? null : cut.baseN, cut.n))
     const changed = full ? await store(this.#ctx, 'changedBlocks', (s) => s.changedBlocks(this.volume, null, cut.name)) : await this.#cuts.changesOf(cut)
-    const holes = new Set(changed.holes)
-    const blocks = full ? changed.blocks.filter((b) => !holes.has(b)) : changed.blocks
-    const plans = planChunks(blocks, full ? [] : changed.holes, this.#blockSize, this.#record.transfer.chunkBytes)
-    const summary = summarize(plans)
-    const partial = this.#remote.partial
-    const resume = partial !== null && partial.n === cut.n && partial.full === full && partial.received <= plans.length
-    const from = resume ? partial.received : 0
-    let crc = resume ? partial.crc : 0
-    this.#remote.partial = null
-    const baseN = full ? null : cut.baseN
-    const read = (chunk: ChunkPlan): Promise<BlockRun[]> => readChunk(this.#ctx.storage, this.volume, cut.name, chunk, this.#blockSize)
-    let pending: Promise<BlockRun[]> | undefined = from < plans.length ? read(plans[from] as ChunkPlan) : undefined
-    pending?.catch(() => undefined)
-    for (let index = from; index < plans.length; index++) {
-      const runs = await (pending as Promise<BlockRun[]>)
-      const after = plans[index + 1]
-      pending = after === undefined ? undefined : read(after)
-      pending?.catch(() => undefined)
-      const { frame, crc: chunkCrc } = encodeChunkFrame({ epoch: this.epoch, n: cut.n, baseN, index }, runs, payloadCrc)
-      await channel.send(frame)
-      this.#chunkFrames++
-      this.#bytes += frame.length
-      crc = chainCrc(crc, chunkCrc)
-    }
-    const header = encodeControl({
-      t: 'header',
+    const partial = this.#remote.takePartial(cut.n, full)
+    const target = {
+      channel,
+      storage: this.#ctx.storage,
+      volume: this.volume,
       epoch: this.epoch,
-      n: cut.n,
-      baseN,
-      chunks: summary.chunks,
-      blocks: summary.blocks,
-      holes: summary.holes,
-      dataBytes: summary.dataBytes,
-      sizeBytes: changed.sizeBytes,
       blockSize: this.#blockSize,
-      crc,
-      cutAt: cut.cutAt,
-    })
-    await this.#sendControl(channel, header)
-    this.#position = cut.n
-    this.#lastSent = cut.n
+      chunkBytes: this.#record.transfer.chunkBytes,
+      sent: (bytes: number, chunk: boolean) => {
+        if (chunk) this.#chunkFrames++
+        this.#bytes += bytes
+      },
+    }
+    const { summary, from } = await sendDeltaSet(target, cut, full, changed, partial)
+    this.#remote.sent(cut.n, alongside)
+    this.#lastSent = Math.max(this.#lastSent ?? cut.n, cut.n)
     this.#ctx.events.emit('mirror.deltaSetSent', 'info', {
       id: this.session,
       deltaSet: cut.n,

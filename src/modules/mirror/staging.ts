@@ -65,6 +65,8 @@ export interface StagedTotals {
 
 const LENGTH_PREFIX = 4
 const MIN_SIZE = 16 * 1024 * 1024
+/** How much of the staging log one read takes when a delta set is played back. */
+const READ_SLICE_BYTES = 8 * 1024 * 1024
 
 /**
  * The destination's durable staging area: a log-structured volume next to the replica that holds the chunk
@@ -233,18 +235,38 @@ export class StagingArea {
     await this.#save({ ...this.#index, sets })
   }
 
-  /** The chunk frames of delta set `n`, in the order they arrived. */
+  /**
+   * The chunk frames of delta set `n`, in the order they arrived, read back in slices of up to
+   * {@link READ_SLICE_BYTES} (a few storage calls per delta set, not two per chunk).
+   */
   async *frames(n: number): AsyncGenerator<Uint8Array> {
     const set = this.#required(n)
-    let at = set.offset
     const end = set.offset + set.bytes
-    for (let i = 0; i < set.received && at < end; i++) {
-      const prefix = await callAdapter(this.#storage.kind, 'read', () => this.#storage.read(this.#volume, at, LENGTH_PREFIX))
-      const length = new DataView(prefix.buffer, prefix.byteOffset, prefix.byteLength).getUint32(0, true)
-      const record = this.#aligned(LENGTH_PREFIX + length)
-      if (length === 0 || at + record > end) throw new DrError('E_CORRUPT', `mirror: staging record of delta set ${n} is damaged`, { n, offset: at })
-      yield await callAdapter(this.#storage.kind, 'read', () => this.#storage.read(this.#volume, at + LENGTH_PREFIX, length))
-      at += record
+    let at = set.offset
+    let yielded = 0
+    while (yielded < set.received && at < end) {
+      const length = Math.min(Math.max(READ_SLICE_BYTES, this.#blockSize), end - at)
+      const slice = await callAdapter(this.#storage.kind, 'read', () => this.#storage.read(this.#volume, at, length))
+      const view = new DataView(slice.buffer, slice.byteOffset, slice.byteLength)
+      let used = 0
+      while (yielded < set.received && used + LENGTH_PREFIX <= slice.length) {
+        const frameLength = view.getUint32(used, true)
+        const record = this.#aligned(LENGTH_PREFIX + frameLength)
+        if (frameLength === 0 || at + used + record > end) throw new DrError('E_CORRUPT', `mirror: staging record of delta set ${n} is damaged`, { n, offset: at + used })
+        if (used + record > slice.length) {
+          if (used === 0) {
+            // One record larger than the slice: read it alone.
+            yield await callAdapter(this.#storage.kind, 'read', () => this.#storage.read(this.#volume, at + LENGTH_PREFIX, frameLength))
+            used = record
+            yielded++
+          }
+          break
+        }
+        yield slice.subarray(used + LENGTH_PREFIX, used + LENGTH_PREFIX + frameLength)
+        used += record
+        yielded++
+      }
+      at += used
     }
   }
 

@@ -104,7 +104,7 @@ describe('mirror delta-set cutting (note 002 §9 behaviours 1–5)', () => {
     const snap = calls.findIndex((c) => c.method === 'createSnapshot' && c.args[1] === name)
     const fence = calls.slice(0, snap).map((c) => c.method).lastIndexOf('fence')
     const unfence = calls.findIndex((c, i) => i > snap && c.method === 'unfence')
-    const firstRead = calls.findIndex((c) => c.method === 'read' && (c.args[3] as { snapshot?: string } | undefined)?.snapshot === name)
+    const firstRead = calls.findIndex((c) => c.method === 'readRanges' && (c.args[2] as { snapshot?: string } | undefined)?.snapshot === name)
     expect(fence).toBeGreaterThanOrEqual(0)
     expect(fence).toBeLessThan(snap)
     expect(unfence).toBeGreaterThan(snap)

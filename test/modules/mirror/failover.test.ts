@@ -228,13 +228,22 @@ describe('mirror split brain and faults', () => {
     await w.s.module.close()
   })
 
-  it('an adapter failure while applying rolls the replica back to the last whole delta set; the retry applies it exactly once', async () => {
-    const w = await system({ faults: true })
-    w.faults['west']!.fail({ method: 'write', when: (call) => call.args[0] === 'db', times: 1 })
+  it.each([
+    ['applied on arrival', undefined],
+    ['staged, playback batched hourly', { every: '1h' }],
+  ] as const)('an adapter failure while applying (%s) leaves the replica at the last whole delta set; the retry applies it exactly once', async (_, playback) => {
+    const w = await system({ faults: true, ...(playback === undefined ? {} : { playback }) })
+    w.faults['west']!.fail({ method: 'writeRanges', when: (call) => call.args[0] === 'db', times: 1 })
     await w.east.write('db', 9 * BS, block(99), token)
     await w.east.write('db', 10 * BS, block(98), token)
     const { deltaSet } = await w.s.mirrors.cutNow('m')
-    await until(async () => (await w.status()).lastError !== null || (await w.status()).lastPlayedBack === deltaSet, 'failed apply')
+    if (playback !== undefined) {
+      await until(async () => (await w.status()).lastReceived === deltaSet, 'staged')
+      await w.clock.advance(3_600_000)
+    }
+    await until(() => w.faults['west']!.calls.some((c) => c.method === 'writeRanges' && c.outcome === 'failed'), 'failed apply')
+    await settle()
+    expect((await w.status()).lastPlayedBack).toBe(deltaSet - 1)
     expect(await blockHashes(w.west, 'db')).toEqual(await blockHashes(w.west, 'db', 'drkit.m.m.ds-1'))
     expect((await w.west.volumeInfo('db')).writable).toBe(false)
     await w.clock.advance(2_000)

@@ -28,14 +28,14 @@ async function system(options: { playback?: { every?: string; highWaterMark?: st
 }
 
 describe('mirror playback consistency (behaviours 12, 13, 14, 30, 37)', () => {
-  it('behaviour 12: while delta set n is being applied, the read view (the recovery-point snapshot) shows delta set n-1 whole; afterwards it shows n', async () => {
+  it('behaviour 12, as decided in docs/mirror.md (§10.8: readers get whole delta sets, not a block index): while delta set n is being applied, the read view (the recovery-point snapshot) shows delta set n-1 whole; afterwards it shows n', async () => {
     const w = await system({ slowWest: true })
     await w.east.write('db', 2 * BS, block(200), token)
     await w.east.write('db', 6 * BS, block(201), token)
     let holding = true
-    w.westFaults!.setLatency((call) => (holding && call.method === 'write' && call.args[0] === 'db' ? 60_000 : 0))
+    w.westFaults!.setLatency((call) => (holding && call.method === 'writeRanges' && call.args[0] === 'db' ? 60_000 : 0))
     const { deltaSet } = await w.s.mirrors.cutNow('m')
-    await until(async () => (await w.west.getConfig('db', 'drkit.mirror.window')) !== undefined, 'apply window open')
+    await until(() => w.westFaults!.calls.some((c) => c.method === 'writeRanges' && c.args[0] === 'db' && c.outcome === 'pending'), 'apply under way')
     const during = await w.s.mirrors.status('m')
     expect(during.recoveryPoint).toMatchObject({ deltaSet: deltaSet - 1, snapshot: `drkit.m.m.ds-${deltaSet - 1}` })
     const view = during.recoveryPoint!.snapshot
@@ -50,25 +50,34 @@ describe('mirror playback consistency (behaviours 12, 13, 14, 30, 37)', () => {
     await w.s.module.close()
   })
 
-  it('behaviour 13: stop during a replay resolves only after the replay finished, leaving the destination at a whole delta set', async () => {
-    const w = await system({ slowWest: true })
+  it.each([
+    ['staged, playback batched hourly: stop waits for the apply to finish, leaving delta set n whole', { every: '1h' }, 0],
+    ['applied on arrival: stop waits for the write in progress, then rolls the half-received set back, leaving delta set n-1 whole', undefined, 1],
+  ] as const)('behaviour 13 (%s)', async (_, playback, behind) => {
+    const w = await system({ slowWest: true, ...(playback === undefined ? {} : { playback }), chunk: 4 * BS })
     for (let b = 10; b < 30; b++) await w.east.write('db', b * BS, block(b + 50), token)
-    let holding = true
-    w.westFaults!.setLatency((call) => (holding && call.method === 'write' && call.args[0] === 'db' ? 30_000 : 0))
     const { deltaSet } = await w.s.mirrors.cutNow('m')
-    await until(async () => (await w.west.getConfig('db', 'drkit.mirror.window')) !== undefined, 'apply window open')
+    if (playback !== undefined) await until(async () => (await w.s.mirrors.status('m')).lastReceived === deltaSet, 'staged')
+    let holding = true
+    w.westFaults!.setLatency((call) => (holding && call.method === 'writeRanges' && call.args[0] === 'db' ? 30 * 60_000 : 0))
+    if (playback !== undefined) await w.clock.advance(3_600_000)
+    await until(() => w.westFaults!.calls.some((c) => c.method === 'writeRanges' && c.args[0] === 'db' && c.outcome === 'pending'), 'apply under way')
     let stopped = false
     const stopping = w.s.mirrors.stop('m').then(() => (stopped = true))
     await settle()
     expect(stopped).toBe(false)
     holding = false
-    await w.clock.advance(30_000)
+    await w.clock.advance(30 * 60_000)
     await stopping
-    expect(w.applied()).toContain(deltaSet)
+    const whole = deltaSet - behind
+    expect(w.applied().includes(deltaSet)).toBe(behind === 0)
     expect((await w.s.mirrors.status('m')).state).toBe('stopped')
-    expect(await blockHashes(w.west, 'db')).toEqual(await blockHashes(w.west, 'db', `drkit.m.m.ds-${deltaSet}`))
-    expect(await w.west.getConfig('db', 'drkit.mirror.window')).toBeUndefined()
+    expect(await blockHashes(w.west, 'db')).toEqual(await blockHashes(w.west, 'db', `drkit.m.m.ds-${whole}`))
     expect((await w.west.volumeInfo('db')).writable).toBe(false)
+    await w.s.mirrors.start('m')
+    await w.clock.advance(3_600_000)
+    await until(async () => (await w.s.mirrors.status('m')).lastPlayedBack! >= deltaSet, 'played after start')
+    expect(await blockHashes(w.west, 'db', `drkit.m.m.ds-${deltaSet}`)).toEqual(await blockHashes(w.east, 'db', `drkit.m.m.ds-${deltaSet}`))
     await w.s.module.close()
   })
 

@@ -5,7 +5,9 @@ import { MirrorAgent } from '../../../src/modules/mirror/agent.js'
 import { chainCrc, payloadCrc, planChunks, readChunk, summarize } from '../../../src/modules/mirror/delta-chunks.js'
 import { planDelta } from '../../../src/modules/mirror/decide.js'
 import { crc32Js } from '../../../src/kernel/crc32.js'
+import { ManualClock } from '../../../src/kernel/clock.js'
 import {
+  PROTOCOL_VERSION,
   decodeFrame,
   decodeRuns,
   encodeChunk,
@@ -17,11 +19,20 @@ import {
 import type { Channel } from '../../../src/ports/network.js'
 import { BS, agentWorld, block, token, until } from '../../fixtures/mirror-world.js'
 
+const HOUR = 3_600_000
+
 const policies = {
-  cut: { everyMs: 3_600_000, highWaterMarkBytes: 1 << 30, probeMs: 60_000 },
-  playback: { everyMs: null, highWaterMarkBytes: null },
+  cut: { everyMs: HOUR, highWaterMarkBytes: 1 << 30, probeMs: 60_000 },
   transfer: { chunkBytes: 4 * BS, retries: 3, stagingMaxBytes: null },
 }
+
+/** The two ways a destination receives the next delta set: applied as it arrives, or staged and played later. */
+const paths = [
+  { path: 'applied on arrival (immediate playback)', playback: { everyMs: null, highWaterMarkBytes: null }, staged: false },
+  { path: 'staged (playback batched hourly)', playback: { everyMs: HOUR, highWaterMarkBytes: null }, staged: true },
+] as const
+
+type Playback = (typeof paths)[number]['playback']
 
 /** The frames of one delta set, one run per chunk, plus its header. */
 function deltaFrames(n: number, baseN: number | null, runs: BlockRun[], epoch = 1, corruptHeader = false): { chunks: Uint8Array[]; header: Uint8Array } {
@@ -54,13 +65,14 @@ function deltaFrames(n: number, baseN: number | null, runs: BlockRun[], epoch = 
 }
 
 /** A hand-driven source: connects to the west agent and speaks the protocol frame by frame. */
-async function crafted(epoch = 1) {
-  const w = agentWorld()
+async function crafted(epoch = 1, playback: Playback = paths[0].playback) {
+  const clock = new ManualClock()
+  const w = agentWorld({ clock })
   const west = w.storages['west']!
   await west.createVolume({ name: 'db', sizeBytes: 64 * BS, blockSize: BS }, token)
   await west.setWritable('db', false, token)
   const agent = await MirrorAgent.start(w.ctx('west'))
-  const destination = await agent.attachDestination({ session: 'm1', epoch, volume: 'db', peer: { site: 'east', volume: 'db' }, base: null, ...policies })
+  const destination = await agent.attachDestination({ session: 'm1', epoch, volume: 'db', peer: { site: 'east', volume: 'db' }, base: null, playback, ...policies })
   const received: ControlFrame[] = []
   let closed = false
   const open = async (helloEpoch = epoch): Promise<Channel> => {
@@ -78,15 +90,23 @@ async function crafted(epoch = 1) {
       }
     })()
     closed = false
-    await channel.send(encodeControl({ t: 'hello', v: 1, session: 'm1', epoch: helloEpoch, site: 'east', volume: 'db', blockSize: BS }))
-    await until(() => received.some((f) => f.t === 'state' || f.t === 'refused'), 'state')
+    const before = received.length
+    await channel.send(encodeControl({ t: 'hello', v: PROTOCOL_VERSION, session: 'm1', epoch: helloEpoch, site: 'east', volume: 'db', blockSize: BS }))
+    await until(() => received.slice(before).some((f) => f.t === 'state' || f.t === 'refused'), 'state')
     return channel
   }
   const channel = await open()
   const full = deltaFrames(11, null, [{ start: 0, count: 2, data: new Uint8Array(2 * BS).fill(11) }], epoch)
   for (const frame of [...full.chunks, full.header]) await channel.send(frame)
   await destination.waitPlayed(11)
-  return { w, west, agent, destination, channel, received, open, isClosed: () => closed }
+  /** Plays what is complete (the staged path waits for its hourly batch). */
+  const play = async (): Promise<void> => {
+    if (playback.everyMs !== null) await clock.advance(playback.everyMs)
+    await destination.idle()
+  }
+  /** The replica as readers see it: its newest delta-set snapshot. */
+  const view = async (block: number): Promise<Uint8Array> => west.read('db', block * BS, BS, { snapshot: `drkit.m.m1.ds-${destination.played ?? 0}` })
+  return { w, west, agent, destination, channel, received, open, play, view, isClosed: () => closed }
 }
 
 const data = (value: number, count = 1): Uint8Array => new Uint8Array(count * BS).fill(value)
@@ -151,9 +171,9 @@ describe('mirror protocol: frames and codecs', () => {
   })
 })
 
-describe('mirror receiver: completeness, order, checksums, epochs (behaviours 8â€“11, 34)', () => {
+describe.each(paths)('mirror receiver, $path: completeness, order, checksums, epochs (behaviours 8â€“11)', ({ playback, staged }) => {
   it('behaviour 8: chunks arriving out of order, or with a chunk and the header missing, never integrate the delta set; lastPlayedBack is unchanged', async () => {
-    const r = await crafted()
+    const r = await crafted(1, playback)
     const d12 = deltaFrames(12, 11, [0, 1, 2, 3, 4].map((i) => ({ start: 10 + i, count: 1, data: data(12) })))
     for (const i of [3, 0, 4, 1]) await r.channel.send(d12.chunks[i]!).catch(() => undefined)
     await until(() => r.isClosed(), 'refused')
@@ -161,40 +181,50 @@ describe('mirror receiver: completeness, order, checksums, epochs (behaviours 8â
     const again = await r.open()
     for (const i of [0, 1, 3, 4]) await again.send(d12.chunks[i]!).catch(() => undefined)
     await until(() => r.isClosed(), 'refused again')
+    await r.play()
     expect(r.destination.played).toBe(11)
-    expect(r.destination.progress()).toMatchObject({ played: 11, complete: [], partial: { n: 12, received: 2 } })
-    expect(await r.west.read('db', 10 * BS, BS)).toEqual(new Uint8Array(BS))
+    expect(r.destination.progress()).toMatchObject({ played: 11, complete: [], partials: [{ n: 12, received: 2, full: false }] })
+    expect(await r.view(10)).toEqual(new Uint8Array(BS))
+    if (staged) expect(await r.west.read('db', 10 * BS, BS)).toEqual(new Uint8Array(BS))
+    await r.destination.fence(2)
+    expect(r.destination.progress().partials).toEqual([])
+    expect(await r.west.read('db', 10 * BS, BS), 'a partial set dropped by a failover leaves nothing behind').toEqual(new Uint8Array(BS))
     await r.agent.close()
   })
 
   it('behaviour 9: delta set 12 with every chunk and a matching header sent last becomes complete and is played after 11 and before 13', async () => {
-    const r = await crafted()
+    const r = await crafted(1, playback)
     const d12 = deltaFrames(12, 11, [{ start: 20, count: 1, data: data(12) }, { start: 21, count: 1, data: data(12) }])
     const d13 = deltaFrames(13, 12, [{ start: 20, count: 1, data: data(13) }])
     for (const frame of [...d12.chunks, d12.header, ...d13.chunks, d13.header]) await r.channel.send(frame)
+    await r.play()
     await r.destination.waitPlayed(13)
     const applied = r.w.seen.filter((e) => e.name === 'mirror.deltaSetApplied').map((e) => (e.payload as { deltaSet: number }).deltaSet)
     expect(applied).toEqual([11, 12, 13])
-    const acks = r.received.filter((f) => f.t === 'ack').map((f) => (f.t === 'ack' ? `${f.n}:${f.status}` : ''))
-    expect(acks.filter((a) => a.endsWith('played'))).toEqual(['11:played', '12:played', '13:played'])
-    expect(acks.indexOf('12:complete')).toBeLessThan(acks.indexOf('12:played'))
+    const acks = () => r.received.filter((f) => f.t === 'ack').map((f) => (f.t === 'ack' ? `${f.n}:${f.status}` : ''))
+    await until(() => acks().includes('13:played'), 'ack of 13')
+    expect(acks().filter((a) => a.endsWith('played'))).toEqual(['11:played', '12:played', '13:played'])
+    if (staged) expect(acks().indexOf('12:complete')).toBeLessThan(acks().indexOf('12:played'))
+    else expect(acks().filter((a) => a.endsWith('complete')), 'a set applied on arrival is acknowledged once, played').toEqual([])
     expect(await r.west.read('db', 20 * BS, 2 * BS)).toEqual(new Uint8Array([...data(13), ...data(12)]))
     expect((await r.west.volumeInfo('db')).writable).toBe(false)
     await r.agent.close()
   })
 
   it('behaviour 10: a header whose data checksum does not match is never integrated; mirror.checksumMismatch is emitted and a resend is asked for', async () => {
-    const r = await crafted()
+    const r = await crafted(1, playback)
     const d12 = deltaFrames(12, 11, [{ start: 30, count: 1, data: data(12) }], 1, true)
     for (const frame of [...d12.chunks, d12.header]) await r.channel.send(frame)
     await until(() => r.isClosed(), 'closed')
     expect(r.w.seen.filter((e) => e.name === 'mirror.checksumMismatch').map((e) => e.payload)).toEqual([expect.objectContaining({ deltaSet: 12 })])
     expect(r.received.at(-1)).toMatchObject({ t: 'resend', n: 12, chunk: 0 })
-    expect(r.destination.progress()).toMatchObject({ played: 11, complete: [], partial: null })
+    expect(r.destination.progress()).toMatchObject({ played: 11, complete: [], partials: [] })
+    expect(await r.west.read('db', 30 * BS, BS), 'what arrived of the refused set was rolled back or never applied').toEqual(new Uint8Array(BS))
     const bad = encodeChunk({ epoch: 1, n: 12, baseN: 11, index: 0, runs: 1, crc: 1234 }, encodeRuns([{ start: 30, count: 1, data: data(12) }]))
     const again = await r.open()
     await again.send(bad).catch(() => undefined)
     await until(() => r.isClosed(), 'closed again')
+    await r.play()
     expect(r.w.seen.filter((e) => e.name === 'mirror.checksumMismatch')).toHaveLength(2)
     expect(await r.west.read('db', 30 * BS, BS)).toEqual(new Uint8Array(BS))
     expect(r.destination.played).toBe(11)
@@ -202,13 +232,14 @@ describe('mirror receiver: completeness, order, checksums, epochs (behaviours 8â
   })
 
   it('behaviour 11: with 13 and 15 complete but not 14, playback stops after 13 and never applies 15', async () => {
-    const r = await crafted()
+    const r = await crafted(1, playback)
     const d12 = deltaFrames(12, 11, [{ start: 40, count: 1, data: data(12) }])
     const d13 = deltaFrames(13, 12, [{ start: 41, count: 1, data: data(13) }])
     const d15 = deltaFrames(15, 14, [{ start: 42, count: 1, data: data(15) }])
     for (const frame of [...d12.chunks, d12.header, ...d13.chunks, d13.header, ...d15.chunks, d15.header]) await r.channel.send(frame)
-    await r.destination.waitPlayed(13)
     await until(() => r.received.some((f) => f.t === 'ack' && f.n === 15 && f.status === 'complete'), '15 complete')
+    await r.play()
+    await r.destination.waitPlayed(13)
     await r.destination.idle()
     expect(r.destination.progress()).toMatchObject({ played: 13, complete: [15] })
     expect(await r.west.read('db', 42 * BS, BS)).toEqual(new Uint8Array(BS))
@@ -216,7 +247,7 @@ describe('mirror receiver: completeness, order, checksums, epochs (behaviours 8â
   })
 
   it('frames of an older epoch are refused with E_FENCED and mirror.staleEpochRefused; a newer, unknown epoch is refused too', async () => {
-    const r = await crafted(2)
+    const r = await crafted(2, playback)
     await r.open(1)
     expect(r.received.at(-1)).toMatchObject({ t: 'refused', code: 'E_FENCED', epoch: 2 })
     expect(r.w.seen.filter((e) => e.name === 'mirror.staleEpochRefused').map((e) => e.payload)).toEqual([expect.objectContaining({ epoch: 1, current: 2, from: 'east' })])
@@ -228,9 +259,12 @@ describe('mirror receiver: completeness, order, checksums, epochs (behaviours 8â
     await r.open(3)
     expect(r.received.at(-1)).toMatchObject({ t: 'refused', code: 'E_PRECONDITION' })
     expect(r.destination.played).toBe(11)
+    expect(await r.west.read('db', 50 * BS, BS)).toEqual(new Uint8Array(BS))
     await r.agent.close()
   })
+})
 
+describe('mirror receiver: deltas that go backwards (behaviour 34)', () => {
   it('behaviour 34: a delta from M â‰¤ L is refused and nothing is sent or applied', async () => {
     expect(E.isLeft(planDelta(5, 5))).toBe(true)
     expect(E.isLeft(planDelta(5, 3))).toBe(true)

@@ -4,11 +4,13 @@ import { injectFaults } from '../../../src/testkit/faults.js'
 import type { NetworkPort } from '../../../src/ports/network.js'
 import { BS, block, blockHashes, chunkDeltaSet, chunkIndex, random, settle, tapNetwork, token, until, type TappedFrame } from '../../fixtures/mirror-world.js'
 import { durable, openSystem, replicating, type Durable } from '../../fixtures/mirror-system.js'
+import { crashableWorld } from '../../fixtures/mirror-crash.js'
+import type { StoragePort } from '../../../src/ports/storage.js'
 
 const CHUNK = 8 * BS
 
-/** Durable parts whose east network reports every frame sent to `onSend`. */
-async function tapped(onSend: (frame: TappedFrame, d: Durable) => void, sizeBlocks = 512) {
+/** Durable parts whose east network reports every frame sent to `onSend` (which may hold it back). */
+async function tapped(onSend: (frame: TappedFrame, d: Durable) => void | Promise<void>, sizeBlocks = 512) {
   const clock = new ManualClock()
   const d: Durable = await durable({ clock, sizeBlocks })
   const east = tapNetwork(d.fabric.port('east'), (frame) => onSend(frame, d))
@@ -20,6 +22,20 @@ async function fill(d: Durable, blocks: number, from = 0): Promise<void> {
 }
 
 const create = { id: 'm', source: { site: 'east', volume: 'db' }, destination: { site: 'west' }, cut: { every: '1h' }, transfer: { chunkSize: CHUNK, retries: 3 } } as const
+
+/** The two ways a destination receives the next delta set: applied as it arrives, or staged and played later. */
+const paths = [
+  { path: 'applied on arrival', playback: undefined },
+  { path: 'staged, playback batched every 30 min', playback: { every: '30m' } },
+] as const
+
+/** How many chunks of delta set `n` west holds durably: in the replica's progress record, or in staging. */
+async function storedChunks(d: { readonly raw: Record<string, StoragePort> }, n: number): Promise<number> {
+  const progress = (await d.raw['west']!.getConfig('db', 'drkit.mirror.progress')) as { n: number; received: number } | undefined
+  if (progress?.n === n) return progress.received
+  const staged = (await d.raw['west']!.getConfig('db.mirror-staging', 'drkit.mirror.staging')) as { sets: Array<{ n: number; received: number }> } | undefined
+  return staged?.sets.find((x) => x.n === n)?.received ?? 0
+}
 
 describe('mirror transfer: retries, resumption, initial copy (behaviours 6, 7, 15, 16)', () => {
   it('behaviour 6: a transfer that fails N+1 times in a row is retried exactly N times, then mirror.sendFailed is emitted once; nothing is marked sent', async () => {
@@ -47,7 +63,7 @@ describe('mirror transfer: retries, resumption, initial copy (behaviours 6, 7, 1
     await s.module.close()
   })
 
-  it('a channel cut mid-delta-set (partition) resumes at the first chunk the destination lacks; acknowledged chunks are never resent', async () => {
+  it.each(paths)('a channel cut mid-delta-set (partition) resumes at the first chunk the destination lacks; acknowledged chunks are never resent ($path)', async ({ playback }) => {
     const sent: Array<{ n: number; index: number }> = []
     let cut = false
     const d = await tapped((frame, world) => {
@@ -61,17 +77,18 @@ describe('mirror transfer: retries, resumption, initial copy (behaviours 6, 7, 1
     })
     const s = await openSystem(d)
     await fill(d, 4)
-    await s.mirrors.create(create)
+    await s.mirrors.create({ ...create, ...(playback === undefined ? {} : { playback }) })
     await until(async () => (await s.mirrors.status('m')).lastPlayedBack === 1, 'initial copy')
     await fill(d, 160, 100)
     await s.mirrors.cutNow('m')
     await until(() => cut, 'partition')
     await settle()
-    const staged = (await d.raw['west']!.getConfig('db.mirror-staging', 'drkit.mirror.staging')) as { sets: Array<{ n: number; received: number }> }
-    const received = staged.sets.find((x) => x.n === 2)!.received
+    const received = await storedChunks(d, 2)
     expect(received).toBeGreaterThan(0)
     d.fabric.heal('east', 'west')
     await d.clock.advance(10_000)
+    await until(async () => (await s.mirrors.status('m')).lastReceived === 2, 'delta 2 received')
+    if (playback !== undefined) await d.clock.advance(1_800_000)
     await until(async () => (await s.mirrors.status('m')).lastPlayedBack === 2, 'delta 2 played')
     const ofTwo = sent.filter((x) => x.n === 2).map((x) => x.index)
     const firstAttempt = ofTwo.slice(0, ofTwo.indexOf(10) + 1)
@@ -83,39 +100,41 @@ describe('mirror transfer: retries, resumption, initial copy (behaviours 6, 7, 1
     await s.module.close()
   })
 
-  it('behaviour 7: a transfer interrupted by a process restart resends the interrupted chunk first, never the chunks already stored', async () => {
-    const sent: Array<{ n: number; index: number; run: number }> = []
-    let run = 1
-    let stop: (() => void) | undefined
-    const d = await tapped((frame) => {
-      if (frame.type !== 2) return
-      const entry = { n: chunkDeltaSet(frame.bytes), index: chunkIndex(frame.bytes), run }
-      sent.push(entry)
-      if (entry.n === 2 && entry.index === 12 && run === 1) stop?.()
+  it.each(paths)('behaviour 7: a transfer interrupted by the death of the process resends the interrupted chunk first, never the chunks already stored ($path)', async ({ playback }) => {
+    const sent: Array<{ n: number; index: number; incarnation: number }> = []
+    const w = await crashableWorld({
+      sizeBlocks: 512,
+      network: (_site, port, incarnation) =>
+        tapNetwork(port, (frame) => {
+          if (frame.type !== 2) return
+          const entry = { n: chunkDeltaSet(frame.bytes), index: chunkIndex(frame.bytes), incarnation: incarnation.number }
+          sent.push(entry)
+          if (entry.n === 2 && entry.index === 12 && incarnation.number === 1) incarnation.kill()
+        }),
     })
-    const first = await openSystem(d)
-    await fill(d, 4)
-    await first.mirrors.create(create)
-    await until(async () => (await first.mirrors.status('m')).lastPlayedBack === 1, 'initial copy')
-    await fill(d, 160, 100)
-    let stopped: Promise<void> | undefined
-    stop = () => {
-      stopped ??= first.module.close()
-    }
-    await first.mirrors.cutNow('m')
-    await until(() => stopped !== undefined, 'restart point')
-    await stopped
-    run = 2
-    const staged = (await d.raw['west']!.getConfig('db.mirror-staging', 'drkit.mirror.staging')) as { sets: Array<{ n: number; received: number }> }
-    const received = staged.sets.find((x) => x.n === 2)!.received
-    const second = await openSystem(d)
-    await until(async () => (await second.mirrors.status('m')).lastPlayedBack === 2, 'delta 2 after restart')
-    const resumed = sent.filter((x) => x.run === 2 && x.n === 2).map((x) => x.index)
+    let current = await w.start()
+    for (let b = 0; b < 4; b++) await w.raw['east']!.write('db', b * BS, random(BS), token)
+    await current.mirrors.create({ ...create, ...(playback === undefined ? {} : { playback }) })
+    await until(async () => (await current.mirrors.status('m')).lastPlayedBack === 1, 'initial copy')
+    for (let b = 100; b < 260; b++) await w.raw['east']!.write('db', b * BS, random(BS), token)
+    await current.mirrors.cutNow('m')
+    await until(() => current.isDead(), 'killed mid-transfer')
+    await settle()
+    const received = await storedChunks({ raw: w.raw }, 2)
     expect(received).toBeGreaterThan(0)
+    expect(received).toBeLessThan(20)
+    current = await w.start()
+    await w.clock.advance(10_000)
+    await until(async () => (await current.mirrors.status('m')).lastReceived === 2, 'delta 2 received after the restart')
+    if (playback !== undefined) await w.clock.advance(1_800_000)
+    await until(async () => (await current.mirrors.status('m')).lastPlayedBack === 2, 'delta 2 played')
+    const resumed = sent.filter((x) => x.incarnation === 2 && x.n === 2).map((x) => x.index)
     expect(resumed[0]).toBe(received)
     expect(resumed).toEqual(Array.from({ length: 20 - received }, (_, i) => received + i))
-    expect(await blockHashes(d.raw['west']!, 'db')).toEqual(await blockHashes(d.raw['east']!, 'db', 'drkit.m.m.ds-2'))
-    await second.module.close()
+    expect(w.names('mirror.deltaSetApplied').filter((e) => e.payload['deltaSet'] === 2)).toHaveLength(1)
+    expect(await blockHashes(w.raw['west']!, 'db')).toEqual(await blockHashes(w.raw['east']!, 'db', 'drkit.m.m.ds-2'))
+    expect(w.violations).toEqual([])
+    await current.module.close()
   })
 
   it('behaviour 15: the initial copy is cut 1 stamped with its delta-set number, sends only allocated blocks, and playback continues at delta set 2', async () => {
@@ -137,7 +156,31 @@ describe('mirror transfer: retries, resumption, initial copy (behaviours 6, 7, 1
     await s.module.close()
   })
 
-  it('behaviour 16: writes during the initial copy go into later delta sets, played only after the copy is complete; an interrupted copy resumes where it stopped', async () => {
+  it('behaviour 16: writes during the initial copy are cut into delta set 2, which arrives alongside the copy and is buffered at the destination, not applied; it is played once the copy is whole', async () => {
+    let release: () => void = () => undefined
+    const held = new Promise<void>((resolve) => (release = resolve))
+    const d = await tapped((frame) => (frame.type === 2 && chunkDeltaSet(frame.bytes) === 1 && chunkIndex(frame.bytes) >= 4 ? held : undefined))
+    const s = await openSystem(d)
+    await fill(d, 80)
+    await s.mirrors.create(create)
+    await until(async () => (((await d.raw['west']!.getConfig('db', 'drkit.mirror.progress')) as { received?: number } | undefined)?.received ?? 0) > 0, 'copy under way')
+    await d.raw['east']!.write('db', 5 * BS, block(55), token)
+    expect((await s.mirrors.cutNow('m')).deltaSet).toBe(2)
+    const staging = async () => ((await d.raw['west']!.getConfig('db.mirror-staging', 'drkit.mirror.staging')) as { sets: Array<{ n: number; header: unknown }> }).sets
+    await until(async () => (await staging()).some((x) => x.n === 2 && x.header !== null), 'delta set 2 buffered at the destination')
+    expect((await s.mirrors.status('m')).lastPlayedBack).toBeNull()
+    expect(s.names('mirror.deltaSetApplied')).toEqual([])
+    expect(await d.raw['west']!.read('db', 5 * BS, BS), 'delta set 2 is not applied while the copy is incomplete').toEqual(await d.raw['east']!.read('db', 5 * BS, BS, { snapshot: 'drkit.m.m.ds-1' }))
+    release()
+    await until(async () => (await s.mirrors.status('m')).lastPlayedBack === 2, 'copy, then delta set 2')
+    expect(s.names('mirror.deltaSetApplied').map((e) => e.payload['deltaSet'])).toEqual([1, 2])
+    expect(s.names('mirror.deltaSetSent').find((e) => e.payload['deltaSet'] === 2)!.payload).toMatchObject({ bytes: BS, full: false })
+    expect(await d.raw['west']!.read('db', 5 * BS, BS)).toEqual(block(55))
+    expect(await blockHashes(d.raw['west']!, 'db')).toEqual(await blockHashes(d.raw['east']!, 'db'))
+    await s.module.close()
+  })
+
+  it('an interrupted initial copy resumes where it stopped, and the delta sets cut meanwhile follow it', async () => {
     const sent: Array<{ n: number; index: number }> = []
     let cut = false
     const d = await tapped((frame, world) => {

@@ -6,28 +6,30 @@ import type { BlockRun } from './protocol.js'
 import type { ReplicaWriter } from './replica.js'
 import type { StagedHeader } from './staging.js'
 
-const ProgressCodec = t.type({
-  kind: t.literal('direct'),
-  session: t.string,
-  epoch: t.number,
-  n: t.number,
-  received: t.number,
-  crc: t.number,
-  blocks: t.number,
-  holes: t.number,
-  dataBytes: t.number,
-})
+const ProgressCodec = t.intersection([
+  t.type({
+    kind: t.literal('direct'),
+    session: t.string,
+    epoch: t.number,
+    n: t.number,
+    received: t.number,
+    crc: t.number,
+    blocks: t.number,
+    holes: t.number,
+    dataBytes: t.number,
+  }),
+  t.partial({ baseN: t.union([t.number, t.null]) }),
+])
 
 /**
- * A delta set being received: how many chunks arrived, their running checksum, and the data blocks, holes and
- * bytes they carried; `direct` for a full copy received in place, otherwise it goes to staging.
+ * A delta set being received: its number and base (null for a full copy), how many chunks arrived, their running
+ * checksum, and the data blocks, holes and bytes they carried.
  *
  * @public
  */
 export interface Receiving {
   readonly n: number
   readonly baseN: number | null
-  readonly direct: boolean
   readonly received: number
   readonly crc: number
   readonly blocks: number
@@ -35,19 +37,21 @@ export interface Receiving {
   readonly dataBytes: number
 }
 
-/** How many chunk writes of a full copy may be in flight at once. */
+/** How many chunk writes may be in flight at once. */
 const WRITE_DEPTH = 4
 
 /**
- * Receives a full copy (a delta set with no base: the initial copy, or a destination too old for any cut the
- * source kept) straight into the replica, inside one apply window: the replica is cleared first, chunks are
- * written as they arrive (a few in flight, so the network and the disk overlap), and the count of chunks whose
- * writes completed, in order, is persisted on the replica after each one, so an interrupted copy resumes at the
- * first chunk not safely written. Readers keep the previous delta-set snapshot as their consistent view.
+ * Receives a delta set straight into the replica: a full copy (no base: the initial copy, or a destination too
+ * old for any cut the source kept; the replica is cleared first), or the next delta set in order when playback is
+ * immediate (applied as its chunks arrive instead of being staged and read back). Chunks are written as they
+ * arrive, a few in flight so the network and the disk overlap, and the count of chunks whose writes completed, in
+ * order, is persisted on the replica after each one, so an interrupted transfer (a broken connection, a crash)
+ * resumes at the first chunk not safely written. Readers keep the replica's last `ds-n` snapshot as their view
+ * until the set is whole and committed; a set that is refused or dropped is rolled back to it.
  *
  * @public
  */
-export class FullCopyReceiver {
+export class InPlaceReceiver {
   readonly #ctx: AgentContext
   readonly #volume: string
   readonly #session: string
@@ -64,14 +68,14 @@ export class FullCopyReceiver {
     this.#epoch = epoch
   }
 
-  /** The persisted progress of a full copy of this session and epoch, if one was interrupted. */
+  /** The persisted progress of a set of this session and epoch received in place, if one was interrupted. */
   async load(): Promise<Receiving | undefined> {
     const raw = await store(this.#ctx, 'getConfig', (s) => s.getConfig(this.#volume, MIRROR_CONFIG.progress))
     if (raw === undefined) return undefined
     const decoded = ProgressCodec.decode(raw)
     if (isLeft(decoded) || decoded.right.session !== this.#session || decoded.right.epoch !== this.#epoch()) return undefined
-    const { kind: _kind, session: _session, epoch: _epoch, ...progress } = decoded.right
-    this.#durable = { ...progress, baseN: null, direct: true }
+    const { kind: _kind, session: _session, epoch: _epoch, baseN, ...progress } = decoded.right
+    this.#durable = { ...progress, baseN: baseN ?? null }
     return this.#durable
   }
 
@@ -80,21 +84,18 @@ export class FullCopyReceiver {
     return this.#durable
   }
 
-  /** Starts full copy `n`: opens the window, clears the replica, records progress 0. */
-  async begin(n: number): Promise<Receiving> {
+  /** Starts receiving delta set `n` in place: a full copy (`baseN` null) clears the replica first; records progress 0. */
+  async begin(n: number, baseN: number | null): Promise<Receiving> {
     await this.drain()
-    const r: Receiving = { n, baseN: null, direct: true, received: 0, crc: 0, blocks: 0, holes: 0, dataBytes: 0 }
-    await this.#replica.open(n, this.#epoch())
-    await this.#replica.clear()
+    const r: Receiving = { n, baseN, received: 0, crc: 0, blocks: 0, holes: 0, dataBytes: 0 }
+    // Cleared before the progress says chunk 0: a copy resumed after a crash never lands on stale blocks.
+    if (baseN === null) await this.#replica.clear()
     await this.#save(r)
     return r
   }
 
   /** Writes one chunk's runs; resolves once it is under way (waiting only when too many writes are in flight). */
   async write(runs: readonly BlockRun[], blockSize: number, next: Receiving): Promise<void> {
-    await this.#replica.open(next.n, this.#epoch())
-    const needed = runs.reduce((max, run) => Math.max(max, (run.start + run.count) * blockSize), 0)
-    await this.#replica.ensureSize(needed)
     const done = this.#replica.write(runs, blockSize)
     done.catch(() => undefined)
     this.#inflight.push({ done, next })
@@ -107,39 +108,29 @@ export class FullCopyReceiver {
   }
 
   /**
-   * Completes full copy `r` against its verified header: checks that the replica holds exactly the blocks the
-   * copy carried (anything else was written behind the mirror's back), sets the size, closes the window and
-   * records it played. Resolves false when the replica changed during the copy (the caller asks for it again).
+   * Completes set `r` against its verified header: lets the last writes land, sets the size and takes the
+   * replica's `ds-n` snapshot, which readers switch to. Its progress record is left behind (no storage call on the
+   * critical path): one older than the newest `ds-n` means nothing, and the next set overwrites it.
    */
-  async finish(r: Receiving, header: StagedHeader): Promise<boolean> {
+  async finish(r: Receiving, header: StagedHeader): Promise<void> {
     await this.drain()
-    await this.#replica.open(r.n, this.#epoch())
     await this.#replica.resize(header.sizeBytes)
-    const changed = await this.#replica.changedSince(null)
-    if (changed.blocks.length - changed.holes.length !== header.blocks) return false
-    await this.#replica.close()
     await this.#replica.commit(r.n, this.#epoch(), header.cutAt)
-    await this.forget()
-    return true
+    this.#durable = undefined
   }
 
-  /** The channel went away: lets the writes in flight land (recording progress) and closes the window. */
+  /** The channel went away: lets the writes in flight land, recording progress (the set resumes later). */
   async suspend(): Promise<void> {
     await this.drain().catch(() => undefined)
-    if (this.#replica.isOpen) await this.#replica.close().catch(() => undefined)
   }
 
-  /** Starts over from chunk 0 (a checksum mismatch or a foreign write). */
-  async restart(r: Receiving): Promise<void> {
-    await this.drain().catch(() => undefined)
-    await this.#save({ ...r, received: 0, crc: 0, blocks: 0, holes: 0, dataBytes: 0 })
-  }
-
-  /** Abandons the copy: the replica goes back to delta set `played` (when there is one) and progress is forgotten. */
+  /**
+   * Gives the set up (refused, superseded, or dropped by a failover): the replica goes back to delta set `played`
+   * (when there is one; a full copy with nothing before it is simply started over) and the progress is forgotten.
+   */
   async abandon(played: number | null): Promise<void> {
     await this.drain().catch(() => undefined)
     if (played !== null) await this.#replica.rollback(played)
-    if (this.#replica.isOpen) await this.#replica.close()
     await this.forget()
   }
 
@@ -163,7 +154,7 @@ export class FullCopyReceiver {
   }
 
   async #save(r: Receiving): Promise<void> {
-    const record = { kind: 'direct' as const, session: this.#session, epoch: this.#epoch(), n: r.n, received: r.received, crc: r.crc, blocks: r.blocks, holes: r.holes, dataBytes: r.dataBytes }
+    const record = { kind: 'direct' as const, session: this.#session, epoch: this.#epoch(), n: r.n, baseN: r.baseN, received: r.received, crc: r.crc, blocks: r.blocks, holes: r.holes, dataBytes: r.dataBytes }
     await store(this.#ctx, 'putConfig', (s) => s.putConfig(this.#volume, MIRROR_CONFIG.progress, record, this.#ctx.token()))
     this.#durable = r
   }
