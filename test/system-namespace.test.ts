@@ -1,14 +1,22 @@
 import { describe, expect, it } from 'vitest'
-import { MemoryNetworkFabric, createDrSystem, memoryHost, memoryStateStore, memoryStorage } from '../src/index.js'
+import { MemoryNetworkFabric, createDrSystem, memoryHost, memoryStateStore, memoryStorage, type DrSystem } from '../src/index.js'
 
 const BS = 4096
 
-async function eventually(what: string, check: () => Promise<boolean>): Promise<void> {
-  for (let attempt = 0; attempt < 500; attempt++) {
-    if (await check()) return
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-  throw new Error(`timed out waiting for ${what}`)
+/** Resolves once mirror `id` has played back its initial copy at the destination (told by the mirror's own event). */
+function initialCopy(dr: DrSystem, id: string): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const stop = dr.events.on('mirror.deltaSetApplied', (event) => {
+      if (event.payload.id !== id) return
+      stop()
+      resolve()
+    })
+    void dr.mirrors.status(id).then((status) => {
+      if (status.lastPlayedBack === null) return
+      stop()
+      resolve()
+    })
+  })
 }
 
 describe('dr.namespace through createDrSystem', () => {
@@ -27,7 +35,7 @@ describe('dr.namespace through createDrSystem', () => {
     await east.write('projects', 3 * BS, new Uint8Array(BS).fill(3), dr.token())
     await east.createShare({ name: 'eng', volume: 'projects', path: '/eng', protocol: 'smb', access: ['read', 'write'] }, dr.token())
     await dr.mirrors.create({ id: 'proj', source: { site: 'east', volume: 'projects' }, destination: { site: 'west' }, cut: { every: '1h' } })
-    await eventually('the initial copy', async () => (await dr.mirrors.status('proj')).lastPlayedBack !== null)
+    await initialCopy(dr, 'proj')
 
     await dr.namespace.createNamespace({ namespace: 'corp' })
     await dr.namespace.createLink({ namespace: 'corp', path: '/eng', targets: [{ site: 'east', share: 'eng' }] })

@@ -9,20 +9,27 @@ import { localStorage, type LocalStorage } from '../../../src/adapters/local/loc
 import { tcpNetwork, type TcpNetwork } from '../../../src/adapters/tcp/tcp-network.js'
 import { MemoryNamespaceServer } from '../../../src/adapters/memory/network.js'
 import { memoryHost } from '../../../src/adapters/memory/host.js'
-import { openMirrorModule, type MirrorEvents } from '../../../src/modules/mirror/index.js'
+import { openMirrorModule, type MirrorEvents, type MirrorFacade } from '../../../src/modules/mirror/index.js'
 import { mirrorControlFrom, openNamespaceModule, type NamespaceEvents } from '../../../src/modules/namespace/index.js'
 import { token } from '../../fixtures/mirror-world.js'
 
 const BLOCK = 64 * 1024
 const BLOCKS = 64
 
-async function eventually(condition: () => Promise<boolean>, what: string, ms = 30_000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (Date.now() < deadline) {
-    if (await condition()) return
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
-  throw new Error(`timed out waiting for ${what}`)
+/** Resolves once mirror `id` has played back delta set `deltaSet` at its destination (told by the mirror's own event). */
+function playedBack(events: EventBus<MirrorEvents>, mirrors: MirrorFacade, id: string, deltaSet: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const stop = events.on('mirror.deltaSetApplied', (event) => {
+      if (event.payload.id !== id || event.payload.deltaSet < deltaSet) return
+      stop()
+      resolve()
+    })
+    void mirrors.status(id).then((status) => {
+      if ((status.lastPlayedBack ?? 0) < deltaSet) return
+      stop()
+      resolve()
+    })
+  })
 }
 
 const cleanups: Array<() => Promise<void>> = []
@@ -55,7 +62,7 @@ describe('namespace end to end: local storage (real files) and a real mirror ove
     await east.createVolume({ name: 'projects', sizeBytes: BLOCKS * BLOCK, blockSize: BLOCK }, token)
     const file = new Uint8Array(randomBytes(3 * BLOCK))
     await east.write('projects', 5 * BLOCK, file, token)
-    await east.createShare({ name: 'eng', volume: 'projects', path: '/eng', protocol: 'smb', access: ['read', 'write'] }, token)
+    await east.createShare({ name: 'eng', volume: 'projects', path: '/', protocol: 'smb', access: ['read', 'write'] }, token)
 
     const stateStore = memoryStateStore()
     const workflows = new WorkflowEngine({ stateStore, clock: systemClock })
@@ -65,11 +72,12 @@ describe('namespace end to end: local storage (real files) and a real mirror ove
       if (storage === undefined || network === undefined) throw new DrError('E_NOT_FOUND', `site "${name}" is not configured`)
       return { storage, network }
     }
-    const mirrorModule = await openMirrorModule({ stateStore, workflows, sites: site, events: new EventBus<MirrorEvents>(), clock: systemClock, token: () => token })
+    const mirrorEvents = new EventBus<MirrorEvents>()
+    const mirrorModule = await openMirrorModule({ stateStore, workflows, sites: site, events: mirrorEvents, clock: systemClock, token: () => token })
     cleanups.push(() => mirrorModule.close())
     const mirrors = mirrorModule.facade
     await mirrors.create({ id: 'proj', source: { site: 'east', volume: 'projects' }, destination: { site: 'west' }, cut: { every: '1h' }, transfer: { chunkSize: '1MiB' } })
-    await eventually(async () => (await mirrors.status('proj')).lastPlayedBack === 1, 'initial copy')
+    await playedBack(mirrorEvents, mirrors, 'proj', 1)
 
     const events = new EventBus<NamespaceEvents>()
     const seen: string[] = []
@@ -99,7 +107,7 @@ describe('namespace end to end: local storage (real files) and a real mirror ove
     await east.write('projects', 6 * BLOCK, update, token)
     file.set(update, BLOCK)
     const { deltaSet } = await mirrors.cutNow('proj')
-    await eventually(async () => (await mirrors.status('proj')).lastPlayedBack === deltaSet, 'delta set')
+    await playedBack(mirrorEvents, mirrors, 'proj', deltaSet)
 
     const client = networks['west']!.namespaceServer
     expect((await client.resolve('corp', '/eng/plans.doc')).target).toMatchObject({ site: 'east', share: 'eng' })
@@ -116,7 +124,9 @@ describe('namespace end to end: local storage (real files) and a real mirror ove
     const referral = await client.resolve('corp', '/eng/plans.doc')
     expect(referral).toEqual({ link: '/eng', target: { site: 'west', share: 'eng_dr', state: 'active' }, remainder: '/plans.doc' })
     const share = await storages[referral.target.site]!.getShare(referral.target.share)
-    expect(share).toMatchObject({ volume: 'projects', path: '/eng' })
+    expect(share).toMatchObject({ volume: 'projects', path: '/' })
+    // The storage port has no files below a share: the share the client was referred to exports the root of the
+    // mirrored volume, so the client reads that volume's blocks — the mirrored data, byte for byte.
     const read = await storages[referral.target.site]!.read(share!.volume, 5 * BLOCK, 3 * BLOCK)
     expect(Buffer.from(read).equals(Buffer.from(file))).toBe(true)
     expect((await west.probeShare('eng_dr', ['read', 'write'])).state).toBe('online')

@@ -94,6 +94,16 @@ describe('logical namespace', () => {
     expect((await w.ns.resolve(asked('mallory'))).target).toMatchObject({ site: 'west', share: 'eng_dr' })
   })
 
+  it('history with a limit returns the newest matching events, reading back from the tail as far as it must', async () => {
+    const w = await world()
+    await Promise.all(Array.from({ length: 300 }, (_, i) => w.ns.createFolder({ namespace: 'corp', path: `/f${i}` })))
+    const newest = await w.ns.history({ name: 'namespace.changed', limit: 3 })
+    expect(newest.map((e) => (e.payload as { path: string }).path)).toEqual(['/f297', '/f298', '/f299'])
+    expect(await w.ns.history({ name: 'namespace.created', limit: 5 })).toMatchObject([{ payload: { namespace: 'corp', adoptedLinks: 0 } }])
+    expect(await w.ns.history({ limit: 1 })).toHaveLength(1)
+    expect(await w.ns.history({ name: 'namespace.changed' })).toHaveLength(300)
+  })
+
   it('state survives a restart: the catalog is the fold of the journal', async () => {
     const w = await world()
     await w.ns.createFolder({ namespace: 'corp', path: '/a' })
