@@ -220,7 +220,7 @@ export class WorkflowEngine {
       return result
     } catch (thrown) {
       if (thrown instanceof InjectedCrash) throw thrown
-      if (run.leaseLost()) throw run.fencedError()
+      run.assertHeld()
       if (isStaleTokenError(thrown)) throw thrown
       const error = toDrError(thrown)
       await run.compensateAll()
@@ -285,20 +285,21 @@ class Run {
     }
   }
 
-  leaseLost(): boolean {
-    return this.#options.lease !== undefined && !this.#options.lease.isValid()
+  /** `E_FENCED` once the run's lease is lost; undefined while it holds (or when the run has none). */
+  lost(): DrError | undefined {
+    const lease = this.#options.lease
+    return lease !== undefined && !lease.isValid() ? lostLease(this.#history.id, lease) : undefined
   }
 
-  fencedError(): DrError {
-    const lease = this.#options.lease
-    return lease === undefined
-      ? new DrError('E_FENCED', `workflow "${this.#history.id}" was fenced; it stays resumable`, { id: this.#history.id })
-      : lostLease(this.#history.id, lease)
+  /** Throws `E_FENCED` once the run's lease is lost. */
+  assertHeld(): void {
+    const lost = this.lost()
+    if (lost !== undefined) throw lost
   }
 
   /** Journals `record`, unless the lease was lost: a deposed coordinator writes nothing more. */
   async append(record: NewRecord): Promise<void> {
-    if (this.leaseLost()) throw this.fencedError()
+    this.assertHeld()
     this.#version = await this.#store.append(streamOf(this.#history.id), this.#version, [record])
   }
 
@@ -323,7 +324,7 @@ class Run {
       result = await this.#attempts(index, name, run, options.retry)
     } catch (thrown) {
       // A crash, a lost lease or a stale token: the step is not recorded, so whoever holds the scope runs it again.
-      if (thrown instanceof InjectedCrash || this.leaseLost() || isStaleTokenError(thrown)) throw thrown
+      if (thrown instanceof InjectedCrash || this.lost() !== undefined || isStaleTokenError(thrown)) throw thrown
       const error = toDrError(thrown)
       await this.append({ type: 'step.failed', data: { index, name, error: error.toJSON() as unknown as Json } })
       throw error
@@ -368,7 +369,7 @@ class Run {
   async compensateAll(): Promise<void> {
     for (const step of [...this.#live].reverse()) {
       if (step.compensated || step.compensate === undefined) continue
-      if (this.leaseLost()) throw this.fencedError()
+      this.assertHeld()
       this.#crash(step.index, step.name, 'compensate')
       await step.compensate(step.result as never, this.#stepContext(step.index, step.name, 1))
       await this.append({ type: 'step.compensated', data: { index: step.index, name: step.name } })
@@ -378,7 +379,7 @@ class Run {
   }
 
   #checkRunnable(): void {
-    if (this.leaseLost()) throw this.fencedError()
+    this.assertHeld()
     if (this.#signal.aborted) throw new DrError('E_ABORTED', `workflow "${this.#history.id}" was aborted`, { id: this.#history.id })
   }
 
