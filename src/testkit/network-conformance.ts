@@ -1,13 +1,25 @@
 import assert from 'node:assert/strict'
 import { Buffer } from 'node:buffer'
 import { isDrError, type DrErrorCode } from '../kernel/errors.js'
+import type { ManualClock } from '../kernel/clock.js'
 import type { Channel, LinkTarget, NamespaceDocument, NetworkPort } from '../ports/network.js'
 import { withAdapter, type AdapterFactory, type ConformanceCase } from './conformance.js'
 
 /**
- * What a network conformance case runs against: the network ports of two sites that can reach each other,
- * running on real time, and — when the adapter can simulate one — functions that cut the two sites apart and
- * join them again. Without them the partition case checks nothing.
+ * What a network conformance case runs against: the network ports of two sites that can reach each other; when
+ * the adapter can simulate one, functions that cut the two sites apart and join them again (without them the
+ * partition case checks nothing); and what lets the timing cases check without wall time:
+ *
+ * - `clock`: the {@link ManualClock} both ports run on. The bandwidth case then measures the limit in virtual time,
+ *   and an in-process adapter is known to be idle once the clock has flushed pending work (`advance(0)`).
+ * - `window`: how many frames a channel accepts before its receiver reads (the adapter's send window, for frames
+ *   well under its byte window). The back-pressure case then fills exactly that window.
+ * - `inFlight(channel)`: how many frames sent on `channel` its peer has not consumed (the credit the sender has
+ *   used). With `window`, the back-pressure case checks that the credit is used up when the window is.
+ *
+ * Without `window` the back-pressure case checks only that what was sent to a receiver that did not read arrives
+ * whole and in order once it reads; without `clock`, the bandwidth case checks only that lifting a limit releases
+ * the frames it held.
  *
  * @public
  */
@@ -16,6 +28,9 @@ export interface NetworkConformanceTarget {
   readonly b: NetworkPort
   readonly partition?: () => Promise<void>
   readonly heal?: () => Promise<void>
+  readonly clock?: ManualClock
+  readonly window?: number
+  readonly inFlight?: (channel: Channel) => number
 }
 
 const SERVICE = 'conformance'
@@ -112,19 +127,13 @@ function watch(promise: Promise<unknown>): Watched {
   return watched
 }
 
-function pause(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms))
-}
-
-/** True when `watched` settles within `ms` of real time. */
-async function settlesWithin(watched: Watched, ms: number): Promise<boolean> {
-  let timer: ReturnType<typeof setTimeout> | undefined
-  const late = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms)
-  })
-  const settled = await Promise.race([watched.outcome.then(() => true as const), late])
-  clearTimeout(timer)
-  return settled
+/** Waits, turn by turn of the event loop, until `condition` holds (a positive wait: it never asserts on time). */
+async function eventually(condition: () => boolean, what: string, turns = 200_000): Promise<void> {
+  for (let i = 0; i < turns; i++) {
+    if (condition()) return
+    await new Promise<void>((resolve) => setImmediate(resolve))
+  }
+  assert.fail(`${what} never happened`)
 }
 
 function channelCases(factory: AdapterFactory<NetworkConformanceTarget>): ConformanceCase[] {
@@ -206,51 +215,64 @@ function channelCases(factory: AdapterFactory<NetworkConformanceTarget>): Confor
       await assert.rejects(t.a.listen(SERVICE, () => undefined), failsWith('E_CONFLICT'))
     }),
 
-    withAdapter(factory, 'send applies back-pressure: a receiver that does not read gets only a bounded amount accepted', async (t) => {
+    withAdapter(factory, 'send applies back-pressure: a receiver that does not read gets one window accepted, the next send waits for a read, and everything arrives whole and in order', async (t) => {
       const { client, server } = await open(t)
-      const size = 64 * 1024
-      const most = 1024
-      let blocked: Watched | undefined
-      let accepted = 0
-      while (accepted < most && blocked === undefined) {
-        const sending = watch(client.send(patternFrame(accepted, size)))
-        if (await settlesWithin(sending, 200)) {
-          assert.equal(await sending.outcome, undefined, `send ${accepted} failed`)
-          accepted++
-        } else {
-          blocked = sending
-        }
+      const size = 1024
+      const window = t.window
+      if (window === undefined) {
+        const sends = Array.from({ length: 256 }, (_, index) => client.send(patternFrame(index, size)))
+        const frames = server.frames()[Symbol.asyncIterator]()
+        for (let i = 0; i < 256; i++) assertFrame((await frames.next()).value, i, size)
+        await Promise.all(sends)
+        await client.close()
+        return
       }
-      assert.ok(blocked !== undefined, `a receiver that never read got ${most} frames of 64 KiB accepted: send applies no back-pressure`)
-      await pause(50)
-      assert.equal(blocked.settled, false, 'a blocked send completed while the receiver still did not read')
+      for (let index = 0; index < window; index++) await client.send(patternFrame(index, size))
+      const blocked = watch(client.send(patternFrame(window, size)))
+      if (t.inFlight !== undefined) assert.equal(t.inFlight(client), window, 'a full window uses up the sender\'s credit')
+      if (t.clock !== undefined) await t.clock.advance(0)
+      if (t.inFlight !== undefined || t.clock !== undefined) assert.equal(blocked.settled, false, 'a send beyond the window completed while the receiver did not read')
       const frames = server.frames()[Symbol.asyncIterator]()
-      for (let i = 0; i <= accepted; i++) assertFrame((await frames.next()).value, i, size)
+      assertFrame((await frames.next()).value, 0, size)
       assert.equal(await blocked.outcome, undefined, 'the blocked send failed once the receiver read')
+      for (let i = 1; i <= window; i++) assertFrame((await frames.next()).value, i, size)
       await client.close()
     }),
 
-    withAdapter(factory, 'a bandwidth limit holds frames back; removing it lets them through', async (t) => {
+    withAdapter(factory, 'a bandwidth limit paces frames to the rate (measured in virtual time); lifting it releases what it held', async (t) => {
       const { client, server } = await open(t)
       const limit = 16 * 1024
+      const size = 4 * 1024
+      const count = 32
       client.setBandwidthLimit(limit)
-      const received: Uint8Array[] = []
+      let received = 0
       const receiving = (async () => {
         const frames = server.frames()[Symbol.asyncIterator]()
-        while (received.length < 4) {
+        while (received < count + 4) {
           const next = await frames.next()
           if (next.done === true) break
-          received.push(next.value)
+          assertFrame(next.value, received, size)
+          received++
         }
       })()
-      const sends = [0, 1, 2, 3].map((index) => watch(client.send(patternFrame(index, limit))))
-      await pause(300)
-      assert.ok(received.length < 4, 'four times the per-second limit arrived within 300 ms')
+      const sends = Array.from({ length: count }, (_, index) => watch(client.send(patternFrame(index, size))))
+      if (t.clock !== undefined) {
+        const clock = t.clock
+        const start = clock.now()
+        for (let second = 1; received < count && second <= 60; second++) {
+          await clock.advance(1000)
+          const allowed = (limit * (clock.now() - start)) / 1000 + limit + size
+          assert.ok(received * size <= allowed, `${received * size} bytes arrived within ${second} s at a limit of ${limit} B/s`)
+        }
+        await eventually(() => received === count, 'every frame under the limit')
+        assert.ok(clock.now() - start >= ((count * size - limit - size) * 1000) / limit, 'the frames went faster than the limit')
+      }
+      client.setBandwidthLimit(limit / 1024)
+      const held = Array.from({ length: 4 }, (_, index) => watch(client.send(patternFrame(count + index, size))))
       client.setBandwidthLimit(undefined)
-      for (const sending of sends) assert.equal(await sending.outcome, undefined)
+      for (const sending of [...sends, ...held]) assert.equal(await sending.outcome, undefined)
       await receiving
-      received.forEach((frame, index) => assertFrame(frame, index, limit))
-      assert.equal(received.length, 4)
+      assert.equal(received, count + 4)
       await client.close()
     }),
 

@@ -4,6 +4,7 @@ import { Buffer } from 'node:buffer'
 import { randomBytes } from 'node:crypto'
 import * as net from 'node:net'
 import { isDrError } from '../../src/kernel/errors.js'
+import { ManualClock } from '../../src/kernel/clock.js'
 import type { Channel } from '../../src/ports/network.js'
 import { MemoryIdentityRegistry, MemoryNamespaceServer } from '../../src/adapters/memory/network.js'
 import { networkConformance, type NetworkConformanceTarget } from '../../src/testkit/network-conformance.js'
@@ -69,15 +70,22 @@ async function open(client: TcpNetwork, server: TcpNetwork, service = 'svc'): Pr
   return { near, far: await far }
 }
 
+/** A pair for the conformance suite: both ports on one manual clock, a 16-frame window, credit visible. */
+async function conformancePair(security: (site: string) => Security): Promise<Pair> {
+  const clock = new ManualClock()
+  const ports = await pair(security, { clock, window: { frames: 16 } })
+  return { ...ports, clock, window: 16, inFlight: (channel) => (channel as TcpChannel).backlog.unackedFrames }
+}
+
 describe('tcp network: conformance over loopback (plaintext, through fault proxies)', () => {
-  const suite = networkConformance({ create: () => pair(plaintext), dispose })
+  const suite = networkConformance({ create: () => conformancePair(plaintext), dispose })
   for (const c of suite) it(c.name, c.run)
 })
 
 describe('tcp network: conformance over loopback with mutual TLS', async () => {
   const certs = await siteCertificates(['east', 'west'])
   const suite = networkConformance({
-    create: () => pair((site) => ({ tls: certs.material(site) })),
+    create: () => conformancePair((site) => ({ tls: certs.material(site) })),
     dispose,
   })
   for (const c of suite) it(c.name, c.run)
