@@ -4,6 +4,7 @@ import type { StoragePort } from '../../ports/storage.js'
 import { copyChangedBlocks, copyRegion } from './backup-volume.js'
 import { siteOf, type VmContext } from './context.js'
 import type { DrPlan } from './inputs.js'
+import { holdRecoveryPoint } from './recovery-point.js'
 import { replicateVm } from './replication.js'
 
 /** The config record of a cascade volume: the replicated snapshot it holds a copy of. */
@@ -39,8 +40,11 @@ export async function cascadeVm(ctx: VmContext, plan: DrPlan, vmId: string, site
   if (tier1 === undefined || tier1.planId !== plan.id) return null
   try {
     const status = await ctx.mirrors.status(tier1.mirror)
-    if (status.state !== 'replicating' || status.recoveryPoint === null || status.destination.site !== plan.destination) return null
-    await refreshCascade(siteOf(ctx, plan.destination).storage, ctx.token(), status.destination.volume, status.recoveryPoint.snapshot, cascadeVolumeName(vmId))
+    if (status.state !== 'replicating' || status.destination.site !== plan.destination) return null
+    const token = ctx.token()
+    const point = await holdRecoveryPoint(ctx, plan.destination, tier1.mirror, CASCADE_HOLD, token)
+    if (point === undefined) return null
+    await refreshCascade(siteOf(ctx, plan.destination).storage, token, point.volume, point.snapshot, cascadeVolumeName(vmId))
   } catch (error) {
     ctx.events.emit('vm.replicationFailed', 'warning', { vmId, mirror: tier1.mirror, reason: `cascade to ${site}: ${toDrError(error).message}` })
     return null
@@ -48,7 +52,7 @@ export async function cascadeVm(ctx: VmContext, plan: DrPlan, vmId: string, site
   return replicateVm(ctx, plan, vmId, { from: { site: plan.destination, volume: cascadeVolumeName(vmId) }, to: site })
 }
 
-/** Brings cascade volume `local` up to snapshot `snapshot` of replica `replica` (see {@link cascadeVm}). */
+/** Brings cascade volume `local` up to snapshot `snapshot` of replica `replica`, which the cascade holds (see {@link cascadeVm}). */
 async function refreshCascade(storage: StoragePort, token: FenceToken, replica: string, snapshot: string, local: string): Promise<void> {
   const info = await callAdapter(storage.kind, 'volumeInfo', () => storage.volumeInfo(replica))
   const existing = await storage.volumeInfo(local).catch((error: unknown) => (isDrError(error, 'E_NOT_FOUND') ? undefined : Promise.reject(error)))
@@ -59,7 +63,6 @@ async function refreshCascade(storage: StoragePort, token: FenceToken, replica: 
   }
   const from = await storage.getConfig(local, CASCADED_FROM)
   if (from === snapshot) return
-  await callAdapter(storage.kind, 'holdSnapshot', () => storage.holdSnapshot(replica, snapshot, CASCADE_HOLD, token))
   const base = typeof from === 'string' && (await held(storage, replica, from)) ? from : null
   if (base === null) await copyRegion({ storage, volume: replica, offset: 0, source: { snapshot } }, { storage, volume: local, offset: 0 }, info.sizeBytes, token)
   else await copyChangedBlocks(storage, { volume: replica, base, snapshot }, { volume: local, offset: 0 }, token)

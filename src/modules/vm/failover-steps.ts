@@ -6,6 +6,7 @@ import { siteOf, type VmContext } from './context.js'
 import { withDeadline } from './deadline.js'
 import { SITE_PROBE_TIMEOUT_MS, siteAnswers } from './source-probe.js'
 import type { ScanTarget } from './discovery.js'
+import { holdRecoveryPoint } from './recovery-point.js'
 
 /**
  * A VM a failover run is about, fixed in its first step (so a resumed run sees the same set): the VM and the
@@ -81,14 +82,10 @@ export async function breakMirrors(ctx: VmContext, vms: readonly SelectedVm[], p
  * @public
  */
 export async function holdReplicas(ctx: VmContext, site: string, vms: readonly SelectedVm[], parallel: number, tag: string, token: FenceToken): Promise<ScanTarget[]> {
-  const { storage } = siteOf(ctx, site)
   const mirrored = vms.filter((vm): vm is { vmId: string; mirror: string } => vm.mirror !== null)
   const held = await mapBounded(mirrored, parallel, async ({ vmId, mirror }): Promise<ScanTarget | undefined> => {
-    const status = await ctx.mirrors.status(mirror)
-    const snapshot = status.recoveryPoint?.snapshot
-    if (snapshot === undefined) return undefined
-    await callAdapter(storage.kind, 'holdSnapshot', () => storage.holdSnapshot(status.destination.volume, snapshot, tag, token))
-    return { vmId, volume: status.destination.volume, snapshot }
+    const point = await holdRecoveryPoint(ctx, site, mirror, tag, token)
+    return point === undefined ? undefined : { vmId, volume: point.volume, snapshot: point.snapshot }
   })
   return held.filter((target): target is ScanTarget => target !== undefined)
 }

@@ -13,6 +13,7 @@ import { siteOf, type VmContext } from './context.js'
 import { stepWith } from './journaled-step.js'
 import { VmOutcomeCodec, type VmOutcome } from './outcomes.js'
 import { translatePath } from './path-map.js'
+import { holdRecoveryPoint } from './recovery-point.js'
 import { DiskChangesCodec, type DiskChanges, checkHost, forgetSafety, nameOf, registerRestored, reinstate, restoreDisks, restoredSpec, undoDisks } from './restore-steps.js'
 
 export { translatePath } from './path-map.js'
@@ -26,8 +27,8 @@ export const VM_RESTORE_WORKFLOW = 'vm.restore'
 
 /**
  * Input of the restore workflow: where the backup is (site, backup volume, slot, and a snapshot of that volume to
- * read from: a test failover's held replica snapshot, or for a single restore a mirror destination's recovery
- * point, which the restore holds), which backup is expected there (and, from a failover's scan, its metadata and
+ * read from: a test failover's held replica snapshot; for a single restore from a live mirror destination,
+ * `replica` names the mirror whose recovery point the restore holds and reads), which backup is expected there (and, from a failover's scan, its metadata and
  * the byte offset of its slot, so nothing is read twice), the designated host and where its name came from, the
  * kind of restore (`dr`: a failover's; `test`: renamed VM and disks on an isolated network; `single`), the name
  * prefix of test resources and whether an existing VM of that id may be replaced.
@@ -52,7 +53,7 @@ export const VmRestoreWorkflowInput = t.intersection([
     overwrite: t.boolean,
     originalHost: t.string,
   }),
-  t.partial({ found: t.type({ metadata: BackupMetadataCodec, start: t.number }) }),
+  t.partial({ found: t.type({ metadata: BackupMetadataCodec, start: t.number }), replica: t.string }),
 ])
 
 /**
@@ -66,6 +67,7 @@ export type VmRestoreWorkflowInput = t.TypeOf<typeof VmRestoreWorkflowInput>
 const HOST_RETRY: RetryPolicy = { attempts: 3, initialDelayMs: 200, retryOn: (error) => error.code === 'E_TIMEOUT' || error.code === 'E_UNAVAILABLE' }
 
 const Found = t.type({ metadata: BackupMetadataCodec, start: t.number }, 'FoundSlot')
+const Pin = t.type({ snapshot: t.string, held: t.boolean }, 'RestorePin')
 
 /**
  * The VM id and disk volume names a restore creates (renamed for a test restore).
@@ -98,8 +100,9 @@ export async function runRestore(ctx: VmContext, wf: WorkflowContext, input: VmR
   const undo = <A>(step: string, work: (result: A) => Promise<void>) => async (result: A): Promise<void> => {
     await work(result).catch((error: unknown) => ctx.events.emit('vm.restoreUndoFailed', 'error', { vmId: vmOfBackupVolume(input.volume) ?? input.volume, step, reason: toDrError(error).message }))
   }
-  const pinned = input.kind === 'single' ? await stepWith(wf, t.string, 'pin', () => pin(storage, token, input, tag), { compensate: undo('pin', (snapshot: string) => unpin(storage, token, input, snapshot, tag)) }) : input.snapshot
-  const source = pinned === null ? undefined : { snapshot: pinned }
+  const pinned = input.kind === 'single' ? await stepWith(wf, Pin, 'pin', () => pin(ctx, input, tag), { compensate: undo('pin', (done: t.TypeOf<typeof Pin>) => unpin(storage, token, input.volume, done, tag)) }) : null
+  const read = pinned?.snapshot ?? input.snapshot
+  const source = read === null ? undefined : { snapshot: read }
   const found = input.found ?? (await stepWith(wf, Found, 'read-metadata', () => readSlot(storage, input, source)))
   const metadata = found.metadata
   const names = restoredNames(input, metadata)
@@ -159,7 +162,7 @@ export async function runRestore(ctx: VmContext, wf: WorkflowContext, input: VmR
   if (changes.saved.length > 0 || input.kind === 'single') {
     await stepWith(wf, t.null, 'release', async () => {
       await forgetSafety(storage, token, changes)
-      if (input.kind === 'single' && pinned !== null) await unpin(storage, token, input, pinned, tag)
+      if (pinned !== null) await unpin(storage, token, input.volume, pinned, tag)
       return null
     })
   }
@@ -168,25 +171,30 @@ export async function runRestore(ctx: VmContext, wf: WorkflowContext, input: VmR
   return VmOutcomeCodec.encode(outcome)
 }
 
-/** Pins what a single restore reads: holds the given replica snapshot, or snapshots the backup volume now. */
-async function pin(storage: StoragePort, token: FenceToken, input: VmRestoreWorkflowInput, tag: string): Promise<string> {
-  if (input.snapshot !== null) {
-    await callAdapter(storage.kind, 'holdSnapshot', () => storage.holdSnapshot(input.volume, input.snapshot as string, tag, token))
-    return input.snapshot
+/**
+ * Pins what a single restore reads: the recovery point of the live mirror `input.replica` (held), or a snapshot of
+ * the backup volume taken now.
+ */
+async function pin(ctx: VmContext, input: VmRestoreWorkflowInput, tag: string): Promise<t.TypeOf<typeof Pin>> {
+  const { storage } = siteOf(ctx, input.site)
+  if (input.replica !== undefined) {
+    const point = await holdRecoveryPoint(ctx, input.site, input.replica, tag, ctx.token())
+    if (point === undefined) throw new DrError('E_NOT_FOUND', `nothing was replicated to ${input.site}/${input.volume} yet`, { volume: input.volume })
+    return { snapshot: point.snapshot, held: true }
   }
-  const created = await storage.createSnapshot(input.volume, tag, token, { 'drkit.vm': 'restore-pin' }).catch((error: unknown) => {
+  const created = await storage.createSnapshot(input.volume, tag, ctx.token(), { 'drkit.vm': 'restore-pin' }).catch((error: unknown) => {
     if (!isDrError(error, 'E_CONFLICT')) throw error
   })
-  return created?.name ?? tag
+  return { snapshot: created?.name ?? tag, held: false }
 }
 
 /** Lets go of what {@link pin} pinned. */
-async function unpin(storage: StoragePort, token: FenceToken, input: VmRestoreWorkflowInput, snapshot: string, tag: string): Promise<void> {
+async function unpin(storage: StoragePort, token: FenceToken, volume: string, pinned: t.TypeOf<typeof Pin>, tag: string): Promise<void> {
   const gone = (error: unknown): void => {
     if (!isDrError(error, 'E_NOT_FOUND')) throw error
   }
-  if (input.snapshot !== null) await callAdapter(storage.kind, 'releaseSnapshot', () => storage.releaseSnapshot(input.volume, snapshot, tag, token)).catch(gone)
-  else await callAdapter(storage.kind, 'deleteSnapshot', () => storage.deleteSnapshot(input.volume, snapshot, token)).catch(gone)
+  if (pinned.held) await callAdapter(storage.kind, 'releaseSnapshot', () => storage.releaseSnapshot(volume, pinned.snapshot, tag, token)).catch(gone)
+  else await callAdapter(storage.kind, 'deleteSnapshot', () => storage.deleteSnapshot(volume, pinned.snapshot, token)).catch(gone)
 }
 
 /** Reads the metadata in the backup's slot (checking it is still the expected backup) and where the slot starts. */

@@ -7,19 +7,19 @@ import { checkHost } from './restore-steps.js'
 import type { VmRestoreWorkflowInput } from './restore.js'
 
 /**
- * The newest replicated snapshot of VM `vmId`'s backup volume on `site` when that volume is a live mirror
- * destination there (replication may rewrite it at any moment, so a restore reads that snapshot); undefined when
- * it is not one (a source, or a mirror broken by a failover).
+ * The mirror whose live destination on `site` is VM `vmId`'s backup volume there, with its newest replicated
+ * snapshot (replication may rewrite the volume at any moment, so a restore reads a replicated snapshot, held);
+ * undefined when the volume is not one (a source, or a mirror broken by a failover).
  *
  * @public
  */
-export async function replicaSnapshot(ctx: VmContext, vmId: string, site: string): Promise<string | undefined> {
+export async function liveReplica(ctx: VmContext, vmId: string, site: string): Promise<{ mirror: string; snapshot: string } | undefined> {
   for (const [key, record] of Object.entries(ctx.store.state.mirrors)) {
     if ((key.split('@')[0] ?? key) !== vmId) continue
     const status = await ctx.mirrors.status(record.mirror)
     if (status.destination.site !== site || status.state === 'failedOver') continue
     if (status.recoveryPoint === null) throw new DrError('E_NOT_FOUND', `no backup of VM "${vmId}" has been replicated to ${site} yet`, { vm: vmId, site })
-    return status.recoveryPoint.snapshot
+    return { mirror: record.mirror, snapshot: status.recoveryPoint.snapshot }
   }
   return undefined
 }
@@ -35,8 +35,8 @@ export async function replicaSnapshot(ctx: VmContext, vmId: string, site: string
 export async function prepareRestore(ctx: VmContext, input: VmRestoreOptions, runId: string): Promise<VmRestoreWorkflowInput> {
   const { storage, host } = siteOf(ctx, input.site)
   const volume = backupVolumeName(input.vm)
-  const snapshot = await replicaSnapshot(ctx, input.vm, input.site)
-  const backups = await readBackups(storage, volume, snapshot === undefined ? undefined : { snapshot })
+  const replica = await liveReplica(ctx, input.vm, input.site)
+  const backups = await readBackups(storage, volume, replica === undefined ? undefined : { snapshot: replica.snapshot })
   const chosen = input.backup === undefined ? backups[backups.length - 1] : backups.find((b) => b.metadata.backupId === input.backup)
   if (chosen === undefined) throw new DrError('E_NOT_FOUND', `no backup ${input.backup ?? ''} of VM "${input.vm}" on site ${input.site}`.replace('  ', ' '), { vm: input.vm, site: input.site })
   const designated = input.mode === 'alternate-host' && input.host !== undefined ? input.host : chosen.metadata.hostName
@@ -51,7 +51,7 @@ export async function prepareRestore(ctx: VmContext, input: VmRestoreOptions, ru
     site: input.site,
     volume,
     slot: chosen.slot,
-    snapshot: snapshot ?? null,
+    snapshot: null,
     backupId: chosen.metadata.backupId,
     host: designated,
     hostNameSource: input.mode === 'alternate-host' ? 'caller' : 'metadata',
@@ -61,5 +61,6 @@ export async function prepareRestore(ctx: VmContext, input: VmRestoreOptions, ru
     pathMap: null,
     overwrite: input.overwrite === true,
     originalHost: chosen.metadata.hostName,
+    ...(replica === undefined ? {} : { replica: replica.mirror }),
   }
 }
