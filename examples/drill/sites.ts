@@ -57,11 +57,12 @@ export async function openDrillWorld(root: string, showProgress: boolean): Promi
   networks.west.setPeer('east', links.east.address())
   const eastPower = injectFaults<StoragePort>(localStorage({ dir: join(root, 'east') }), { name: 'east' })
   // VMs are child processes (the built-in guest answers quiesce requests); each site has its own hypervisors.
-  const eastHosts = injectFaults<HostPort>(processHost({ workDir: join(root, 'east-hosts'), hosts: [{ name: 'hv-east-1', cpus: 8, memoryMb: 8192 }] }), {
+  const eastHosts = injectFaults<HostPort>(processHost({ workDir: join(root, 'east-hosts'), rootDir: join(root, 'east-root'), hosts: [{ name: 'hv-east-1', cpus: 8, memoryMb: 8192 }] }), {
     name: 'east.hosts',
   })
   const westHosts = processHost({
     workDir: join(root, 'west-hosts'),
+    rootDir: join(root, 'west-root'),
     hosts: [
       { name: 'hv-west-1', cpus: 4, memoryMb: 4096 },
       { name: 'hv-west-2', cpus: 16, memoryMb: 32768 },
