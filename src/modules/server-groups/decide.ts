@@ -1,8 +1,8 @@
 import * as E from 'fp-ts/lib/Either.js'
 import { DrError } from '../../kernel/errors.js'
 import type { DrEither } from '../../kernel/either.js'
-import { interfaceHolder, volumeHolder } from './prevalidate.js'
-import type { GroupMount, PartialFailover, Reservation, SeriesSnapshot, ServerGroup, ServerGroupsJournalEvent, ServerGroupsState } from './state.js'
+import { interfaceHolder, interfaceProblem, volumeHolder } from './prevalidate.js'
+import type { GroupMount, GroupOperation, PartialFailover, Reservation, SeriesSnapshot, ServerGroup, ServerGroupsJournalEvent, ServerGroupsState } from './state.js'
 
 type Decided = DrEither<ServerGroupsJournalEvent[]>
 
@@ -33,25 +33,16 @@ export function decideDefine(state: ServerGroupsState, group: ServerGroup): Deci
 }
 
 /**
- * Decides loading a group on a site: `E_CONFLICT` when it is loaded anywhere already.
+ * Decides where a group is loaded once a load, unload or move has done its work: on `site`, or nowhere (null).
+ * Nothing when it is recorded so already.
  *
  * @public
  */
-export function decideLoad(state: ServerGroupsState, name: string, site: string): Decided {
-  return on(name, (group) =>
-    group.loadedOn === null
-      ? E.right([{ type: 'group.loaded', data: { name, site } }])
-      : E.left(new DrError('E_CONFLICT', `server group "${name}" is already loaded on ${group.loadedOn}`, { name, site: group.loadedOn })),
-  )(state)
-}
-
-/**
- * Decides unloading a group (nothing when it is not loaded).
- *
- * @public
- */
-export function decideUnload(state: ServerGroupsState, name: string): Decided {
-  return on(name, (group) => E.right(group.loadedOn === null ? [] : [{ type: 'group.unloaded', data: { name } }]))(state)
+export function decidePlaced(state: ServerGroupsState, name: string, site: string | null): Decided {
+  return on(name, (group) => {
+    if (group.loadedOn === site) return E.right([])
+    return E.right(site === null ? [{ type: 'group.unloaded', data: { name } }] : [{ type: 'group.loaded', data: { name, site } }])
+  })(state)
 }
 
 /**
@@ -71,17 +62,45 @@ export function decideDelete(state: ServerGroupsState, name: string): Decided {
 }
 
 /**
- * Decides the start (or end, with null) of an operation: `E_CONFLICT` while another one runs.
+ * What an operation is asked to do, as far as starting it is decided: its kind, and for a load or a move the site.
  *
  * @public
  */
-export function decideOperation(state: ServerGroupsState, name: string, operation: ServerGroup['operation']): Decided {
+export type GroupRequest = { readonly kind: 'load' | 'move'; readonly site: string } | { readonly kind: Exclude<GroupOperation['kind'], 'load' | 'move'> }
+
+/**
+ * Decides the start of operation `workflowId` on a group, on the journal as it is: `E_CONFLICT` while another
+ * operation runs (`details.running` names it); a load is refused with `E_CONFLICT` while the group is loaded
+ * anywhere (behaviour 38); a move with `E_PRECONDITION` when the group is not loaded, or when an interface it uses
+ * is not offered or is used by another group at the target (behaviour 40, `details.discrepancies`).
+ *
+ * @public
+ */
+export function decideBegin(state: ServerGroupsState, name: string, workflowId: string, request: GroupRequest): Decided {
   return on(name, (group) => {
-    if (operation !== null && group.operation !== null && group.operation.workflowId !== operation.workflowId) {
-      return E.left(new DrError('E_CONFLICT', `server group "${name}" is running ${group.operation.kind}`, { name }))
+    const running = group.operation
+    if (running?.workflowId === workflowId) return E.right([])
+    if (running !== null) return E.left(new DrError('E_CONFLICT', `server group "${name}" is running ${running.kind}`, { name, running: running.kind, workflowId: running.workflowId }))
+    if (request.kind === 'load' && group.loadedOn !== null) return E.left(new DrError('E_CONFLICT', `server group "${name}" is already loaded on ${group.loadedOn}`, { name, site: group.loadedOn }))
+    if (request.kind === 'move') {
+      if (group.loadedOn === null) return E.left(new DrError('E_PRECONDITION', `server group "${name}" is not loaded`, { name }))
+      const offered = state.interfaces[request.site] ?? []
+      const bad = group.interfaces.flatMap((i) => interfaceProblem(state, name, request.site, offered, i.name) ?? [])
+      if (bad.length > 0) {
+        return E.left(new DrError('E_PRECONDITION', `server group "${name}" cannot move to ${request.site}: interfaces ${bad.map((d) => d.item).join(', ')} are not unused there`, { name, discrepancies: bad }))
+      }
     }
-    return E.right([{ type: 'group.operation', data: { name, operation } }])
+    return E.right([{ type: 'group.operation', data: { name, operation: { kind: request.kind, workflowId } } }])
   })(state)
+}
+
+/**
+ * Decides the end of operation `workflowId` (nothing when the group is not running it any more).
+ *
+ * @public
+ */
+export function decideEnd(state: ServerGroupsState, name: string, workflowId: string): Decided {
+  return on(name, (group) => E.right(group.operation?.workflowId === workflowId ? [{ type: 'group.operation', data: { name, operation: null } }] : []))(state)
 }
 
 /**

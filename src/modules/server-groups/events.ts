@@ -1,7 +1,10 @@
 import type { Discrepancy } from './prevalidate.js'
+import type { GroupOperation } from './state.js'
 
 /**
- * The events of server groups, with typed payloads.
+ * The events of server groups, with typed payloads. `serverGroup.operationFailed` reports a group operation whose
+ * workflow failed, once its compensations have run: `compensated` lists the steps that were undone (a load, unload,
+ * move or configuration change that fails puts back what it had changed; a resync or a failover stops where it is).
  *
  * @public
  */
@@ -16,6 +19,8 @@ export type ServerGroupEvents = {
   'serverGroup.unloadDeferred': { name: string; site: string; reason: string }
   'serverGroup.failedOver': { name: string; from: string; to: string; forced: boolean; members: readonly string[] }
   'serverGroup.partiallyFailedOver': { name: string; from: string; to: string; failedOver: readonly string[]; failed: ReadonlyArray<{ member: string; code: string; message: string }> }
+  'serverGroup.resynced': { name: string; site: string; members: readonly string[] }
+  'serverGroup.operationFailed': { name: string; operation: GroupOperation['kind']; workflowId: string; code: string; message: string; compensated: readonly string[] }
   'serverGroup.memberMarkedOutOfSync': { name: string; member: string; code: string; message: string }
   'serverGroup.memberReinitialized': { name: string; member: string }
   'serverGroup.seriesSnapshotTaken': { name: string; snapshot: string; reason: string; members: ReadonlyArray<{ id: string; snapshot: string; sequence: number }> }

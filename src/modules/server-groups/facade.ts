@@ -1,16 +1,16 @@
-import { randomUUID } from 'node:crypto'
+import { isDeepStrictEqual } from 'node:util'
 import type { Json } from '../../kernel/codecs.js'
 import { decode } from '../../kernel/decode.js'
-import { DrError, toDrError } from '../../kernel/errors.js'
+import { DrError } from '../../kernel/errors.js'
 import { getOrThrow } from '../../kernel/either.js'
-import { InjectedCrash, type WorkflowEngine } from '../../kernel/workflow.js'
+import type { WorkflowEngine } from '../../kernel/workflow.js'
 import { Cadence, type EvMirrorView } from '../ev-mirror/index.js'
+import { GROUP_CHANGE_WORKFLOW, GroupChangeResult, GroupChangeWorkflowInput, runGroupChange } from './change.js'
 import type { GroupContext } from './context.js'
-import { decideChange, decideDefine, decideOffer, decideDelete, decideHealth, decideLoad, decideOperation, decideReserve, decideSchedule, decideUnload, decideUnloadDeferred } from './decide.js'
+import { decideDefine, decideOffer, decideDelete, decideHealth, decideSchedule } from './decide.js'
 import { definitionOf } from './definition.js'
 import { memberInfo, type GroupMemberInfo } from './member-info.js'
 import { GROUP_FAILOVER_WORKFLOW, GroupFailoverWorkflowInput, runGroupFailover } from './failover.js'
-import { loadAt, unloadAt } from './identity.js'
 import {
   ChangeGroupInput,
   DefineGroupInput,
@@ -37,9 +37,13 @@ import {
   type ReplicatedDefinitionOptions,
   type ScheduleOptions,
 } from './inputs.js'
+import { GroupOperations } from './operations.js'
+import { GROUP_LOAD_WORKFLOW, GROUP_MOVE_WORKFLOW, GroupPlacedResult, runGroupLoad, runGroupMove } from './placement.js'
 import { refuseDiscrepancies, type Discrepancy, type Prevalidation } from './prevalidate.js'
+import { GROUP_RESYNC_WORKFLOW, GroupResyncWorkflowInput, checkResyncable, runGroupResync } from './resync.js'
 import { GROUP_SNAPSHOT_WORKFLOW, GroupSnapshotWorkflowInput, runGroupSnapshot } from './series.js'
 import type { SeriesSnapshot, ServerGroup } from './state.js'
+import { GROUP_UNLOAD_WORKFLOW, GroupSiteWorkflowInput, runGroupUnload } from './unload.js'
 
 /**
  * What a group failover resolves with: where the group is now, whether it was forced, its members and the
@@ -66,18 +70,21 @@ export interface GroupFailoverResult {
  */
 export class ServerGroupFacade {
   readonly #cx: GroupContext
-  readonly #workflows: WorkflowEngine
+  readonly #operations: GroupOperations
   readonly #schedules: Cadence
-  /** The operations this process is starting or driving (never run twice at once). */
-  readonly #live = new Set<string>()
 
   /** @internal Built by the module opener; reach it through the system. */
   constructor(cx: GroupContext, workflows: WorkflowEngine) {
     this.#cx = cx
-    this.#workflows = workflows
+    this.#operations = new GroupOperations(cx, workflows)
     this.#schedules = new Cadence(cx.deps.clock)
     workflows.register(GROUP_FAILOVER_WORKFLOW, { input: GroupFailoverWorkflowInput, run: (wf, input) => runGroupFailover(cx, wf, input) })
     workflows.register(GROUP_SNAPSHOT_WORKFLOW, { input: GroupSnapshotWorkflowInput, run: (wf, input) => runGroupSnapshot(cx, wf, input) })
+    workflows.register(GROUP_LOAD_WORKFLOW, { input: GroupSiteWorkflowInput, run: (wf, input) => runGroupLoad(cx, wf, input) })
+    workflows.register(GROUP_UNLOAD_WORKFLOW, { input: GroupSiteWorkflowInput, run: (wf, input) => runGroupUnload(cx, wf, input) })
+    workflows.register(GROUP_MOVE_WORKFLOW, { input: GroupSiteWorkflowInput, run: (wf, input) => runGroupMove(cx, wf, input) })
+    workflows.register(GROUP_CHANGE_WORKFLOW, { input: GroupChangeWorkflowInput, run: (wf, input) => runGroupChange(cx, wf, input) })
+    workflows.register(GROUP_RESYNC_WORKFLOW, { input: GroupResyncWorkflowInput, run: (wf, input) => runGroupResync(cx, wf, input) })
   }
 
   /** Declares the interface names a site offers server groups (replacing what it offered before). */
@@ -139,116 +146,121 @@ export class ServerGroupFacade {
   }
 
   /**
-   * Loads a group on a site: mounts, addresses and name records. `E_CONFLICT` when it is loaded anywhere; an
-   * interface the site does not offer or another group uses is a warning (in the result and an event).
+   * Loads a group on a site (durable workflow `serverGroup.load`): mounts, addresses and name records. `E_CONFLICT`
+   * when it is loaded anywhere or another operation runs on it; an interface the site does not offer or another
+   * group uses is a warning (in the result and an event). A failure puts back what the load had changed.
    */
   async load(options: GroupSiteOptions): Promise<{ readonly warnings: readonly string[] }> {
     const input = decode(GroupSiteInput, options, 'serverGroups.load options')
-    const group = this.#cx.group(input.name)
+    this.#cx.group(input.name)
     this.#cx.deps.sites(input.site)
-    getOrThrow(decideLoad(this.#cx.store.state, input.name, input.site))
-    const warnings = await loadAt(this.#cx, group, input.site, null)
-    await this.#cx.commit((state) => decideLoad(state, input.name, input.site))
-    this.#cx.deps.events.emit('serverGroup.loaded', 'info', { name: input.name, site: input.site, warnings })
-    return { warnings }
+    const request = { name: input.name, site: input.site }
+    const result = await this.#operations.run(input.name, { request: { kind: 'load', site: input.site }, type: GROUP_LOAD_WORKFLOW, matches: same(request), input: async () => request })
+    return { warnings: decode(GroupPlacedResult, result, 'load result').warnings }
   }
 
   /**
-   * Unloads a group: dismounts its volumes, releases its addresses and deletes its name records. With `site`
-   * other than where it is loaded — typically where a failover had to defer the unload (`group.pendingUnload`) —
-   * it finishes that unload instead: dismounts there and releases the addresses that site still holds, leaving
-   * the name records, which point at the group where it is now.
+   * Unloads a group (durable workflow `serverGroup.unload`): dismounts its volumes, releases its addresses and
+   * deletes its name records; a failure puts them back. With `site` other than where it is loaded — typically where
+   * a failover had to defer the unload (`group.pendingUnload`) — it finishes that unload instead: dismounts there
+   * and releases the addresses that site still holds, leaving the name records, which point at the group where it
+   * is now. Nothing happens for a group loaded nowhere when no site is named.
    */
   async unload(options: GroupUnloadOptions): Promise<void> {
     const input = decode(GroupUnloadInput, options, 'serverGroups.unload options')
     const group = this.#cx.group(input.name)
-    if (input.site !== undefined && input.site !== group.loadedOn) {
-      this.#cx.deps.sites(input.site)
-      await this.#finishUnload(group, input.site)
-      return
-    }
-    if (group.loadedOn === null) return
-    await unloadAt(this.#cx, group, group.loadedOn, false)
-    await this.#cx.commit((state) => decideUnload(state, input.name))
-    this.#cx.deps.events.emit('serverGroup.unloaded', 'info', { name: input.name, site: group.loadedOn })
+    if (input.site !== undefined) this.#cx.deps.sites(input.site)
+    const site = input.site ?? group.loadedOn
+    if (site === null) return
+    const request = { name: input.name, site }
+    await this.#operations.run(input.name, { request: { kind: 'unload' }, type: GROUP_UNLOAD_WORKFLOW, matches: same(request), input: async () => request })
   }
 
   /**
-   * Moves a loaded group to another site (unload + load). Every interface it uses must be offered there and unused
-   * by any other group: otherwise `E_PRECONDITION` and the group stays where it was.
+   * Moves a loaded group to another site (durable workflow `serverGroup.move`: unload + load, dismounting before
+   * mounting). Every interface it uses must be offered there and unused by any other group: otherwise
+   * `E_PRECONDITION` and the group stays where it was; so it does when the move fails on the way. Moving a group to
+   * the site it is loaded on does nothing.
    */
   async move(options: GroupSiteOptions): Promise<{ readonly warnings: readonly string[] }> {
     const input = decode(GroupSiteInput, options, 'serverGroups.move options')
     const group = this.#cx.group(input.name)
     this.#cx.deps.sites(input.site)
-    if (group.loadedOn === null) throw new DrError('E_PRECONDITION', `server group "${input.name}" is not loaded`, { name: input.name })
-    const found = await this.#cx.prevalidate(group, input.site)
-    const bad = found.discrepancies.filter((d) => d.kind === 'insufficientInterfaces' || d.kind === 'interfaceInUse')
-    if (bad.length > 0) throw new DrError('E_PRECONDITION', `server group "${input.name}" cannot move to ${input.site}: interfaces ${bad.map((d) => d.item).join(', ')} are not unused there`, { name: input.name, discrepancies: bad })
-    await this.unload({ name: input.name })
-    return this.load(input)
+    if (group.loadedOn === input.site && group.operation?.kind !== 'move') return { warnings: [] }
+    const request = { name: input.name, site: input.site }
+    const result = await this.#operations.run(input.name, { request: { kind: 'move', site: input.site }, type: GROUP_MOVE_WORKFLOW, matches: same(request), input: async () => request })
+    return { warnings: decode(GroupPlacedResult, result, 'move result').warnings }
   }
 
   /**
-   * Changes a group's identity, mounts or configuration. The other site is checked for what the change needs
-   * first (automatically); with discrepancies, `terminate` (default) refuses with `E_PRECONDITION` changing
-   * nothing, `force` reserves what exists and applies the change, flagged forced.
+   * Changes a group's identity, mounts or configuration (durable workflow `serverGroup.change`). The other site is
+   * checked for what the change needs first (automatically); with discrepancies, `terminate` (default) refuses with
+   * `E_PRECONDITION` changing nothing, `force` reserves what exists and applies the change, flagged forced. Where
+   * the group is loaded the change is applied: what it drops is dismounted, released and deleted there, what it
+   * adds is mounted, claimed and pointed at. A failure undoes the change.
    */
   async changeConfiguration(options: ChangeGroupOptions): Promise<{ readonly discrepancies: readonly Discrepancy[] }> {
     const input = decode(ChangeGroupInput, options, 'serverGroups.changeConfiguration options')
     const group = this.#cx.group(input.name)
-    const next = {
-      interfaces: input.interfaces ?? group.interfaces,
-      nameRecords: input.nameRecords ?? group.nameRecords,
-      mounts: input.mounts ?? group.mounts,
-      config: input.config ?? group.config,
+    const change = {
+      ...(input.interfaces === undefined ? {} : { interfaces: input.interfaces }),
+      ...(input.nameRecords === undefined ? {} : { nameRecords: input.nameRecords }),
+      ...(input.mounts === undefined ? {} : { mounts: input.mounts }),
+      ...(input.config === undefined ? {} : { config: input.config }),
     }
-    const site = this.#cx.other(group)
-    const found = await this.#cx.prevalidate({ ...group, ...next }, site)
-    this.#cx.deps.events.emit('serverGroup.checked', found.discrepancies.length > 0 ? 'warning' : 'info', { name: group.name, site, reason: 'configChange', discrepancies: found.discrepancies })
-    refuseDiscrepancies(group.name, found, input.onDiscrepancy ?? 'terminate', 'configuration change')
-    const { interfaces, mounts, nameRecords } = found.available
-    const reservation = { site, interfaces: [...interfaces], mounts: [...mounts], nameRecords: [...nameRecords], forced: found.discrepancies.length > 0, reason: 'configChange' as const, at: this.#cx.deps.clock.now() }
-    await this.#cx.commit((state) => decideReserve(state, group.name, reservation, next.mounts))
-    await this.#cx.commit((state) => decideChange(state, group.name, next))
-    if (group.loadedOn !== null) await loadAt(this.#cx, this.#cx.group(group.name), group.loadedOn, null)
-    this.#cx.deps.events.emit('serverGroup.changed', 'info', { name: group.name })
-    return { discrepancies: found.discrepancies }
+    const build = async (): Promise<Json> => {
+      const site = this.#cx.other(group)
+      const found = await this.#cx.prevalidate({ ...group, ...change }, site)
+      this.#cx.deps.events.emit('serverGroup.checked', found.discrepancies.length > 0 ? 'warning' : 'info', { name: group.name, site, reason: 'configChange', discrepancies: found.discrepancies })
+      refuseDiscrepancies(group.name, found, input.onDiscrepancy ?? 'terminate', 'configuration change')
+      const { interfaces, mounts, nameRecords } = found.available
+      const reserve = { site, interfaces: [...interfaces], mounts: [...mounts], nameRecords: [...nameRecords], forced: found.discrepancies.length > 0 }
+      return { name: group.name, change, reserve, discrepancies: found.discrepancies.map((d) => ({ ...d })) }
+    }
+    const matches = (journaled: Json): boolean => GroupChangeWorkflowInput.is(journaled) && isDeepStrictEqual(journaled.change, change)
+    const result = await this.#operations.run(group.name, { request: { kind: 'change' }, type: GROUP_CHANGE_WORKFLOW, matches, input: build })
+    return decode(GroupChangeResult, result, 'change result')
   }
 
   /**
-   * Fails the group over to its other site: prevalidation and reservation, member failovers in parallel, load at
-   * the destination once every member is writable, unload at the source if reachable. With discrepancies,
-   * `terminate` (default) refuses with `E_PRECONDITION` (details list them) and changes nothing; `force`
-   * reserves what exists and proceeds — except past a blocking discrepancy (a missing volume, or a data volume
-   * another group has mounted), which refuses even a forced failover.
+   * Fails the group over to its other site (durable workflow `serverGroup.failover`): prevalidation and
+   * reservation, member failovers in parallel, load at the destination once every member is writable, unload at
+   * the source if reachable. With discrepancies, `terminate` (default) refuses with `E_PRECONDITION` (details list
+   * them) and changes nothing; `force` reserves what exists and proceeds — except past a blocking discrepancy (a
+   * missing volume, or a data volume another group has mounted), which refuses even a forced failover. Re-issued
+   * after a crash, it resumes the interrupted failover.
    */
   async failover(options: GroupFailoverOptions): Promise<GroupFailoverResult> {
     const input = decode(GroupFailoverInput, options, 'serverGroups.failover options')
     const group = this.#cx.group(input.name)
-    const running = group.operation
-    if (running !== null && this.#live.has(running.workflowId)) throw new DrError('E_CONFLICT', `server group "${group.name}" is running ${running.kind}`, { name: group.name })
-    if (running !== null && running.kind === 'failover') return (await this.#drive(group.name, running.workflowId, () => this.#workflows.resume(running.workflowId))) as unknown as GroupFailoverResult
-    const target = this.#cx.other(group)
-    const found = await this.#cx.prevalidate(group, target)
-    this.#cx.deps.events.emit('serverGroup.checked', found.discrepancies.length > 0 ? 'warning' : 'info', { name: group.name, site: target, reason: 'failover', discrepancies: found.discrepancies })
-    refuseDiscrepancies(group.name, found, input.onDiscrepancy ?? 'terminate', 'failover')
-    const { interfaces, mounts, nameRecords } = found.available
-    const run = { name: group.name, from: group.active, target, forced: found.discrepancies.length > 0, interfaces: [...interfaces], mounts: [...mounts], nameRecords: [...nameRecords] }
-    return (await this.#start(group.name, 'failover', GROUP_FAILOVER_WORKFLOW, run)) as unknown as GroupFailoverResult
+    const build = async (): Promise<Json> => {
+      const target = this.#cx.other(group)
+      const found = await this.#cx.prevalidate(group, target)
+      this.#cx.deps.events.emit('serverGroup.checked', found.discrepancies.length > 0 ? 'warning' : 'info', { name: group.name, site: target, reason: 'failover', discrepancies: found.discrepancies })
+      refuseDiscrepancies(group.name, found, input.onDiscrepancy ?? 'terminate', 'failover')
+      const { interfaces, mounts, nameRecords } = found.available
+      return { name: group.name, from: group.active, target, forced: found.discrepancies.length > 0, interfaces: [...interfaces], mounts: [...mounts], nameRecords: [...nameRecords] }
+    }
+    const result = await this.#operations.run(group.name, { request: { kind: 'failover' }, type: GROUP_FAILOVER_WORKFLOW, matches: () => true, input: build })
+    return result as unknown as GroupFailoverResult
   }
 
   /**
-   * Resynchronises every member back towards the group's previous site (in parallel; see `evMirrors.resync`), then
-   * finishes an unload a failover had to defer there — the old site must be reachable for a resync anyway.
+   * Resynchronises every member back towards the group's previous site (durable workflow `serverGroup.resync`):
+   * first finishes an unload a failover had to defer there, then resyncs the members in parallel (see
+   * `evMirrors.resync`; members resynchronised already are left alone). `E_PRECONDITION`, changing nothing, when a
+   * member is not failed over to the site the group is active on.
    */
   async resync(options: GroupResyncOptions): Promise<readonly EvMirrorView[]> {
     const input = decode(GroupResyncInput, options, 'serverGroups.resync options')
     const group = this.#cx.group(input.name)
-    const extra = { ...(input.acknowledgeDataLoss === true ? { acknowledgeDataLoss: true as const } : {}), ...(input.safetySnapshot === true ? { safetySnapshot: true as const } : {}) }
-    const members = await Promise.all(group.members.map((id) => this.#cx.deps.evMirrors.resync({ id, ...extra })))
-    if (group.pendingUnload !== undefined) await this.#finishUnload(group, group.pendingUnload)
-    return members
+    const request = { name: input.name, acknowledgeDataLoss: input.acknowledgeDataLoss === true, safetySnapshot: input.safetySnapshot === true }
+    const build = async (): Promise<Json> => {
+      await checkResyncable(this.#cx, group)
+      return request
+    }
+    await this.#operations.run(group.name, { request: { kind: 'resync' }, type: GROUP_RESYNC_WORKFLOW, matches: same(request), input: build })
+    return Promise.all(group.members.map((id) => this.#cx.deps.evMirrors.get({ id })))
   }
 
   /**
@@ -310,16 +322,12 @@ export class ServerGroupFacade {
   }
 
   /**
-   * Resumes every operation a crash interrupted (and closes the record of one whose workflow the system already
-   * finished); resolves once they have settled.
+   * Resumes every group operation a crash interrupted — load, unload, move, configuration change, resync, failover,
+   * series snapshot — (and closes the record of one whose workflow has ended meanwhile, reporting
+   * `serverGroup.operationFailed` when it failed); resolves once they have settled.
    */
   async recover(): Promise<void> {
-    for (const group of Object.values(this.#cx.store.state.groups)) {
-      const op = group.operation
-      if (op === null || this.#live.has(op.workflowId)) continue
-      if ((await this.#workflows.history(op.workflowId))?.status !== 'running') await this.#cx.commit((state) => decideOperation(state, group.name, null))
-      else await this.#drive(group.name, op.workflowId, () => this.#workflows.resume(op.workflowId)).catch(() => undefined)
-    }
+    await this.#operations.recover()
   }
 
   /** Starts the series loops of the scheduled groups (and stops those no longer scheduled). */
@@ -341,46 +349,15 @@ export class ServerGroupFacade {
   async #seriesSnapshot(name: string, reason: string): Promise<SeriesSnapshot> {
     const group = this.#cx.group(name)
     const snapshot = `${name}.dr.${group.series.next}`
-    await this.#start(name, 'snapshot', GROUP_SNAPSHOT_WORKFLOW, { name, snapshot, reason })
+    const matches = (journaled: Json): boolean => GroupSnapshotWorkflowInput.is(journaled) && journaled.snapshot === snapshot
+    await this.#operations.run(name, { request: { kind: 'snapshot' }, type: GROUP_SNAPSHOT_WORKFLOW, matches, input: async () => ({ name, snapshot, reason }) })
     const taken = this.#cx.group(name).series.taken.find((s) => s.name === snapshot)
     if (taken === undefined) throw new DrError('E_INTERNAL', `series snapshot "${snapshot}" was not recorded`, { name })
     return taken
   }
+}
 
-  /** Dismounts a group where it is not loaded (an unload a failover deferred) and clears the pending record. */
-  async #finishUnload(group: ServerGroup, site: string): Promise<void> {
-    await unloadAt(this.#cx, group, site, true)
-    await this.#cx.commit((state) => decideUnloadDeferred(state, group.name, null))
-    this.#cx.deps.events.emit('serverGroup.unloaded', 'info', { name: group.name, site })
-  }
-
-  async #start(name: string, kind: 'failover' | 'snapshot', type: string, input: Json): Promise<Json> {
-    const stale = this.#cx.group(name).operation
-    if (stale !== null && (await this.#workflows.history(stale.workflowId))?.status !== 'running') await this.#cx.commit((state) => decideOperation(state, name, null))
-    const workflowId = `${type}:${name}:${randomUUID()}`
-    this.#live.add(workflowId)
-    try {
-      await this.#cx.commit((state) => decideOperation(state, name, { kind, workflowId }))
-    } catch (error) {
-      this.#live.delete(workflowId)
-      throw error
-    }
-    return this.#drive(name, workflowId, () => this.#workflows.run(type, workflowId, input))
-  }
-
-  /** Runs (or resumes) a group operation's workflow in this process and closes its record once it has settled. */
-  async #drive(name: string, workflowId: string, run: () => Promise<Json>): Promise<Json> {
-    this.#live.add(workflowId)
-    try {
-      const result = await run()
-      await this.#cx.commit((state) => decideOperation(state, name, null))
-      return result
-    } catch (error) {
-      if (error instanceof InjectedCrash) throw error
-      if ((await this.#workflows.history(workflowId))?.status !== 'running') await this.#cx.commit((state) => decideOperation(state, name, null))
-      throw toDrError(error)
-    } finally {
-      this.#live.delete(workflowId)
-    }
-  }
+/** Whether a journaled workflow input is `request` (the same call re-issued). */
+function same(request: Json): (journaled: Json) => boolean {
+  return (journaled) => isDeepStrictEqual(journaled, request)
 }

@@ -69,7 +69,7 @@ export async function runGroupFailover(cx: GroupContext, wf: WorkflowContext, in
       cx.deps.events.emit('serverGroup.unloadDeferred', 'warning', { name: input.name, site: input.from, reason: 'unreachable' })
       return false
     }
-    await unloadAt(cx, group, input.from, true)
+    await unloadAt(cx, group, input.from)
     cx.deps.events.emit('serverGroup.unloaded', 'info', { name: input.name, site: input.from })
     return true
   })

@@ -77,6 +77,18 @@ export function volumeHolder(state: ServerGroupsState, name: string, site: strin
   return holders(state, name, site).find((g) => g.mounts.some((m) => m.volume === volume))
 }
 
+/**
+ * What keeps interface `iface` from serving group `name` at `site`, decided on the journal alone: the site does not
+ * offer it (`offered`: the interface names it offers), or another group uses it there. Undefined when it is free.
+ *
+ * @public
+ */
+export function interfaceProblem(state: ServerGroupsState, name: string, site: string, offered: readonly string[], iface: string): Discrepancy | undefined {
+  if (!offered.includes(iface)) return { kind: 'insufficientInterfaces', item: iface, detail: `${site} does not offer interface ${iface}`, blocksLoad: false }
+  const user = interfaceHolder(state, name, site, iface)
+  return user === undefined ? undefined : { kind: 'interfaceInUse', item: iface, detail: `used by server group ${user.name}`, blocksLoad: false }
+}
+
 /** Whether `owner` holding one of the group's addresses is the group itself (where it is, or was left, loaded). */
 function ownedByGroup(group: ServerGroup, owner: string): boolean {
   return group.loadedOn === owner || group.pendingUnload === owner
@@ -92,11 +104,10 @@ export function prevalidate(state: ServerGroupsState, group: ServerGroup, facts:
   const discrepancies: Discrepancy[] = []
   const interfaces: string[] = []
   for (const wanted of group.interfaces) {
-    const user = interfaceHolder(state, group.name, facts.site, wanted.name)
+    const unusable = interfaceProblem(state, group.name, facts.site, facts.offered, wanted.name)
     const carrier = Object.values(state.groups).find((g) => g.name !== group.name && g.loadedOn !== null && g.interfaces.some((i) => i.address === wanted.address))
     const owner = facts.addressOwners[wanted.address]
-    if (!facts.offered.includes(wanted.name)) discrepancies.push({ kind: 'insufficientInterfaces', item: wanted.name, detail: `${facts.site} does not offer interface ${wanted.name}`, blocksLoad: false })
-    else if (user !== undefined) discrepancies.push({ kind: 'interfaceInUse', item: wanted.name, detail: `used by server group ${user.name}`, blocksLoad: false })
+    if (unusable !== undefined) discrepancies.push(unusable)
     else if (carrier !== undefined) discrepancies.push({ kind: 'addressInUse', item: wanted.address, detail: `carried by server group ${carrier.name}`, blocksLoad: false })
     else if (owner !== undefined && !ownedByGroup(group, owner)) discrepancies.push({ kind: 'addressInUse', item: wanted.address, detail: `held by site ${owner} outside drkit`, blocksLoad: false })
     else interfaces.push(wanted.name)

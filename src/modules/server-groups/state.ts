@@ -90,6 +90,24 @@ export const PartialFailoverCodec = t.type(
 export type PartialFailover = t.TypeOf<typeof PartialFailoverCodec>
 
 /**
+ * The operation a server group is running — the durable workflow that holds the group until it settles: its kind
+ * and workflow id. One at a time: starting another is refused with `E_CONFLICT`.
+ *
+ * @public
+ */
+export const GroupOperationCodec = t.type(
+  { kind: t.keyof({ failover: null, snapshot: null, load: null, unload: null, move: null, change: null, resync: null }), workflowId: t.string },
+  'GroupOperation',
+)
+
+/**
+ * An operation under way on a group.
+ *
+ * @public
+ */
+export type GroupOperation = t.TypeOf<typeof GroupOperationCodec>
+
+/**
  * A server group (virtual server): its two sites and the one it is active on, the site it is loaded on (null:
  * unloaded), its network identity (interfaces with addresses, name records), its mounts, the expandable-volume
  * relationships of its volumes, the embedder's configuration (shares, exports, user mappings…), a reservation
@@ -112,7 +130,7 @@ export const ServerGroupCodec = t.intersection([
     config: JsonValue,
     reservation: nullable(ReservationCodec),
     forced: t.boolean,
-    operation: nullable(t.type({ kind: t.keyof({ failover: null, snapshot: null }), workflowId: t.string })),
+    operation: nullable(GroupOperationCodec),
     outOfSync: t.array(t.string),
     series: t.type({ everyMs: nullable(t.number), next: t.number, taken: t.array(SeriesSnapshotCodec) }),
     createdAt: t.number,
@@ -162,7 +180,7 @@ export const ServerGroupsJournalEventCodec = t.union([
   t.type({ type: t.literal('group.loaded'), data: t.type({ ...Named, site: t.string }) }),
   t.type({ type: t.literal('group.unloaded'), data: t.type(Named) }),
   t.type({ type: t.literal('group.reserved'), data: t.type({ ...Named, reservation: nullable(ReservationCodec) }) }),
-  t.type({ type: t.literal('group.operation'), data: t.type({ ...Named, operation: nullable(t.type({ kind: t.keyof({ failover: null, snapshot: null }), workflowId: t.string })) }) }),
+  t.type({ type: t.literal('group.operation'), data: t.type({ ...Named, operation: nullable(GroupOperationCodec) }) }),
   t.type({ type: t.literal('group.failedOver'), data: t.type({ ...Named, site: t.string, forced: t.boolean }) }),
   t.type({ type: t.literal('group.partiallyFailedOver'), data: t.type({ ...Named, partial: PartialFailoverCodec }) }),
   t.type({ type: t.literal('group.unloadDeferred'), data: t.type({ ...Named, site: nullable(t.string) }) }),
