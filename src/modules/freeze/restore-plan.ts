@@ -88,7 +88,7 @@ export async function planRestore(ctx: FreezeContext, run: PlanContext, sources:
 /**
  * Restores the data of `run.record` from the planned sources, each in turn (`freeze.sourceFailed` for each that
  * fails; `freeze.restored` for the one that works, with a consistency warning when writes reached the volume after
- * the restore point). Before the first call that changes the volume's data it records that the restore altered
+ * the restore point, or may have: this process saw no flushes before it started). Before the first call that changes the volume's data it records that the restore altered
  * it (`restore.altered`). With `run.guardRollback`, a snapshot is checked again right before the rollback (writes in
  * flight when the plan was made have landed since) and refused if it lacks any. `E_UNAVAILABLE` naming every
  * failure when no source works.
@@ -97,7 +97,7 @@ export async function planRestore(ctx: FreezeContext, run: PlanContext, sources:
  */
 export async function restoreData(
   ctx: FreezeContext,
-  run: PlanContext & { readonly key: string; readonly runtime: VolumeRuntime; readonly oldestJournaled: number | null },
+  run: PlanContext & { readonly key: string; readonly runtime: VolumeRuntime },
   plan: readonly RestoreSource[],
   signal: AbortSignal,
 ): Promise<RestoredData> {
@@ -116,9 +116,11 @@ export async function restoreData(
       const outcome = await restoreFrom(sourceCtx, source)
       const durationMs = ctx.clock.now() - began
       const restorePointAt = outcome.restorePointAt
-      // A guarded rollback went ahead only because nothing reached the volume after the restore point.
-      const lostWrites = !run.guardRollback && restorePointAt !== null && runtime.flushedSince(restorePointAt)
-      const consistencyWarning = restorePointAt !== null && (lostWrites || (run.oldestJournaled !== null && run.oldestJournaled < restorePointAt))
+      // Writes that reached the volume after the restore point are gone, and the journal replays onto a state that
+      // lacks them: a state the applications never saw (seed 004, A11). Without such writes, the restore point plus
+      // the replayed journal is exactly what they saw, however old the journaled writes are. A guarded rollback
+      // went ahead only because nothing reached the volume after the restore point.
+      const consistencyWarning = !run.guardRollback && restorePointAt !== null && runtime.flushedSince(restorePointAt)
       const view = sourceView(source)
       const restored: RestoredData = { source: view, fromVolume: record.activeVolume, toVolume: outcome.toVolume, copiedBlocks: outcome.copiedBlocks, restorePointAt, durationMs }
       ctx.events.emit('freeze.restored', consistencyWarning ? 'warning' : 'info', { ...where, ...restored, consistencyWarning, failedSources: failed })

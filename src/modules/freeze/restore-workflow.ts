@@ -206,7 +206,7 @@ export class RestoreWorkflow {
     )
     const restored = RestoredCodec.encode(
       (await wf.step('restore', async () => {
-        const data = { key: input.key, restoreId: input.restoreId, record: protection(), runtime, oldestJournaled: journal.oldestAt, guardRollback: guardsRollback(input, protection()) }
+        const data = { key: input.key, restoreId: input.restoreId, record: protection(), runtime, guardRollback: guardsRollback(input, protection()) }
         return RestoredCodec.encode(await restoreData(ctx, data, plan, wf.signal)) as unknown as Json
       })) as unknown as Restored,
     )
@@ -217,7 +217,9 @@ export class RestoreWorkflow {
       runtime.forgetSize()
       return true
     })
-    const replayed = await wf.step('replay', async () => replayJournal(ctx, runtime, input.restoreId, { site: record.site, volume: restored.toVolume }, wf.signal))
+    const replayed = await wf.step('replay', async () =>
+      journal.count === 0 ? 0 : replayJournal(ctx, runtime, input.restoreId, { site: record.site, volume: restored.toVolume }, wf.signal),
+    )
     await wf.step('unlock', async () => ctx.locks.release(record.site, record.volume, holder))
     return wf.step('thaw', async () => {
       // Held I/O runs from now on, while the actors are thawed; an actor timeout that fires meanwhile finds its

@@ -65,11 +65,15 @@ export class WriteJournal {
     return `freeze/journal/${restoreId}`
   }
 
-  /** Saves `writes` (oldest first) as the sealed journal of `restoreId`; a journal sealed already is kept as it is. */
+  /**
+   * Saves `writes` (oldest first) as the sealed journal of `restoreId`; a journal sealed already is kept as it is.
+   * No writes and no journal yet: nothing is written (there is nothing to replay, and `load` finds no journal).
+   */
   async save(restoreId: string, writes: readonly CachedWrite[]): Promise<JournalSummary> {
     const stream = WriteJournal.streamOf(restoreId)
     let folded = await this.#fold(stream)
     if (folded.sealed) return summary(stream, folded.writes)
+    if (folded.version === 0 && writes.length === 0) return summary(stream, writes)
     if (folded.version > 0) {
       await this.#store.append(stream, folded.version, [{ type: 'journal.reset', data: {} }])
       folded = await this.#fold(stream)

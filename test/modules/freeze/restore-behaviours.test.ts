@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { DrError, isDrError } from '../../../src/kernel/index.js'
+import { DrError, ManualClock, isDrError } from '../../../src/kernel/index.js'
 import { WriteJournal } from '../../../src/modules/freeze/index.js'
-import { BS, barrier, filled, freezeWorld, pause, protectDb, token, type FreezeWorld } from '../../fixtures/freeze-world.js'
+import { BS, barrier, filled, freezeWorld, protectDb, token, type FreezeWorld } from '../../fixtures/freeze-world.js'
 
 async function protectedWorld(extra: Record<string, unknown> = {}, options: Parameters<typeof freezeWorld>[0] = {}): Promise<FreezeWorld> {
   const w = await freezeWorld(options)
@@ -152,10 +152,14 @@ describe('the restore flow', () => {
   })
 
   it('behaviour 23: the health probe detects a volume that stops answering though no application I/O failed', async () => {
-    const w = await protectedWorld({ probeEveryMs: 20 })
+    const clock = new ManualClock()
+    const w = await protectedWorld({ probeEveryMs: 20 }, { clock })
     w.storageFaults['east']!.fail({ method: 'volumeInfo', times: 1, error: new DrError('E_UNAVAILABLE', 'no answer') })
-    for (let i = 0; i < 100 && w.names('freeze.thawed').length === 0; i++) await pause(10)
+    await clock.advance(19)
+    expect(w.names('freeze.disruptionDetected')).toEqual([])
+    await clock.advance(1)
     expect(w.names('freeze.disruptionDetected')[0]?.payload).toMatchObject({ channel: 'probe', code: 'E_UNAVAILABLE' })
+    expect((await w.freeze.settled({ site: 'east', volume: 'db' })).lastRestore?.outcome).toBe('restored')
     expect(w.names('freeze.thawed')).toHaveLength(1)
     await w.module.close()
   })
@@ -219,6 +223,18 @@ describe('the restore flow', () => {
     const restored = w.names('freeze.restored')[0]
     expect(restored?.severity).toBe('warning')
     expect(restored?.payload.consistencyWarning).toBe(true)
+  })
+
+  it('behaviour 33: a restore point older than the journaled writes, with nothing on the volume written after it, gives exactly the state the application saw: no warning', async () => {
+    const w = await protectedWorld()
+    const h = await w.freeze.open({ site: 'east', volume: 'db', cache: { flushEveryMs: null } })
+    await h.read(0, 1)
+    await w.storage().createSnapshot('db', 'point', token)
+    await h.write(2 * BS, filled(BS, 7))
+    const result = await w.freeze.restore({ site: 'east', volume: 'db', source: { kind: 'snapshot', snapshot: 'point' } })
+    expect(result.replayedWrites).toBe(1)
+    expect(w.names('freeze.restored')[0]?.payload).toMatchObject({ consistencyWarning: false })
+    expect(await w.storage().read('db', 2 * BS, 1)).toEqual(filled(1, 7))
   })
 
   it('behaviour 33: no warning when the restore point holds everything written', async () => {
