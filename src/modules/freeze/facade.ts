@@ -46,6 +46,19 @@ export const FREEZE_DEFAULTS = { lockRetry: { minDelayMs: 10, maxDelayMs: 100, m
 export type ProtectionView = ProtectionRecord
 
 /**
+ * The I/O gate of a protected volume in this process, as `freeze.gate` shows it: whether it is frozen, how many
+ * operations wait in it and how many run, and the restore holding it (null: none).
+ *
+ * @public
+ */
+export interface GateView {
+  readonly frozen: boolean
+  readonly heldIo: number
+  readonly inFlight: number
+  readonly restoreId: string | null
+}
+
+/**
  * What `freeze.reportDisruption` returns: the restore the report started or joined.
  *
  * @public
@@ -200,6 +213,14 @@ export class FreezeFacade {
     this.#co.ctx.state.protection(key)
     await this.#co.runtime(key).chain
     return this.#co.ctx.state.protection(key)
+  }
+
+  /** The I/O gate of a protected volume in this process: frozen or not, operations held and running, its restore. */
+  async gate(options: VolumeRef): Promise<GateView> {
+    const key = this.#key(decode(VolumeRefInput, options, 'freeze.gate options'))
+    this.#co.ctx.state.protection(key)
+    const runtime = this.#co.runtime(key)
+    return { frozen: runtime.gate.frozen, heldIo: runtime.gate.pending, inFlight: runtime.gate.inFlight, restoreId: runtime.active?.restoreId ?? null }
   }
 
   /**

@@ -1,7 +1,7 @@
 export { openFreezeModule } from './module.js'
 export type { FreezeModule } from './module.js'
 export { FreezeFacade, FREEZE_DEFAULTS } from './facade.js'
-export type { ProtectionView, ReportResult } from './facade.js'
+export type { GateView, ProtectionView, ReportResult } from './facade.js'
 export { FreezeCoordinator, workflowIdOf } from './coordinator.js'
 export type { Detection, StartedRestore } from './coordinator.js'
 export { SerialState } from './context.js'

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { DrError } from '../../../src/kernel/index.js'
+import { WriteJournal } from '../../../src/modules/freeze/index.js'
 import { BS, filled, freezeWorld, protectDb, token, type FreezeWorld } from '../../fixtures/freeze-world.js'
 
 async function protectedWorld(): Promise<FreezeWorld> {
@@ -97,5 +98,25 @@ describe('adapter faults during a restore', () => {
     expect(w.hostFaults['east']!.calls.map((c) => c.method)).not.toContain('freezeActor')
     store['append'] = append
     expect(await h.read(0, 4)).toEqual(filled(4, 1))
+  })
+
+  it('journaled writes that cannot be written back after a failed restore are reported, kept in the caches and the journal, and flushed once storage is back', async () => {
+    const w = await protectedWorld()
+    const h = await w.freeze.open({ site: 'east', volume: 'db', cache: { flushEveryMs: null } })
+    await h.write(BS, filled(BS, 4))
+    // The plan sees the snapshot, the restore step cannot read it: nothing on the volume changes.
+    w.storageFaults['east']!.fail({ method: 'snapshotInfo', when: (call) => call.nth >= 2, error: new DrError('E_CORRUPT', 'catalogue damaged') })
+    const writes = w.storageFaults['east']!.fail({ method: 'write', error: new DrError('E_ADAPTER', 'write path down') })
+    await expect(w.freeze.restore({ site: 'east', volume: 'db' })).rejects.toMatchObject({ code: 'E_UNAVAILABLE' })
+    const retained = w.names('freeze.journalRetained')
+    expect(retained.map((e) => [e.severity, e.payload])).toEqual([['critical', expect.objectContaining({ writes: 1, code: 'E_ADAPTER' })]])
+    const restoreId = retained[0]!.payload.restoreId
+    expect((await new WriteJournal(w.stateStore).load(restoreId)).removed).toBe(false)
+    expect(h.dirtyBytes).toBe(BS)
+    expect(await h.read(BS, 2)).toEqual(filled(2, 4))
+    writes()
+    await h.flush()
+    expect(await w.storage().read('db', BS, 2)).toEqual(filled(2, 4))
+    expect(h.dirtyBytes).toBe(0)
   })
 })

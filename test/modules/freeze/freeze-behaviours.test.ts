@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest'
-import { DrError } from '../../../src/kernel/index.js'
-import { BS, barrier, filled, freezeWorld, isSettled, pause, protectDb, token } from '../../fixtures/freeze-world.js'
+import { DrError, ManualClock } from '../../../src/kernel/index.js'
+import { BS, barrier, filled, freezeWorld, heldIo, protectDb, token, track } from '../../fixtures/freeze-world.js'
 
-async function protectedWorld() {
-  const w = await freezeWorld()
+async function protectedWorld(clock?: ManualClock) {
+  const w = await freezeWorld(clock === undefined ? {} : { clock })
   await w.storage().write('db', 0, filled(BS, 1), token)
   await w.storage().createSnapshot('db', 'base', token)
   await w.storage().createVolume({ name: 'logs', sizeBytes: 16 * BS, blockSize: BS }, token)
@@ -25,9 +25,12 @@ describe('freezing only what touches the volume', () => {
     const frozen = Object.fromEntries((await w.host().listActors('db')).concat(await w.host().listActors('logs')).map((a) => [a.id, a.frozen]))
     expect(frozen).toEqual({ p1: true, p2: false })
     const heldRead = v.read(0, 4)
+    const read = track(heldRead)
     await other.write(0, filled(8, 9))
     expect(await other.read(0, 8)).toEqual(filled(8, 9))
-    expect(await isSettled(heldRead)).toBe(false)
+    await heldIo(w, 1)
+    expect(read.settled).toBe(false)
+    expect(await w.freeze.gate({ site: 'east', volume: 'logs' })).toMatchObject({ frozen: false, heldIo: 0 })
     hold.release()
     await restore
     expect(await heldRead).toEqual(filled(4, 1))
@@ -66,10 +69,14 @@ describe('freezing only what touches the volume', () => {
     const restore = w.freeze.restore({ site: 'east', volume: 'db' })
     await hold.entered
     const read = h.read(0, 4)
-    expect(await isSettled(read)).toBe(false)
+    const state = track(read)
+    await heldIo(w, 1)
+    const reads = w.storageFaults['east']!.count('read')
+    expect(state.settled).toBe(false)
     hold.release()
     await restore
     expect(await read).toEqual(filled(4, 1))
+    expect(w.storageFaults['east']!.count('read')).toBe(reads + 1)
   })
 
   it('behaviour 5: while V is dismounted nothing reads through its path, yet the volume stays visible to the storage', async () => {
@@ -81,7 +88,9 @@ describe('freezing only what touches the volume', () => {
     expect(await w.host().getMount('/mnt/data')).toBeUndefined()
     expect((await w.storage().volumeInfo('db')).name).toBe('db')
     const read = h.read(0, 4)
-    expect(await isSettled(read)).toBe(false)
+    const state = track(read)
+    await heldIo(w, 1)
+    expect(state.settled).toBe(false)
     hold.release()
     await restore
     expect(await read).toEqual(filled(4, 1))
@@ -107,13 +116,17 @@ describe('freezing only what touches the volume', () => {
   })
 
   it('behaviour 6: the periodic sweep freezes an actor the host starts listing during the restore', async () => {
-    const w = await protectedWorld()
+    const clock = new ManualClock()
+    const w = await protectedWorld(clock)
     const hold = barrier(w.storage(), 'restoreSnapshot')
     const restore = w.freeze.restore({ site: 'east', volume: 'db' })
     await hold.entered
     w.host().addActor({ id: 'p4', kind: 'process', volumes: ['db'] })
-    for (let i = 0; i < 40 && !(await w.host().listActors('db'))[0]?.frozen; i++) await pause(10)
+    await clock.advance(99)
+    expect((await w.host().listActors('db'))[0]?.frozen).toBe(false)
+    await clock.advance(1)
     expect((await w.host().listActors('db'))[0]?.frozen).toBe(true)
+    expect(w.names('freeze.frozen').find((e) => e.payload.lateJoiner)?.payload.actors).toEqual(['p4'])
     hold.release()
     await restore
     expect((await w.host().listActors('db'))[0]?.frozen).toBe(false)
@@ -135,13 +148,18 @@ describe('freezing only what touches the volume', () => {
   })
 
   it('behaviour 12: with no freeze timeout held I/O waits as long as the restore takes', async () => {
-    const w = await protectedWorld()
+    const clock = new ManualClock()
+    const w = await protectedWorld(clock)
     const h = await w.freeze.open({ site: 'east', volume: 'db' })
     const hold = barrier(w.storage(), 'restoreSnapshot')
     const restore = w.freeze.restore({ site: 'east', volume: 'db' })
     await hold.entered
     const read = h.read(0, 4)
-    expect(await isSettled(read, 300)).toBe(false)
+    const state = track(read)
+    await heldIo(w, 1)
+    await clock.advance(24 * 3600_000)
+    expect(state.settled).toBe(false)
+    expect(await w.freeze.gate({ site: 'east', volume: 'db' })).toMatchObject({ frozen: true, heldIo: 1 })
     expect(w.names('freeze.timedOut')).toEqual([])
     hold.release()
     await restore

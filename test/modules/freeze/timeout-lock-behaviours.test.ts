@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { ManualClock } from '../../../src/kernel/index.js'
-import { BS, barrier, filled, freezeWorld, isSettled, protectDb, token, type FreezeWorld } from '../../fixtures/freeze-world.js'
+import { BS, barrier, filled, freezeWorld, heldIo, protectDb, token, track, type FreezeWorld } from '../../fixtures/freeze-world.js'
 
 async function manualWorld(extra: Record<string, unknown>, random?: () => number): Promise<{ w: FreezeWorld; clock: ManualClock }> {
   const clock = new ManualClock()
@@ -20,9 +20,12 @@ describe('freeze timeouts', () => {
     const restore = w.freeze.restore({ site: 'east', volume: 'db' })
     await hold.entered
     const held = h.read(0, 4)
+    const state = track(held)
     const outcome = held.catch((error: unknown) => error)
+    await heldIo(w, 1)
     await clock.advance(999)
-    expect(await isSettled(held)).toBe(false)
+    expect(state.settled).toBe(false)
+    expect((await w.freeze.gate({ site: 'east', volume: 'db' })).heldIo).toBe(1)
     await clock.advance(1)
     expect(await outcome).toMatchObject({ code: 'E_TIMEOUT' })
     const timedOut = w.names('freeze.timedOut').map((e) => e.payload)
@@ -34,7 +37,9 @@ describe('freeze timeouts', () => {
     )
     expect((await w.host().listActors('db'))[0]?.frozen).toBe(false)
     const later = h.read(0, 4)
-    expect(await isSettled(later)).toBe(false)
+    const laterState = track(later)
+    await heldIo(w, 1)
+    expect(laterState.settled).toBe(false)
     hold.release()
     const result = await restore
     expect(result.summary.outcome).toBe('restored')
@@ -169,8 +174,9 @@ describe('the update lock', () => {
     await hold.entered
     expect(await w.freeze.lockHolder({ site: 'east', volume: 'db' })).toMatch(/^restore-/)
     const writer = w.freeze.lockVolume({ site: 'east', volume: 'db', holder: 'writer' })
+    const state = track(writer)
     await clock.advance(500)
-    expect(await isSettled(writer)).toBe(false)
+    expect(state.settled).toBe(false)
     hold.release()
     await restore
     await clock.advance(50)
