@@ -115,8 +115,15 @@ export function decideOperationFailed(state: MirrorState, id: string, epoch: num
   return E.right([{ type: 'mirror.operationFailed', data: { id, at, epoch, resume } }])
 }
 
+/** `E_FENCED` when an outcome is stamped with an epoch older than the relationship's: epochs never go back. */
+function staleEpoch(rel: Relationship, epoch: number): DrError | undefined {
+  if (epoch >= rel.epoch) return undefined
+  return new DrError('E_FENCED', `mirror "${rel.id}" is at epoch ${rel.epoch}; an outcome at epoch ${epoch} is stale`, { id: rel.id, epoch, current: rel.epoch })
+}
+
 /**
- * Decides the outcome of a failover (idempotent: a relationship already failed over decides nothing).
+ * Decides the outcome of a failover (idempotent: a relationship already failed over decides nothing). An outcome
+ * older than the relationship's epoch is refused with `E_FENCED`.
  *
  * @public
  */
@@ -124,6 +131,8 @@ export function decideFailedOver(state: MirrorState, id: string, epoch: number, 
   const rel = state.relationships[id]
   if (rel === undefined) return E.left(notFound(id))
   if (rel.state !== 'failingOver') return E.right([])
+  const stale = staleEpoch(rel, epoch)
+  if (stale !== undefined) return E.left(stale)
   return E.right([{ type: 'mirror.failedOver', data: { id, at, epoch, primary, restartPoint } }])
 }
 
@@ -140,7 +149,8 @@ export function decideResynced(state: MirrorState, id: string, at: number): Deci
 }
 
 /**
- * Decides the outcome of a failback or swap (idempotent).
+ * Decides the outcome of a failback or swap (idempotent). An outcome older than the relationship's epoch is
+ * refused with `E_FENCED`.
  *
  * @public
  */
@@ -148,6 +158,8 @@ export function decideReversed(state: MirrorState, id: string, epoch: number, pr
   const rel = state.relationships[id]
   if (rel === undefined) return E.left(notFound(id))
   if (rel.state !== 'reversing') return E.right([])
+  const stale = staleEpoch(rel, epoch)
+  if (stale !== undefined) return E.left(stale)
   return E.right([{ type: 'mirror.reversed', data: { id, at, epoch, primary } }])
 }
 

@@ -3,6 +3,7 @@ import { ManualClock } from '../../../src/kernel/index.js'
 import { openSnapshotModule } from '../../../src/modules/snapshot/index.js'
 import { WorkflowEngine } from '../../../src/kernel/index.js'
 import { EventBus } from '../../../src/kernel/index.js'
+import { memoryStateStore } from '../../../src/kernel/memory-state-store.js'
 import { BS, block, blockHashes, token, until } from '../../fixtures/mirror-world.js'
 import { durable, openSystem } from '../../fixtures/mirror-system.js'
 
@@ -42,6 +43,44 @@ describe('mirror facade: create, start, stop, status, list, delete', () => {
     for (const call of bad) await expect(call()).rejects.toMatchObject({ code: 'E_INVALID_INPUT' })
     expect(await d.stateStore.listStreams('')).toEqual([])
     expect((await d.raw['west']!.listVolumes()).length).toBe(0)
+    await s.module.close()
+  })
+
+  it('rejects bad input against a replicating relationship with E_INVALID_INPUT naming the field (io-ts path in details) and changes nothing', async () => {
+    const { d, s } = await system()
+    await s.mirrors.create(create)
+    await until(async () => (await s.mirrors.status('m')).lastPlayedBack === 1, 'initial copy')
+    const journal = async () => (await d.stateStore.read('mirror/relationships')).length
+    const snapshot = async () => {
+      const status = await s.mirrors.status('m')
+      return { length: await journal(), state: status.state, epoch: status.epoch, direction: status.direction, writable: await d.writableNow(), bandwidth: status.transfer.bandwidthBytesPerSecond, played: status.lastPlayedBack }
+    }
+    const before = await snapshot()
+    const bad: Array<[() => Promise<unknown>, string]> = [
+      [() => s.mirrors.failover('m', { mode: 'fast' } as never), 'mode'],
+      [() => s.mirrors.failover('m', { mode: 'default', timeout: '0s' }), 'timeout'],
+      [() => s.mirrors.failover('m', { mode: 'sync', signal: 'abort' } as never), 'signal'],
+      [() => s.mirrors.resync('m', { acknowledgeDataLoss: false } as never), 'acknowledgeDataLoss'],
+      [() => s.mirrors.resync('m', { safetySnapshot: 'yes' } as never), 'safetySnapshot'],
+      [() => s.mirrors.failback('m', { timeout: 'soon' } as never), 'timeout'],
+      [() => s.mirrors.swap('m', { timeout: -5 } as never), 'timeout'],
+      [() => s.mirrors.setBandwidth('m', { bandwidth: 'fast' } as never), 'bandwidth'],
+      [() => s.mirrors.setBandwidth('m', {} as never), 'bandwidth'],
+      [() => s.mirrors.create({ ...create, transfer: { bandwidth: '-1MiB' } } as never), 'bandwidth'],
+      [() => s.mirrors.create({ ...create, cut: { every: '10 parsecs' } }), 'every'],
+      [() => s.mirrors.list({ site: 'no site!' }), 'site'],
+    ]
+    for (const [call, field] of bad) {
+      const error = await call().then(
+        () => undefined,
+        (rejected: unknown) => rejected as { code: string; message: string; details: { violations?: Array<{ path: string }> } },
+      )
+      expect(error, `a call with a bad ${field} was accepted`).toMatchObject({ code: 'E_INVALID_INPUT' })
+      expect(error!.message).toContain(field)
+      expect(error!.details.violations?.some((v) => v.path.split('.').includes(field)), `details name the io-ts path of ${field}`).toBe(true)
+    }
+    expect(await snapshot()).toEqual(before)
+    expect(before).toMatchObject({ state: 'replicating', epoch: 1, writable: ['east'] })
     await s.module.close()
   })
 
@@ -134,23 +173,30 @@ describe('mirror facade: create, start, stop, status, list, delete', () => {
   })
 
   it('the retention guard protects the mirror\'s snapshots from the snapshot scheduler and nothing else', async () => {
-    const { s } = await system()
+    const { s, east } = await system()
     await s.mirrors.create(create)
+    await until(async () => (await s.mirrors.status('m')).lastPlayedBack === 1, 'initial copy')
     const guard = s.module.retentionGuard
     expect(guard('east', 'db', 'drkit.m.m.ds-1')).toBe(true)
     expect(guard('west', 'db', 'drkit.m.m.rp-2')).toBe(true)
     expect(guard('east', 'db', 'hourly-1')).toBe(false)
     expect(guard('east', 'other', 'drkit.m.m.ds-1')).toBe(false)
-    const clock = new ManualClock()
-    const snapshots = await openSnapshotModule({
-      stateStore: (await import('../../../src/kernel/memory-state-store.js')).memoryStateStore(),
-      workflows: new WorkflowEngine({ stateStore: (await import('../../../src/kernel/memory-state-store.js')).memoryStateStore(), clock }),
-      storage: () => s.storages['east']!,
-      events: new EventBus(),
-      clock,
-      token: () => token,
-    })
+    const clock = s.clock
+    const stateStore = memoryStateStore()
+    const snapshots = await openSnapshotModule({ stateStore, workflows: new WorkflowEngine({ stateStore, clock }), storage: () => s.storages['east']!, events: new EventBus(), clock, token: () => token })
     snapshots.scheduler.addGuard(guard)
+    // Two schedules with the tightest grid: one names its snapshots inside the mirror's namespace, one outside it.
+    const retention = { keepLast: 1, buckets: [] }
+    await snapshots.facade.addSchedule({ id: 'inside', site: 'east', volume: 'db', spec: { every: '1h' }, retention, prefix: 'drkit.m.m.hourly' })
+    await snapshots.facade.addSchedule({ id: 'outside', site: 'east', volume: 'db', spec: { every: '1h' }, retention, prefix: 'hourly' })
+    for (let hour = 0; hour < 3; hour++) {
+      await clock.advance(3_600_000)
+      await snapshots.scheduler.runDue()
+    }
+    const names = (await east.listSnapshots('db')).map((x) => x.name)
+    expect(names.filter((n) => n.startsWith('drkit.m.m.hourly')), 'guarded: none expired').toHaveLength(3)
+    expect(names.filter((n) => n.startsWith('hourly')), 'unguarded: the grid kept only the newest').toHaveLength(1)
+    expect(names).toContain('drkit.m.m.ds-1')
     await s.module.close()
   })
 })
