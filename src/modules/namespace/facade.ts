@@ -243,8 +243,10 @@ export class NamespaceFacade {
 
   /**
    * Fails a protected link over to its destination share now (the operator's failover), with its policy's hooks
-   * and mirror setting. Resolves when it has completed; a failed-over link is left as it is. An aborted `signal`
-   * stops it before its next step (`E_ABORTED`; the link goes back to its primary, `failoverError`).
+   * and mirror setting. Resolves when it has completed; a failed-over link is left as it is. `E_PRECONDITION`
+   * when the mirror has not completed its initial copy (the link becomes `failoverRequired`). An aborted `signal`
+   * stops it before its next step (`E_ABORTED`): the link goes back to its primary (`failoverError`), unless its
+   * mirror has been promoted meanwhile, when it stays on its destination (`failedOver`, with the error).
    */
   async failover(options: SwitchOptions): Promise<NamespaceNode> {
     const { namespace, path, signal } = decode(SwitchInput, options, 'namespace.failover options')

@@ -321,14 +321,3 @@ export function reduceNamespaceState(draft: NamespaceState, event: NamespaceJour
       return
   }
 }
-
-/**
- * The links of one namespace, in path order, as the namespace server document lists them.
- *
- * @public
- */
-export function linksOf(state: NamespaceState, namespace: string): NamespaceNode[] {
-  return allNodes(state)
-    .filter((node) => node.namespace === namespace && node.kind === 'link')
-    .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
-}
