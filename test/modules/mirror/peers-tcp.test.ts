@@ -91,7 +91,14 @@ describe('mirror peers over real TCP: authentication, strangers, interrupted con
     const refused = decodeFrame(answer.value as Uint8Array)
     expect(refused).toMatchObject({ kind: 'control', frame: { t: 'refused', code: 'E_PRECONDITION' } })
     expect(w.names('mirror.peerRejected').map((e) => e.payload)).toContainEqual(expect.objectContaining({ id: 'm', site: 'west', peer: 'north', code: 'E_PRECONDITION' }))
-    await new Promise((resolve) => setTimeout(resolve, 50))
+    // The refusal came on the hello, before west read anything else, and west closed the channel: nothing else of
+    // it was ever taken in. Neither the replica's progress record nor staging holds delta set 2.
+    await frames.next().then(
+      (end) => expect(end.done).toBe(true),
+      (error: unknown) => expect(error).toMatchObject({ code: 'E_UNAVAILABLE' }),
+    )
+    expect(((await w.west.getConfig('db', 'drkit.mirror.progress')) as { n?: number } | undefined)?.n).not.toBe(2)
+    expect(((await w.west.getConfig('db.mirror-staging', 'drkit.mirror.staging')) as { sets: unknown[] } | undefined)?.sets ?? []).toEqual([])
     expect(await blockHashes(w.west, 'db')).toEqual(before)
     expect(await w.mirrors.status('m')).toMatchObject({ lastPlayedBack: 1, lastReceived: 1 })
     expect(w.names('mirror.deltaSetReceived').filter((e) => e.payload['deltaSet'] === 2)).toEqual([])
