@@ -77,6 +77,17 @@ export class InjectedCrash extends DrError {
 }
 
 /**
+ * True when `error` means that this coordinator stopped acting, not that the operation failed: an injected crash
+ * (tests) or a stale fence token refused by an adapter (the lease moved on, {@link isStaleTokenError}). Code that
+ * records a failure must record nothing then: whoever holds the scope now resumes the run from the journal.
+ *
+ * @public
+ */
+export function isInterruption(error: unknown): boolean {
+  return error instanceof InjectedCrash || isStaleTokenError(error)
+}
+
+/**
  * The API a workflow body uses. `step` runs a named unit of work once: its result is journaled, and a
  * re-run of the same workflow id replays it instead of running it again.
  *

@@ -4,7 +4,7 @@ import type { Json } from '../../kernel/codecs.js'
 import { decode } from '../../kernel/decode.js'
 import { DrError, callAdapter, isDrError } from '../../kernel/errors.js'
 import { getOrThrow } from '../../kernel/either.js'
-import { InjectedCrash, type RunOptions, type WorkflowContext, type WorkflowEngine } from '../../kernel/workflow.js'
+import { InjectedCrash, isInterruption, type RunOptions, type WorkflowContext, type WorkflowEngine } from '../../kernel/workflow.js'
 import { constituentName } from '../volume/index.js'
 import { Cadence } from './cadence.js'
 import type { EvContext } from './context.js'
@@ -184,7 +184,7 @@ export class EvMirrorFacade {
     try {
       return decode(TransferResult, await this.#operation(rel, 'transfer', EV_TRANSFER_WORKFLOW, run, input.signal), 'transfer result')
     } catch (error) {
-      if (!(error instanceof InjectedCrash) && error instanceof DrError) this.#cx.events.emit('evMirror.transferFailed', 'error', { id: rel.id, snapshot: run.snapshot, code: error.code, message: error.message })
+      if (!isInterruption(error) && error instanceof DrError) this.#cx.events.emit('evMirror.transferFailed', 'error', { id: rel.id, snapshot: run.snapshot, code: error.code, message: error.message })
       throw error
     }
   }
@@ -342,7 +342,7 @@ export class EvMirrorFacade {
       await this.#cx.commit((state) => decideEnd(state, rel.id, operation.workflowId, this.#cx.clock.now()))
       return result
     } catch (error) {
-      if (error instanceof InjectedCrash) throw error
+      if (isInterruption(error)) throw error
       const history = await this.#workflows.history(operation.workflowId)
       if (history?.status !== 'running') await this.#cx.commit((state) => decideEnd(state, rel.id, operation.workflowId, this.#cx.clock.now()))
       throw error

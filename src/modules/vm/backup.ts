@@ -1,7 +1,7 @@
 import * as t from 'io-ts'
 import { DrError, callAdapter, isDrError, toDrError } from '../../kernel/errors.js'
 import type { Json } from '../../kernel/codecs.js'
-import { InjectedCrash, type WorkflowContext } from '../../kernel/workflow.js'
+import { isInterruption, type WorkflowContext } from '../../kernel/workflow.js'
 import type { VmInfo } from '../../ports/host.js'
 import { VmInfoCodec } from '../../ports/host-codecs.js'
 import { BackupMetadataCodec, HEADER_BYTES, BACKUP_BLOCK, SuperblockCodec, backupVolumeName, type BackupMetadata } from './backup-layout.js'
@@ -149,7 +149,7 @@ export async function runBackup(ctx: VmContext, wf: WorkflowContext, input: VmBa
     ctx.events.emit('vm.backupCompleted', 'info', { vmId: input.vmId, backupId: input.backupId, consistency: taken.consistency, takenAt: taken.takenAt })
     return BackupMetadataCodec.encode(metadata)
   } catch (error) {
-    if (error instanceof InjectedCrash) throw error
+    if (isInterruption(error)) throw error
     const failure = toDrError(error)
     const stage = typeof failure.details['stage'] === 'string' ? (failure.details['stage'] as Stage) : 'snapshot'
     ctx.events.emit('vm.backupFailed', 'error', { vmId: input.vmId, stage, reason: failure.message })

@@ -1,7 +1,7 @@
 import * as t from 'io-ts'
 import { DrError, callAdapter, toDrError } from '../../kernel/errors.js'
 import type { Json } from '../../kernel/codecs.js'
-import { InjectedCrash, type WorkflowContext } from '../../kernel/workflow.js'
+import { isInterruption, type WorkflowContext } from '../../kernel/workflow.js'
 import { runChildren } from './children.js'
 import { commit, planOf, siteOf, type VmContext } from './context.js'
 import { decideEndFailover } from './decide.js'
@@ -113,7 +113,7 @@ export async function runFailover(ctx: VmContext, wf: WorkflowContext, input: Vm
     const report: VmFailoverReport = { planId: plan.id, runId: input.runId, site, outcome, vms: outcomes }
     return VmFailoverReportCodec.encode(report)
   } catch (error) {
-    if (error instanceof InjectedCrash) throw error
+    if (isInterruption(error)) throw error
     const failure = toDrError(error)
     const reason = typeof failure.details['reason'] === 'string' ? failure.details['reason'] : failure.message
     await commit(ctx, (state) => decideEndFailover(state, plan.id, input.runId, 'failed'))

@@ -214,7 +214,7 @@ describe('ev-mirror: crash at every step, resume, invariants hold', () => {
 })
 
 describe('ev-mirror: a crash inside the member transfers', () => {
-  it('the coordinator dies after the k-th block read of a member transfer; after a restart every member resumes from its recorded progress', async () => {
+  it('the coordinator dies after the k-th chunk read of a member transfer; after a restart every member resumes from its recorded progress', async () => {
     let resumedMidway = 0
     let crashes = 0
     for (let k = 3; ; k += 4) {
@@ -222,7 +222,7 @@ describe('ev-mirror: a crash inside the member transfers', () => {
       const before = await readerView(w.volumes, 'west', 'db')
       let reads = 0
       w.faults.east.fail({
-        method: 'read',
+        method: 'readRanges',
         when: () => {
           if (++reads !== k) return false
           // The process dies: nothing else of it gets through to storage.

@@ -205,6 +205,18 @@ describe('vm backup', () => {
     }
   })
 
+  it('a storage call refused for a stale fence token is not a failed backup: nothing is reported, the run stays resumable', async () => {
+    const { d, s } = await world()
+    // Another coordinator took the scope over: the adapter refuses this one's token.
+    d.sites.east.storage.fail({ method: 'createSnapshot', error: new DrError('E_FENCED', 'stale token', { scope: 'vm-test', token: 1, current: 2 }) })
+    await expect(s.vms.backupNow({ plan: 'p1', vm: 'vm1' })).rejects.toMatchObject({ code: 'E_FENCED' })
+    expect(s.names('vm.backupFailed')).toEqual([])
+    const running = await s.workflows.listRunning()
+    expect(running).toHaveLength(1)
+    expect((await s.workflows.history(running[0] ?? ''))?.steps.some((step) => !step.outcome.ok || step.compensated)).toBe(false)
+    await s.close()
+  })
+
   it('refuses a backup of a VM the plan does not protect', async () => {
     const { d, s } = await world()
     await addVm(d, 'other', { tags: ['db'] })
