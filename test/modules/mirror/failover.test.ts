@@ -134,7 +134,7 @@ describe('mirror failover (behaviours 17–22)', () => {
     await w.s.module.close()
   })
 
-  it('behaviour 22: four relationships (a VDM root plus three data volumes) fail over concurrently; all four destinations end writable and all four sources read-only', async () => {
+  it('behaviour 22 (per-volume part; the VDM loads at the DR site only once every member is writable and is unloaded at the source: test/modules/server-groups/failover.test.ts, "members fail over in parallel…"): four relationships (a VDM root plus three data volumes) fail over concurrently; all four destinations end writable and all four sources read-only', async () => {
     const clock = new ManualClock()
     const d = await durable({ clock, create: false })
     const s = await openSystem(d)
