@@ -98,8 +98,9 @@ export class FreezeCoordinator {
   }
 
   /**
-   * Starts a restore of `key`, or joins the one that is running (a duplicate detection starts none). The volume's
-   * I/O is held from this moment. Emits `freeze.disruptionDetected` for the restore it starts.
+   * Starts a restore of `key`, or joins the one that is running (a duplicate detection starts none). The I/O of a
+   * disrupted (or dismounted) volume is held from this moment, that of a planned restore from its journal step.
+   * Emits `freeze.disruptionDetected` for the restore it starts.
    */
   detect(key: string, detection: Detection): StartedRestore {
     if (this.#closed) throw new DrError('E_CLOSED', 'the freeze module is closed', { key })
@@ -107,7 +108,9 @@ export class FreezeCoordinator {
     const runtime = this.runtime(key)
     const active = runtime.active
     if (active !== undefined) return { restoreId: active.restoreId, coalesced: true, done: active.done as Promise<RestoreResult> }
-    runtime.gate.close()
+    // A disrupted volume holds its I/O from now on; a planned restore of a healthy one only from its journal step,
+    // so that planning and freezing the actors cost the applications nothing.
+    if (!detection.planned || record.dismounted === true) runtime.gate.close()
     const restoreId = `${record.volume}-${this.ctx.clock.now().toString(36)}-${randomUUID().slice(0, 8)}`
     const input: RestoreWorkflowInput = {
       key,

@@ -54,6 +54,8 @@ export type FreezeEvents = {
     source: SourceView
     fromVolume: string
     toVolume: string
+    /** The size of the volume that holds the data now. */
+    sizeBytes: number
     copiedBlocks: number
     durationMs: number
     /** When the restored data was captured (snapshot time), null when it is current (standby, live replica). */

@@ -67,8 +67,9 @@ export async function ensureMounted(ctx: FreezeContext, record: ProtectionRecord
 }
 
 /**
- * Remounts after a restore: `toVolume` at the captured path, with the captured identity and options, then checks
- * that the host shows exactly that and gives the embedder's hooks their saved configuration back. If the path is
+ * Remounts after a restore: `toVolume` at the captured path, with the captured identity and options, checks that
+ * the host mounted exactly that (one host call; a path found taken is looked at once more, since a mount this
+ * restore made before a crash counts) and gives the embedder's hooks their saved configuration back. If the path is
  * taken by something else, or the host shows another identity, it emits `freeze.remountFailed` and rejects with
  * `E_CONFLICT`: the volume is never mounted elsewhere. Idempotent.
  *
@@ -83,18 +84,16 @@ export async function remountVolume(
 ): Promise<MountInfo> {
   const host = ctx.host(record.site)
   const wanted: MountInfo = { ...captured.mount, volume: toVolume, options: { ...captured.mount.options } }
-  const get = (): Promise<MountInfo | undefined> => retrying(ctx.clock, () => callAdapter(host.kind, 'getMount', () => host.getMount(wanted.path)))
-  let found = await get()
-  if (found === undefined) {
-    try {
-      await retrying(ctx.clock, () => callAdapter(host.kind, 'mount', () => host.mount(wanted, ctx.token())))
-    } catch (thrown) {
-      const error = toDrError(thrown)
-      if (error.code !== 'E_CONFLICT') throw error
-    }
-    found = await get()
+  let found: MountInfo | undefined
+  try {
+    found = await retrying(ctx.clock, () => callAdapter(host.kind, 'mount', () => host.mount(wanted, ctx.token())))
+  } catch (thrown) {
+    const error = toDrError(thrown)
+    if (error.code !== 'E_CONFLICT') throw error
+    // Taken: by this restore before a crash (or a lost reply), or by someone else.
+    found = await retrying(ctx.clock, () => callAdapter(host.kind, 'getMount', () => host.getMount(wanted.path)))
   }
-  if (found === undefined || found.volume !== wanted.volume || found.identity !== wanted.identity || !sameOptions(found, wanted)) {
+  if (found === undefined || found.path !== wanted.path || found.volume !== wanted.volume || found.identity !== wanted.identity || !sameOptions(found, wanted)) {
     const message = found === undefined ? `volume ${wanted.volume} is not mounted at "${wanted.path}"` : `"${wanted.path}" is mounted with volume "${found.volume}" and identity "${found.identity}"`
     reportRemountFailed(ctx, record, restoreId, wanted, found, message)
     throw new DrError('E_CONFLICT', `volume ${record.site}/${record.volume} cannot be remounted with its identity: ${message}`, { mountPath: wanted.path })

@@ -10,7 +10,7 @@ import type { VolumeRuntime } from './volume-runtime.js'
 
 /**
  * What one restore's data step did: the source that worked, the volume that holds the data now (the standby after
- * a swap), the blocks copied, when the restored data was captured (null: current) and how long the restore alone took.
+ * a swap) and its size, the blocks copied, when the restored data was captured (null: current) and how long the restore alone took.
  *
  * @public
  */
@@ -18,6 +18,7 @@ export interface RestoredData {
   readonly source: SourceView
   readonly fromVolume: string
   readonly toVolume: string
+  readonly sizeBytes: number
   readonly copiedBlocks: number
   readonly restorePointAt: number | null
   readonly durationMs: number
@@ -122,7 +123,15 @@ export async function restoreData(
       // went ahead only because nothing reached the volume after the restore point.
       const consistencyWarning = !run.guardRollback && restorePointAt !== null && runtime.flushedSince(restorePointAt)
       const view = sourceView(source)
-      const restored: RestoredData = { source: view, fromVolume: record.activeVolume, toVolume: outcome.toVolume, copiedBlocks: outcome.copiedBlocks, restorePointAt, durationMs }
+      const restored: RestoredData = {
+        source: view,
+        fromVolume: record.activeVolume,
+        toVolume: outcome.toVolume,
+        sizeBytes: outcome.sizeBytes,
+        copiedBlocks: outcome.copiedBlocks,
+        restorePointAt,
+        durationMs,
+      }
       ctx.events.emit('freeze.restored', consistencyWarning ? 'warning' : 'info', { ...where, ...restored, consistencyWarning, failedSources: failed })
       return restored
     } catch (thrown) {

@@ -48,13 +48,14 @@ export interface SourceContext {
 }
 
 /**
- * The result of a restore from one source: which volume now holds the data (the standby after a swap), how many
- * blocks were copied, and when the restored data was captured (null: current).
+ * The result of a restore from one source: which volume now holds the data (the standby after a swap) and its size,
+ * how many blocks were copied, and when the restored data was captured (null: current).
  *
  * @public
  */
 export interface SourceOutcome {
   readonly toVolume: string
+  readonly sizeBytes: number
   readonly copiedBlocks: number
   readonly restorePointAt: number | null
 }
@@ -134,12 +135,12 @@ export async function restoreFrom(ctx: SourceContext, source: RestoreSource): Pr
       const info = await retry(() => call(storage, 'snapshotInfo', () => storage.snapshotInfo(ctx.volume, source.snapshot)))
       await ctx.beforeChange?.()
       await retry(() => call(storage, 'restoreSnapshot', () => storage.restoreSnapshot(ctx.volume, source.snapshot, ctx.token())))
-      return { toVolume: ctx.volume, copiedBlocks: 0, restorePointAt: info.createdAt }
+      return { toVolume: ctx.volume, sizeBytes: info.sizeBytes, copiedBlocks: 0, restorePointAt: info.createdAt }
     }
     case 'standby': {
       const info = await retry(() => call(storage, 'volumeInfo', () => storage.volumeInfo(source.volume)))
       if (!info.online) throw new DrError('E_PRECONDITION', `standby volume "${source.volume}" is offline`, { volume: source.volume })
-      return { toVolume: source.volume, copiedBlocks: 0, restorePointAt: null }
+      return { toVolume: source.volume, sizeBytes: info.sizeBytes, copiedBlocks: 0, restorePointAt: null }
     }
     case 'replica':
       return copyReplica(ctx, await resolve(ctx, source.ref), retry)
@@ -195,7 +196,7 @@ async function copyReplica(ctx: SourceContext, location: ReplicaLocation, retry:
   for (const hole of blockRuns(zeroed, Number.MAX_SAFE_INTEGER)) {
     await retry(() => call(local, 'trim', () => local.trim(ctx.volume, hole.start * blockSize, hole.count * blockSize, ctx.token())))
   }
-  return { toVolume: ctx.volume, copiedBlocks: data.length, restorePointAt: snapshot?.createdAt ?? null }
+  return { toVolume: ctx.volume, sizeBytes: targetSize, copiedBlocks: data.length, restorePointAt: snapshot?.createdAt ?? null }
 }
 
 async function resolve(ctx: SourceContext, ref: string): Promise<ReplicaLocation> {

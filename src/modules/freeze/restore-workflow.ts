@@ -68,14 +68,18 @@ const CapturedCodec = t.type({
 })
 type Captured = t.TypeOf<typeof CapturedCodec>
 
-const RestoredCodec = t.type({
-  source: t.type({ kind: t.keyof({ snapshot: null, replica: null, standby: null }), ref: t.string }),
-  fromVolume: t.string,
-  toVolume: t.string,
-  copiedBlocks: t.number,
-  restorePointAt: t.union([t.number, t.null]),
-  durationMs: t.number,
-})
+/** What the `restore` step recorded (without the size, as earlier versions recorded it). */
+const RestoredCodec = t.intersection([
+  t.type({
+    source: t.type({ kind: t.keyof({ snapshot: null, replica: null, standby: null }), ref: t.string }),
+    fromVolume: t.string,
+    toVolume: t.string,
+    copiedBlocks: t.number,
+    restorePointAt: t.union([t.number, t.null]),
+    durationMs: t.number,
+  }),
+  t.partial({ sizeBytes: t.number }),
+])
 type Restored = t.TypeOf<typeof RestoredCodec>
 
 /** What the steps after `assess` share. */
@@ -214,7 +218,7 @@ export class RestoreWorkflow {
     await wf.step('remount', async () => {
       await remountVolume(ctx, protection(), captured, restored.toVolume, input.restoreId)
       await ctx.state.execute((state) => decideRepoint(state, input.key, restored.toVolume))
-      runtime.forgetSize()
+      runtime.knowSize(restored.sizeBytes)
       return true
     })
     const replayed = await wf.step('replay', async () =>
@@ -269,7 +273,7 @@ export class RestoreWorkflow {
       const code = (DrErrorCodes as readonly string[]).includes(summary.code ?? '') ? (summary.code as DrErrorCode) : 'E_UNAVAILABLE'
       throw new DrError(code, `the restore this one joined (${other.restoreId}) failed: ${summary.message ?? summary.outcome}`, { key: input.key, joined: other.restoreId })
     }
-    runtime.forgetSize()
+    runtime.knowSize(undefined)
     if (releaseGate(runtime, input.restoreId)) runtime.gate.open()
     const result: RestoreResult = { summary, activeVolume: ctx.state.protection(input.key).activeVolume, copiedBlocks: 0, replayedWrites: 0 }
     return result as unknown as Json

@@ -189,15 +189,15 @@ export class VolumeRuntime {
     return this.#lastFlushAt !== null && this.#lastFlushAt >= restorePointAt
   }
 
-  /** The size of the volume now backing the protection (cached until {@link VolumeRuntime.forgetSize}). */
+  /** The size of the volume now backing the protection (asked once, then kept until {@link VolumeRuntime.knowSize}). */
   async sizeBytes(): Promise<number> {
     if (this.#sizeBytes === undefined) this.#sizeBytes = (await this.call('volumeInfo', (storage, volume) => storage.volumeInfo(volume))).sizeBytes
     return this.#sizeBytes
   }
 
-  /** Forgets the cached size (the backing volume changed or was restored). */
-  forgetSize(): void {
-    this.#sizeBytes = undefined
+  /** The backing volume changed or was restored: its size is `sizeBytes` (undefined: unknown, asked next time). */
+  knowSize(sizeBytes: number | undefined): void {
+    this.#sizeBytes = sizeBytes
   }
 
   /**

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { DrError } from '../../../src/kernel/index.js'
 import { WriteJournal } from '../../../src/modules/freeze/index.js'
-import { BS, filled, freezeWorld, protectDb, token, type FreezeWorld } from '../../fixtures/freeze-world.js'
+import { BS, filled, freezeWorld, protectDb, token, untilFrozen, type FreezeWorld } from '../../fixtures/freeze-world.js'
 
 async function protectedWorld(): Promise<FreezeWorld> {
   const w = await freezeWorld()
@@ -49,6 +49,7 @@ describe('adapter faults during a restore', () => {
     await h.write(BS, filled(BS, 4))
     w.hostFaults['east']!.fail({ method: 'dismount', error: new DrError('E_ADAPTER', 'device busy') })
     const restore = w.freeze.restore({ site: 'east', volume: 'db' })
+    await untilFrozen(w)
     const held = h.read(0, 2)
     await expect(restore).rejects.toMatchObject({ code: 'E_ADAPTER' })
     await expect(held).rejects.toMatchObject({ code: 'E_UNAVAILABLE' })

@@ -169,7 +169,7 @@ describe('the restore flow', () => {
     w.host().addActor({ id: 'p1', kind: 'process', volumes: ['db'] })
     const h = await w.freeze.open({ site: 'east', volume: 'db' })
     w.storageFaults['east']!.fail({ method: 'restoreSnapshot', error: new DrError('E_CORRUPT', 'snapshot damaged') })
-    const hold = barrier(w.storage(), 'snapshotInfo')
+    const hold = barrier(w.host(), 'dismount')
     const restore = w.freeze.restore({ site: 'east', volume: 'db' })
     await hold.entered
     const held = h.read(0, 4)
