@@ -53,7 +53,7 @@ export function decidePlaced(state: ServerGroupsState, name: string, site: strin
  */
 export function decideDelete(state: ServerGroupsState, name: string): Decided {
   return on(name, (group) => {
-    if (group.operation !== null) return E.left(new DrError('E_CONFLICT', `server group "${name}" is running ${group.operation.kind}`, { name }))
+    if (group.operation !== null) return E.left(new DrError('E_CONFLICT', `server group "${name}" is running ${group.operation.kind}`, { name, running: group.operation.kind, workflowId: group.operation.workflowId }))
     if (group.loadedOn !== null && group.mounts.length > 0) {
       return E.left(new DrError('E_PRECONDITION', `server group "${name}" has data volumes mounted on ${group.loadedOn}; unload it first`, { name, mounts: group.mounts.map((m) => m.path) }))
     }

@@ -168,12 +168,15 @@ export class ServerGroupFacade {
    */
   async unload(options: GroupUnloadOptions): Promise<void> {
     const input = decode(GroupUnloadInput, options, 'serverGroups.unload options')
-    const group = this.#cx.group(input.name)
+    this.#cx.group(input.name)
     if (input.site !== undefined) this.#cx.deps.sites(input.site)
-    const site = input.site ?? group.loadedOn
-    if (site === null) return
-    const request = { name: input.name, site }
-    await this.#operations.run(input.name, { request: { kind: 'unload' }, type: GROUP_UNLOAD_WORKFLOW, matches: same(request), input: async () => request })
+    // Without a site, a re-issued unload is the one a crash interrupted, wherever the group is recorded now.
+    const matches = (journaled: Json): boolean => GroupSiteWorkflowInput.is(journaled) && journaled.site === (input.site ?? journaled.site)
+    const build = async (): Promise<Json | null> => {
+      const site = input.site ?? this.#cx.group(input.name).loadedOn
+      return site === null ? null : { name: input.name, site }
+    }
+    await this.#operations.run(input.name, { request: { kind: 'unload' }, type: GROUP_UNLOAD_WORKFLOW, matches, input: build })
   }
 
   /**
@@ -249,14 +252,14 @@ export class ServerGroupFacade {
    * Resynchronises every member back towards the group's previous site (durable workflow `serverGroup.resync`):
    * first finishes an unload a failover had to defer there, then resyncs the members in parallel (see
    * `evMirrors.resync`; members resynchronised already are left alone). `E_PRECONDITION`, changing nothing, when a
-   * member is not failed over to the site the group is active on.
+   * member is not failed over to the site the group is active on, or when there is nothing to resync.
    */
   async resync(options: GroupResyncOptions): Promise<readonly EvMirrorView[]> {
     const input = decode(GroupResyncInput, options, 'serverGroups.resync options')
     const group = this.#cx.group(input.name)
     const request = { name: input.name, acknowledgeDataLoss: input.acknowledgeDataLoss === true, safetySnapshot: input.safetySnapshot === true }
     const build = async (): Promise<Json> => {
-      await checkResyncable(this.#cx, group)
+      await checkResyncable(this.#cx, group, true)
       return request
     }
     await this.#operations.run(group.name, { request: { kind: 'resync' }, type: GROUP_RESYNC_WORKFLOW, matches: same(request), input: build })

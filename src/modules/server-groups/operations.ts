@@ -11,7 +11,8 @@ import type { GroupOperation } from './state.js'
 /**
  * How a group operation is started: what it is (`request`), its workflow type, whether an interrupted run's
  * journaled input is this same call re-issued (`matches`: then that run is resumed instead), and the input of a
- * new run (built only once the group is known to be free: prevalidation may refuse here, changing nothing).
+ * new run (built only once the group is known to be free: prevalidation may refuse here, changing nothing; null
+ * when there turns out to be nothing to do).
  *
  * @public
  */
@@ -19,7 +20,7 @@ export interface GroupOperationCall {
   readonly request: GroupRequest
   readonly type: string
   readonly matches: (journaled: Json) => boolean
-  readonly input: () => Promise<Json>
+  readonly input: () => Promise<Json | null>
 }
 
 /**
@@ -43,7 +44,7 @@ export class GroupOperations {
     this.#workflows = workflows
   }
 
-  /** Resumes the interrupted run `call` re-issues, or starts a new one; resolves with the workflow's result. */
+  /** Resumes the interrupted run `call` re-issues, or starts a new one; resolves with the workflow's result (null: nothing to do). */
   async run(name: string, call: GroupOperationCall): Promise<Json> {
     const recorded = this.#cx.group(name).operation
     if (recorded !== null && !this.#live.has(recorded.workflowId)) {
@@ -55,6 +56,7 @@ export class GroupOperations {
     // Refused here, before the input is built, when the journal already says no; decided again when journaled.
     getOrThrow(decideBegin(this.#cx.store.state, name, operation.workflowId, call.request))
     const input = await call.input()
+    if (input === null) return null
     this.#live.add(operation.workflowId)
     try {
       await this.#cx.commit((state) => decideBegin(state, name, operation.workflowId, call.request))

@@ -30,18 +30,24 @@ function resynced(rel: EvMirrorView, site: string): boolean {
 
 /**
  * Checks that every member of `group` can be resynchronised towards the site the group is active on: failed over
- * there, resyncing, or resynchronised already. `E_PRECONDITION` naming the others.
+ * there, resyncing, or resynchronised already — and, for a new resync (`fresh`), that there is something to do: a
+ * member not resynchronised yet, or an unload a failover deferred. `E_PRECONDITION` otherwise, naming the members.
  *
  * @public
  */
-export async function checkResyncable(cx: GroupContext, group: ServerGroup): Promise<void> {
+export async function checkResyncable(cx: GroupContext, group: ServerGroup, fresh: boolean): Promise<void> {
   const bad: string[] = []
+  let done = 0
   for (const id of group.members) {
     const rel = await cx.deps.evMirrors.get({ id })
-    const ready = rel.operation?.kind === 'resync' || (rel.state === 'failedOver' && rel.destination.site === group.active) || resynced(rel, group.active)
-    if (!ready) bad.push(`${id} (${rel.state}, ${rel.source.site} → ${rel.destination.site})`)
+    const state = `${id} (${rel.state}, ${rel.source.site} → ${rel.destination.site})`
+    if (resynced(rel, group.active)) done++
+    else if (rel.operation?.kind !== 'resync' && (rel.state !== 'failedOver' || rel.destination.site !== group.active)) bad.push(state)
   }
   if (bad.length > 0) throw new DrError('E_PRECONDITION', `resync of server group "${group.name}" needs every member failed over to ${group.active}: ${bad.join(', ')} is not`, { name: group.name, members: bad })
+  if (fresh && done === group.members.length && group.pendingUnload === undefined) {
+    throw new DrError('E_PRECONDITION', `server group "${group.name}" has nothing to resync: every member replicates from ${group.active} already`, { name: group.name })
+  }
 }
 
 /**
@@ -56,7 +62,7 @@ export async function checkResyncable(cx: GroupContext, group: ServerGroup): Pro
 export async function runGroupResync(cx: GroupContext, wf: WorkflowContext, input: Input): Promise<{ members: string[] }> {
   const pending = await wf.step('check', async () => {
     const group = cx.group(input.name)
-    await checkResyncable(cx, group)
+    await checkResyncable(cx, group, false)
     return group.pendingUnload ?? null
   })
   if (pending !== null) await runGroupUnload(cx, wf, { name: input.name, site: pending })

@@ -8,16 +8,10 @@ export const PORT_RETRY: RetryPolicy = { attempts: 4, initialDelayMs: 10, maxDel
 
 /**
  * The options of the survey step of a group workflow (the step that journals a footprint before anything is
- * changed): retried like any port step and, when `undo` says so for its result, compensated by putting back what
- * the survey found.
+ * changed): retried like any port step, and compensated by putting back what the survey found.
  */
-export function surveyOptions<R extends { readonly footprint: Footprint }>(cx: GroupContext, name: string, undo: (result: R) => boolean = () => true): StepOptions<R> {
-  return {
-    retry: PORT_RETRY,
-    compensate: async (result) => {
-      if (undo(result)) await restore(cx, name, result.footprint)
-    },
-  }
+export function surveyOptions<R extends { readonly footprint: Footprint }>(cx: GroupContext, name: string): StepOptions<R> {
+  return { retry: PORT_RETRY, compensate: (result) => restore(cx, name, result.footprint) }
 }
 
 /**

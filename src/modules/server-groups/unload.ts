@@ -4,7 +4,7 @@ import type { GroupContext } from './context.js'
 import { decidePlaced, decideUnloadDeferred } from './decide.js'
 import { survey } from './footprint.js'
 import { leavePlan } from './plans.js'
-import { placementSteps, surveyOptions } from './steps.js'
+import { PORT_RETRY, placementSteps, surveyOptions } from './steps.js'
 
 /**
  * The workflow type of a server-group unload.
@@ -38,14 +38,11 @@ export const GroupUnloadResult = t.type({ site: t.string, loaded: t.boolean })
  * @public
  */
 export async function runGroupUnload(cx: GroupContext, wf: WorkflowContext, input: t.TypeOf<typeof GroupSiteWorkflowInput>): Promise<t.TypeOf<typeof GroupUnloadResult>> {
-  const { footprint, loaded } = await wf.step(
+  const loaded = await wf.step('locate', async () => cx.group(input.name).loadedOn === input.site)
+  const { footprint } = await wf.step(
     'survey',
-    async () => {
-      const group = cx.group(input.name)
-      const loaded = group.loadedOn === input.site
-      return { footprint: await survey(cx, leavePlan(group, input.site, loaded)), loaded }
-    },
-    surveyOptions(cx, input.name, (result) => result.loaded),
+    async () => ({ footprint: await survey(cx, leavePlan(cx.group(input.name), input.site, loaded)) }),
+    loaded ? surveyOptions(cx, input.name) : { retry: PORT_RETRY },
   )
   await placementSteps(cx, wf, input.name, footprint)
   await wf.step('record', async () => {
