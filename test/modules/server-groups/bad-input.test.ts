@@ -76,9 +76,19 @@ describe('server groups: bad input is rejected and changes nothing', () => {
     expect((await w.serverGroups.prevalidate({ name: 'vs1' })).discrepancies).toEqual([])
     await expect(w.serverGroups.offerInterfaces({ site: 'west', interfaces: ['cge0', 'bad name'] })).rejects.toMatchObject({ code: 'E_INVALID_INPUT' })
     expect((await w.serverGroups.prevalidate({ name: 'vs1' })).available.interfaces).toEqual(['cge0', 'cge1', 'cge2'])
-    for (const call of [() => w.serverGroups.get({ name: 'nope' }), () => w.serverGroups.failover({ name: 'nope' }), () => w.serverGroups.reinitialize({ name: 'vs1', member: 'fs9' }), () => w.serverGroups.load({ name: 'vs1', site: 'mars' })]) {
-      await expect(call()).rejects.toMatchObject({ code: 'E_NOT_FOUND' })
-    }
+    const unknown: Array<() => Promise<unknown>> = [
+      () => w.serverGroups.get({ name: 'nope' }),
+      () => w.serverGroups.failover({ name: 'nope' }),
+      () => w.serverGroups.reinitialize({ name: 'vs1', member: 'fs9' }),
+      () => w.serverGroups.load({ name: 'vs1', site: 'mars' }),
+      () => w.serverGroups.move({ name: 'vs1', site: 'mars' }),
+      () => w.serverGroups.unload({ name: 'vs1', site: 'mars' }),
+      () => w.serverGroups.resync({ name: 'nope' }),
+      () => w.serverGroups.changeConfiguration({ name: 'nope', config: null }),
+    ]
+    for (const call of unknown) await expect(call()).rejects.toMatchObject({ code: 'E_NOT_FOUND' })
+    // Nothing failed over, so there is nothing to resync: refused before anything starts.
+    await expect(w.serverGroups.resync({ name: 'vs1' })).rejects.toMatchObject({ code: 'E_PRECONDITION', message: expect.stringContaining('nothing to resync') })
     expect(await w.serverGroups.get({ name: 'vs1' })).toEqual(group)
     expect((await w.evMirrors.get({ id: 'fs1' })).state).toBe('replicating')
   })

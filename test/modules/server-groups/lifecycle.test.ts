@@ -88,6 +88,21 @@ describe('server groups: lifecycle', () => {
     expect(group.reservation).toMatchObject({ site: 'west', interfaces: ['cge0'], forced: true, reason: 'configChange' })
   })
 
+  it('a configuration change applied to a loaded group releases, dismounts and deletes what it drops, and claims, mounts and points what it adds', async () => {
+    const { w } = await world()
+    await w.serverGroups.changeConfiguration({
+      name: 'vs1',
+      interfaces: [{ name: 'cge0', address: '10.0.0.1' }, { name: 'cge1', address: '10.0.0.9' }],
+      nameRecords: [{ name: 'vs1-new.example', address: '10.0.0.9' }],
+      mounts: [{ path: '/vs1/fs1', volume: 'fs1' }],
+    })
+    expect((await w.hosts.east.listMounts()).map((m) => m.path)).toEqual(['/vs1/fs1'])
+    expect([await w.fabric.identity.addressOwner('10.0.0.2'), await w.fabric.identity.addressOwner('10.0.0.3'), await w.fabric.identity.addressOwner('10.0.0.9')]).toEqual([undefined, undefined, 'east'])
+    expect(await w.fabric.identity.getNameRecord('vs1.example')).toBeUndefined()
+    expect(await w.fabric.identity.getNameRecord('vs1-new.example')).toBe('10.0.0.9')
+    expect(w.seen.filter((e) => e.name === 'serverGroup.reserved').at(-1)?.payload).toEqual({ name: 'vs1', site: 'west', interfaces: ['cge0', 'cge1'], mounts: ['/vs1/fs1'], nameRecords: ['vs1-new.example'], forced: false })
+  })
+
   it('behaviour 46: replicate info shows an out-of-sync member, and reinitialising just that member leaves the others alone', async () => {
     const { w } = await world()
     w.faults.west.fail({ method: 'createSnapshot', when: (call) => String(call.args[0]).startsWith('fs2.'), times: 50 })
