@@ -174,6 +174,13 @@ export class CutLog {
     return this.#bytes.get(cut.n) ?? dataBytes(changed)
   }
 
+  /** Data bytes of the cuts after delta set `played` (cut, not yet played back at the destination). */
+  async backlogBytes(played: number | null): Promise<number> {
+    let bytes = 0
+    for (const cut of this.#cuts) if (cut.n > (played ?? -1)) bytes += await this.bytesOf(cut)
+    return bytes
+  }
+
   /** The blocks cut `cut` changed since its base: the list taken at cut time when it is still kept. */
   async changesOf(cut: Cut): Promise<ChangedBlocks> {
     const kept = this.#changes.get(cut.n)

@@ -183,7 +183,13 @@ export function decideTransferChanged(state: MirrorState, id: string, transfer: 
  * @public
  */
 export function sameTransfer(a: TransferPolicy, b: TransferPolicy): boolean {
-  return a.chunkBytes === b.chunkBytes && a.retries === b.retries && a.stagingMaxBytes === b.stagingMaxBytes && a.bandwidthBytesPerSecond === b.bandwidthBytesPerSecond
+  return (
+    a.chunkBytes === b.chunkBytes &&
+    a.retries === b.retries &&
+    a.stagingMaxBytes === b.stagingMaxBytes &&
+    a.bandwidthBytesPerSecond === b.bandwidthBytesPerSecond &&
+    a.backlogMaxBytes === b.backlogMaxBytes
+  )
 }
 
 /**

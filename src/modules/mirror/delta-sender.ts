@@ -1,4 +1,3 @@
-import type { Channel } from '../../ports/network.js'
 import type { ChangedBlocks, StoragePort } from '../../ports/storage.js'
 import { getOrThrow } from '../../kernel/either.js'
 import type { Cut } from './cut-log.js'
@@ -11,13 +10,13 @@ import { encodeChunkFrame, encodeControl, type BlockRun } from './protocol.js'
 const READ_AHEAD = 3
 
 /**
- * Where and how a delta set is sent: the channel, the source volume and its storage, the session's epoch, block
- * size and chunk size, and a counter of the bytes handed to the channel.
+ * Where and how a delta set is sent: how a frame goes to the channel, the source volume and its storage, the
+ * session's epoch, block size and chunk size, and a counter of the bytes handed to the channel.
  *
  * @public
  */
 export interface DeltaSetTarget {
-  readonly channel: Channel
+  readonly send: (frame: Uint8Array) => Promise<void>
   readonly storage: StoragePort
   readonly volume: string
   readonly epoch: number
@@ -69,7 +68,7 @@ export async function sendDeltaSet(target: DeltaSetTarget, cut: Cut, full: boole
     const runs = await (ahead.shift() as Promise<BlockRun[]>)
     fill(index + 1)
     const { frame, crc: chunkCrc } = encodeChunkFrame({ epoch: target.epoch, n: cut.n, baseN, index }, runs, payloadCrc)
-    await target.channel.send(frame)
+    await target.send(frame)
     target.sent(frame.length, true)
     crc = chainCrc(crc, chunkCrc)
   }
@@ -87,7 +86,7 @@ export async function sendDeltaSet(target: DeltaSetTarget, cut: Cut, full: boole
     crc,
     cutAt: cut.cutAt,
   })
-  await target.channel.send(header)
+  await target.send(header)
   target.sent(header.length, false)
   return { summary, from }
 }

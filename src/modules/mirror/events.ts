@@ -38,6 +38,7 @@ export type MirrorEvents = {
   'mirror.peerRejected': { id: string; site: string; peer: string; code: string; message: string }
   'mirror.sourceReadOnlyFailed': { id: string; site: string; volume: string; code: string; message: string }
   'mirror.unfenceFailed': { id: string; site: string; volume: string; attempts: number; code: string; message: string }
+  'mirror.flowControlled': { id: string; site: string; volume: string; backlogBytes: number | null; limitBytes: number | null; suspended: boolean }
   'mirror.operationStarted': { id: string; kind: 'failover' | 'resync' | 'failback' | 'swap' | 'delete'; state: MirrorStateName; resumed: boolean }
   'mirror.operationFailed': { id: string; kind: 'failover' | 'resync' | 'failback' | 'swap' | 'delete'; state: MirrorStateName; resumable: boolean; code: string; message: string }
   'mirror.failedOver': {

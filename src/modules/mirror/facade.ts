@@ -117,6 +117,7 @@ export class MirrorFacade {
         retries: input.transfer?.retries ?? MIRROR_DEFAULTS.retries,
         stagingMaxBytes: input.transfer?.stagingMax ?? null,
         ...(input.transfer?.bandwidth === undefined ? {} : { bandwidthBytesPerSecond: input.transfer.bandwidth }),
+        ...(input.transfer?.backlogMax === undefined ? {} : { backlogMaxBytes: input.transfer.backlogMax }),
       },
       restartPoint: null,
       operation: null,

@@ -38,7 +38,7 @@ export const CreateMirrorInput = t.intersection(
       start: t.boolean,
       cut: t.partial({ every: PositiveDuration, highWaterMark: PositiveSize, probe: PositiveDuration }),
       playback: t.partial({ every: PositiveDuration, highWaterMark: PositiveSize }),
-      transfer: t.partial({ chunkSize: ChunkSize, retries: Retries, stagingMax: PositiveSize, bandwidth: PositiveSize }),
+      transfer: t.partial({ chunkSize: ChunkSize, retries: Retries, stagingMax: PositiveSize, bandwidth: PositiveSize, backlogMax: PositiveSize }),
     }),
   ],
   'CreateMirrorOptions',
@@ -48,7 +48,8 @@ export const CreateMirrorInput = t.intersection(
  * What `mirrors.create` takes: the source volume, the destination site (and volume, default the source's name;
  * `overwrite: true` to replace an existing destination that holds data), and optional cut, playback and
  * transfer policies given as durations and sizes (`"30s"`, `"64MiB"`; `transfer.bandwidth` is bytes per second
- * the source may send, unlimited when absent).
+ * the source may send, unlimited when absent; `transfer.backlogMax` suspends the source's I/O while that much
+ * changed data waits to be played back at the destination).
  *
  * @public
  */

@@ -26,15 +26,17 @@ export const PlaybackPolicyCodec = t.type(
 
 /**
  * How a relationship transfers: chunk size, send retries before `mirror.sendFailed`, the staging bound at the
- * destination beyond which it stops reading (back-pressure to the source), null for none, and the bandwidth the
- * source may use in bytes per second (absent: unlimited).
+ * destination beyond which it stops reading (back-pressure to the source), null for none, the bandwidth the
+ * source may use in bytes per second (absent: unlimited), and the backlog bound at the source (changed data cut
+ * but not yet played back) beyond which the source's I/O is suspended until the destination catches up (absent:
+ * none).
  *
  * @public
  */
 export const TransferPolicyCodec = t.intersection(
   [
     t.type({ chunkBytes: t.number, retries: t.number, stagingMaxBytes: t.union([t.number, t.null]) }),
-    t.partial({ bandwidthBytesPerSecond: t.number }),
+    t.partial({ bandwidthBytesPerSecond: t.number, backlogMaxBytes: t.number }),
   ],
   'TransferPolicy',
 )

@@ -4,6 +4,8 @@ import { ProgressWaiters, store, type AgentContext } from './agent-context.js'
 import { CutLog, type CutTrigger } from './cut-log.js'
 import { sendDeltaSet } from './delta-sender.js'
 import { DestinationView, type SendPlan } from './destination-view.js'
+import { SourceFlowControl } from './flow-control.js'
+import { SendBackoff } from './send-backoff.js'
 import { MIRROR_SERVICE } from './naming.js'
 import { PROTOCOL_VERSION, decodeFrame, encodeControl } from './protocol.js'
 import type { TransferPolicy, VolumeSession } from './session-record.js'
@@ -38,8 +40,6 @@ export interface SourceHooks {
   readonly onFenced: () => Promise<void>
 }
 
-const MIN_BACKOFF_MS = 100
-const MAX_BACKOFF_MS = 5_000
 
 /**
  * The source side of one session on one site: cuts delta sets ({@link CutLog}), connects to the destination's
@@ -66,10 +66,10 @@ export class SourceSession {
   #loop: Promise<void> = Promise.resolve()
   #channel: Channel | undefined
   readonly #remote: DestinationView
+  readonly #flow: SourceFlowControl
   #lastSent: number | null = null
   #wakers: Array<() => void> = []
-  #failures = 0
-  #reported = false
+  readonly #backoff = new SendBackoff()
   #lastError: DrError | undefined
   #chunkFrames = 0
   #bytes = 0
@@ -83,6 +83,7 @@ export class SourceSession {
     this.#blockSize = blockSize
     this.#cuts = cuts
     this.#remote = new DestinationView(record.base?.n ?? null)
+    this.#flow = new SourceFlowControl(ctx, record.session, volume, record.transfer.backlogMaxBytes)
   }
 
   /** Opens the source side of `record` on `volume`, reading its cuts back from storage. */
@@ -102,7 +103,10 @@ export class SourceSession {
       },
     })
     const self = new SourceSession(ctx, volume, record, info.blockSize, cuts, hooks)
-    wake = () => self.#wakeUp()
+    wake = () => {
+      self.#wakeUp()
+      void self.#checkFlow()
+    }
     return self
   }
 
@@ -128,6 +132,8 @@ export class SourceSession {
   setTransfer(transfer: TransferPolicy): void {
     this.#record = { ...this.#record, transfer }
     this.#channel?.setBandwidthLimit(transfer.bandwidthBytesPerSecond)
+    this.#flow.setLimit(transfer.backlogMaxBytes)
+    void this.#checkFlow()
   }
 
   /** Starts cutting and sending. */
@@ -147,6 +153,7 @@ export class SourceSession {
     await this.#channel?.close().catch(() => undefined)
     await this.#cuts.stop()
     await this.#loop
+    await this.#flow.release()
   }
 
   /** Cuts a delta set now; resolves with its number. */
@@ -186,6 +193,7 @@ export class SourceSession {
     if (this.#fenced) return
     this.#fenced = true
     void this.#cuts.stop()
+    void this.#flow.release().catch(() => undefined)
     void this.#hooks.onFenced().catch((error: unknown) => {
       this.#lastError = toDrError(error)
     })
@@ -201,7 +209,6 @@ export class SourceSession {
   }
 
   async #run(signal: AbortSignal): Promise<void> {
-    let delay = MIN_BACKOFF_MS
     while (this.#active && !this.#fenced) {
       let progressed = false
       try {
@@ -213,30 +220,16 @@ export class SourceSession {
         this.#lastError = toDrError(error)
       }
       if (!this.#active || this.#fenced) break
-      if (progressed) {
-        this.#failures = 0
-        this.#reported = false
-        delay = MIN_BACKOFF_MS
-      } else {
-        this.#failures++
-        if (this.#failures > this.#record.transfer.retries && !this.#reported) {
-          this.#reported = true
-          const error = this.#lastError ?? new DrError('E_UNAVAILABLE', 'transfer failed')
-          const plan = this.#remote.next(this.#cuts.cuts)
-          this.#ctx.events.emit('mirror.sendFailed', 'error', {
-            id: this.session,
-            site: this.#ctx.site,
-            deltaSet: plan?.cut.n ?? null,
-            chunk: plan === undefined ? null : this.#remote.chunksOf(plan.cut.n),
-            retries: this.#record.transfer.retries,
-            code: error.code,
-            message: error.message,
-          })
-        }
-        delay = Math.min(MAX_BACKOFF_MS, delay * 2)
+      if (progressed) this.#backoff.succeeded()
+      else if (this.#backoff.failed(this.#record.transfer.retries)) {
+        const error = this.#lastError ?? new DrError('E_UNAVAILABLE', 'transfer failed')
+        const plan = this.#remote.next(this.#cuts.cuts)
+        const chunk = plan === undefined ? null : this.#remote.chunksOf(plan.cut.n)
+        const { retries } = this.#record.transfer
+        this.#ctx.events.emit('mirror.sendFailed', 'error', { id: this.session, site: this.#ctx.site, deltaSet: plan?.cut.n ?? null, chunk, retries, code: error.code, message: error.message })
       }
       try {
-        await this.#ctx.clock.sleep(delay, signal)
+        await this.#ctx.clock.sleep(this.#backoff.delay, signal)
       } catch {
         break
       }
@@ -336,6 +329,14 @@ export class SourceSession {
     } catch (error) {
       this.#lastError = toDrError(error)
     }
+    await this.#checkFlow()
+  }
+
+  /** Checks the backlog (cut, not yet played back at the destination) against the flow-control limit. */
+  async #checkFlow(): Promise<void> {
+    await this.#flow.check(await this.#cuts.backlogBytes(this.#remote.played)).catch((error: unknown) => {
+      this.#lastError = toDrError(error)
+    })
   }
 
   /**
@@ -373,7 +374,7 @@ export class SourceSession {
     const changed = full ? await store(this.#ctx, 'changedBlocks', (s) => s.changedBlocks(this.volume, null, cut.name)) : await this.#cuts.changesOf(cut)
     const partial = this.#remote.takePartial(cut.n, full)
     const target = {
-      channel,
+      send: (frame: Uint8Array) => this.#flow.sending(() => channel.send(frame)),
       storage: this.#ctx.storage,
       volume: this.volume,
       epoch: this.epoch,

@@ -71,9 +71,7 @@ export async function mirrorStatus(co: Coordinator, rel: Relationship): Promise<
   let lagBytes: number | null = null
   if (source !== undefined) {
     try {
-      let bytes = await source.cuts.pendingBytes()
-      for (const cut of source.cuts.cuts) if (played === null || cut.n > played) bytes += await source.cuts.bytesOf(cut)
-      lagBytes = bytes
+      lagBytes = (await source.cuts.pendingBytes()) + (await source.cuts.backlogBytes(played))
     } catch {
       lagBytes = null
     }

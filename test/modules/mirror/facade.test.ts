@@ -67,6 +67,7 @@ describe('mirror facade: create, start, stop, status, list, delete', () => {
       [() => s.mirrors.setBandwidth('m', { bandwidth: 'fast' } as never), 'bandwidth'],
       [() => s.mirrors.setBandwidth('m', {} as never), 'bandwidth'],
       [() => s.mirrors.create({ ...create, transfer: { bandwidth: '-1MiB' } } as never), 'bandwidth'],
+      [() => s.mirrors.create({ ...create, transfer: { backlogMax: 'lots' } } as never), 'backlogMax'],
       [() => s.mirrors.create({ ...create, cut: { every: '10 parsecs' } }), 'every'],
       [() => s.mirrors.list({ site: 'no site!' }), 'site'],
     ]

@@ -5,7 +5,7 @@ import type { StoragePort } from '../../../src/ports/storage.js'
 import { BS, block, blockHashes, settle, token, until } from '../../fixtures/mirror-world.js'
 import { durable, openSystem, replicating } from '../../fixtures/mirror-system.js'
 
-async function system(options: { playback?: { every?: string; highWaterMark?: string }; stagingMax?: string; slowWest?: boolean; chunk?: number } = {}) {
+async function system(options: { playback?: { every?: string; highWaterMark?: string }; stagingMax?: string; backlogMax?: string; slowWest?: boolean; chunk?: number } = {}) {
   const clock = new ManualClock()
   let west: FaultInjector<StoragePort> | undefined
   const d = await durable({
@@ -20,7 +20,11 @@ async function system(options: { playback?: { every?: string; highWaterMark?: st
   const s = await openSystem(d)
   await replicating(s, {
     blocks: 8,
-    transfer: { ...(options.chunk === undefined ? {} : { chunkSize: options.chunk }), ...(options.stagingMax === undefined ? {} : { stagingMax: options.stagingMax }) },
+    transfer: {
+      ...(options.chunk === undefined ? {} : { chunkSize: options.chunk }),
+      ...(options.stagingMax === undefined ? {} : { stagingMax: options.stagingMax }),
+      ...(options.backlogMax === undefined ? {} : { backlogMax: options.backlogMax }),
+    },
     ...(options.playback === undefined ? {} : { playback: options.playback }),
   })
   const applied = () => s.names('mirror.deltaSetApplied').map((e) => e.payload['deltaSet'] as number)
@@ -100,23 +104,44 @@ describe('mirror playback consistency (behaviours 12, 13, 14, 30, 37)', () => {
     await w.s.module.close()
   })
 
-  it('behaviour 30: when the destination staging is full and playback is held, the destination stops reading and the source is flow-controlled; nothing is lost, everything arrives in order once playback drains', async () => {
-    const w = await system({ playback: { every: '1h' }, stagingMax: '64KiB', chunk: BS })
+  it('behaviour 30: with the destination staging full and its playback held, the destination stops reading and the source waits in send; once the source backlog also reaches its limit, the source volume\'s I/O is suspended until the destination\'s playback starts; nothing is lost, everything arrives in order', async () => {
+    const stagingMax = 128 * 1024
+    const backlogMax = 400 * 1024
+    const w = await system({ playback: { every: '1h' }, stagingMax: '128KiB', backlogMax: '400KiB', chunk: BS })
+    const flow = () => w.s.names('mirror.flowControlled').map((e) => e.payload)
     const cuts: number[] = []
-    for (let i = 0; i < 6; i++) {
-      for (let b = 0; b < 40; b++) await w.east.write('db', (100 + b) * BS, block(i * 40 + b), token)
+    for (let i = 0; i < 16 && flow().length === 0; i++) {
+      for (let b = 0; b < 10; b++) await w.east.write('db', (100 + b) * BS, block(i * 10 + b + 1), token)
       cuts.push((await w.s.mirrors.cutNow('m')).deltaSet)
+      await settle()
     }
-    await settle(400)
+    // The source was waiting in a send when its backlog reached the limit: its I/O is suspended.
+    expect(flow()).toEqual([expect.objectContaining({ id: 'm', site: 'east', volume: 'db', suspended: true, limitBytes: backlogMax })])
+    expect(flow()[0]!['backlogBytes'] as number).toBeGreaterThanOrEqual(backlogMax)
+    expect(await w.east.isFenced('db')).toBe(true)
+    const staging = (await w.west.getConfig('db.mirror-staging', 'drkit.mirror.staging')) as { sets: Array<{ bytes: number }> }
+    const staged = staging.sets.reduce((sum, set) => sum + set.bytes, 0)
+    expect(staged).toBeGreaterThan(0)
+    // A delta set is staged whole or not at all, so the bound is crossed by at most the set that crossed it (10 chunk
+    // records of two blocks each).
+    expect(staged, 'the destination stopped reading at its staging bound').toBeLessThanOrEqual(stagingMax + 10 * 2 * BS)
     const held = await w.s.mirrors.status('m')
     expect(held.lastPlayedBack).toBe(1)
     expect(held.lastSent ?? 0).toBeLessThan(cuts.at(-1)!)
-    expect(held.lagBytes).toBeGreaterThan(0)
-    for (let i = 0; i < 10 && (await w.s.mirrors.status('m')).lastPlayedBack !== cuts.at(-1); i++) {
+    let written = false
+    const suspendedWrite = w.east.write('db', 5 * BS, block(250), token).then(() => (written = true))
+    await settle()
+    expect(written, 'a write to the suspended source waits').toBe(false)
+    await w.clock.advance(3_600_000)
+    await suspendedWrite
+    expect(flow().at(-1)).toMatchObject({ suspended: false })
+    expect(await w.east.isFenced('db')).toBe(false)
+    const last = (await w.s.mirrors.cutNow('m')).deltaSet
+    for (let i = 0; i < 12 && (await w.s.mirrors.status('m')).lastPlayedBack !== last; i++) {
       await w.clock.advance(3_600_000)
       await settle(100)
     }
-    expect(w.applied()).toEqual([1, ...cuts])
+    expect(w.applied()).toEqual([1, ...cuts, last])
     expect(await blockHashes(w.west, 'db')).toEqual(await blockHashes(w.east, 'db'))
     await w.s.module.close()
   })
