@@ -8,7 +8,7 @@ import { durable, openSystem, replicating, type Durable } from '../../fixtures/m
 
 interface Options {
   readonly onEastSend?: (frame: TappedFrame, d: Durable) => void
-  readonly onWestSend?: (frame: TappedFrame, d: Durable) => void
+  readonly onWestSend?: (frame: TappedFrame, d: Durable) => void | Promise<void>
   readonly wrap?: (site: string, storage: StoragePort, d: () => Durable) => StoragePort
 }
 
@@ -98,22 +98,40 @@ describe('mirror resync (behaviours 23–26)', () => {
     await w.s.module.close()
   })
 
-  it('behaviour 25: when the old primary lacks the restart point\'s delta set, mirror.fullCopyRequired is emitted and a full copy rebuilds it; the restart point and the undo snapshot are deleted afterwards', async () => {
-    const w = await world()
+  it('behaviour 25, with the two intermediate points of the note as delta sets: when the old primary lacks the restart point\'s delta set, mirror.fullCopyRequired is emitted, the first intermediate point (the new primary\'s first cut) is copied in full, the second (its next cut) goes alongside as the 1→2 differential and is buffered, not played, until the copy is whole; afterwards the restart point, the undo snapshot and the first intermediate point are deleted', async () => {
+    let release: () => void = () => undefined
+    const held = new Promise<void>((resolve) => (release = resolve))
+    const w = await world({ onWestSend: (frame) => (frame.type === 2 && chunkDeltaSet(frame.bytes) === 44 && chunkIndex(frame.bytes) >= 2 ? held : undefined) })
     await failedOverAt43(w)
     for (const snap of await w.east.listSnapshots('db')) {
       if (snap.name !== 'drkit.m.m.ds-43') continue
       for (const tag of snap.holds) await w.east.releaseSnapshot('db', snap.name, tag, token)
       await w.east.deleteSnapshot('db', snap.name, token)
     }
-    await w.s.mirrors.resync('m', { acknowledgeDataLoss: true })
+    const resynced = w.s.mirrors.resync('m', { acknowledgeDataLoss: true, timeout: '48h' })
+    await until(() => w.s.names('mirror.deltaSetSent').length > 0 || w.s.names('mirror.fullCopyRequired').length > 0, 'resync under way')
+    await until(async () => ((await w.east.getConfig('db', 'drkit.mirror.progress')) as { n?: number } | undefined)?.n === 44, 'full copy of the first intermediate point under way')
     expect(w.s.names('mirror.fullCopyRequired').map((e) => e.payload)).toEqual([expect.objectContaining({ site: 'east', volume: 'db' })])
+    // Writes on the new primary during the copy: its next cut, the second intermediate point.
+    for (const b of [7, 8, 200]) await w.west.write('db', b * BS, block(b + 70), token)
+    await w.clock.advance(36_000_000)
+    const staged = async () => ((await w.east.getConfig('db.mirror-staging', 'drkit.mirror.staging')) as { sets: Array<{ n: number; baseN: number; header: unknown }> }).sets
+    await until(async () => (await staged()).some((x) => x.n === 45 && x.baseN === 44 && x.header !== null), 'the 1 → 2 differential buffered at the old primary')
+    expect(w.s.names('mirror.deltaSetApplied').filter((e) => e.payload['site'] === 'east')).toEqual([])
+    release()
+    await resynced
+    await until(async () => (await w.status()).lastPlayedBack === 45, 'second intermediate point played')
+    const sent = w.s.names('mirror.deltaSetSent').filter((e) => (e.payload['deltaSet'] as number) > 43).map((e) => e.payload)
+    // The differential was sent (and staged) before the held copy finished.
+    expect(sent).toEqual([expect.objectContaining({ deltaSet: 45, full: false, bytes: 3 * BS }), expect.objectContaining({ deltaSet: 44, full: true })])
     expect(w.s.names('mirror.resynced')[0]!.payload).toMatchObject({ mode: 'full', undoneBlocks: 0 })
-    expect(w.s.names('mirror.deltaSetSent').filter((e) => (e.payload['deltaSet'] as number) > 43).map((e) => e.payload)).toEqual([expect.objectContaining({ deltaSet: 44, full: true })])
-    const status = await w.status()
-    expect(await blockHashes(w.east, 'db')).toEqual(await blockHashes(w.west, 'db', `drkit.m.m.ds-${status.lastPlayedBack}`))
-    expect((await w.west.listSnapshots('db')).map((x) => x.name)).not.toContain('drkit.m.m.rp-2')
-    expect((await w.east.listSnapshots('db')).map((x) => x.name).filter((n) => n.includes('undo'))).toEqual([])
+    expect(await blockHashes(w.east, 'db')).toEqual(await blockHashes(w.west, 'db', 'drkit.m.m.ds-45'))
+    await until(async () => !(await w.west.listSnapshots('db')).some((x) => x.name === 'drkit.m.m.ds-44'), 'first intermediate point retired')
+    for (const side of [w.east, w.west]) {
+      const names = (await side.listSnapshots('db')).map((x) => x.name)
+      expect(names.filter((n) => n.includes('.rp-') || n.includes('.undo-') || n === 'drkit.m.m.ds-44')).toEqual([])
+      expect(names).toContain('drkit.m.m.ds-45')
+    }
     await w.s.module.close()
   })
 
