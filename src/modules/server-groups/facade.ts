@@ -204,7 +204,7 @@ export class ServerGroupFacade {
    */
   async changeConfiguration(options: ChangeGroupOptions): Promise<{ readonly discrepancies: readonly Discrepancy[] }> {
     const input = decode(ChangeGroupInput, options, 'serverGroups.changeConfiguration options')
-    const group = this.#cx.group(input.name)
+    this.#cx.group(input.name)
     const change = {
       ...(input.interfaces === undefined ? {} : { interfaces: input.interfaces }),
       ...(input.nameRecords === undefined ? {} : { nameRecords: input.nameRecords }),
@@ -212,6 +212,7 @@ export class ServerGroupFacade {
       ...(input.config === undefined ? {} : { config: input.config }),
     }
     const build = async (): Promise<Json> => {
+      const group = this.#cx.group(input.name)
       const site = this.#cx.other(group)
       const found = await this.#cx.prevalidate({ ...group, ...change }, site)
       this.#cx.deps.events.emit('serverGroup.checked', found.discrepancies.length > 0 ? 'warning' : 'info', { name: group.name, site, reason: 'configChange', discrepancies: found.discrepancies })
@@ -221,7 +222,7 @@ export class ServerGroupFacade {
       return { name: group.name, change, reserve, discrepancies: found.discrepancies.map((d) => ({ ...d })) }
     }
     const matches = (journaled: Json): boolean => GroupChangeWorkflowInput.is(journaled) && isDeepStrictEqual(journaled.change, change)
-    const result = await this.#operations.run(group.name, { request: { kind: 'change' }, type: GROUP_CHANGE_WORKFLOW, matches, input: build })
+    const result = await this.#operations.run(input.name, { request: { kind: 'change' }, type: GROUP_CHANGE_WORKFLOW, matches, input: build })
     return decode(GroupChangeResult, result, 'change result')
   }
 
@@ -235,8 +236,8 @@ export class ServerGroupFacade {
    */
   async failover(options: GroupFailoverOptions): Promise<GroupFailoverResult> {
     const input = decode(GroupFailoverInput, options, 'serverGroups.failover options')
-    const group = this.#cx.group(input.name)
     const build = async (): Promise<Json> => {
+      const group = this.#cx.group(input.name)
       const target = this.#cx.other(group)
       const found = await this.#cx.prevalidate(group, target)
       this.#cx.deps.events.emit('serverGroup.checked', found.discrepancies.length > 0 ? 'warning' : 'info', { name: group.name, site: target, reason: 'failover', discrepancies: found.discrepancies })
@@ -244,7 +245,8 @@ export class ServerGroupFacade {
       const { interfaces, mounts, nameRecords } = found.available
       return { name: group.name, from: group.active, target, forced: found.discrepancies.length > 0, interfaces: [...interfaces], mounts: [...mounts], nameRecords: [...nameRecords] }
     }
-    const result = await this.#operations.run(group.name, { request: { kind: 'failover' }, type: GROUP_FAILOVER_WORKFLOW, matches: () => true, input: build })
+    this.#cx.group(input.name)
+    const result = await this.#operations.run(input.name, { request: { kind: 'failover' }, type: GROUP_FAILOVER_WORKFLOW, matches: () => true, input: build })
     return result as unknown as GroupFailoverResult
   }
 
@@ -259,7 +261,7 @@ export class ServerGroupFacade {
     const group = this.#cx.group(input.name)
     const request = { name: input.name, acknowledgeDataLoss: input.acknowledgeDataLoss === true, safetySnapshot: input.safetySnapshot === true }
     const build = async (): Promise<Json> => {
-      await checkResyncable(this.#cx, group, true)
+      await checkResyncable(this.#cx, this.#cx.group(input.name), true)
       return request
     }
     await this.#operations.run(group.name, { request: { kind: 'resync' }, type: GROUP_RESYNC_WORKFLOW, matches: same(request), input: build })
