@@ -39,6 +39,10 @@ export class GroupOperations {
   /** The operations this process is starting or driving (never driven twice at once). */
   readonly #live = new Set<string>()
 
+  /**
+   * @param cx - the module's toolbox
+   * @param workflows - the engine the group workflows are registered with
+   */
   constructor(cx: GroupContext, workflows: WorkflowEngine) {
     this.#cx = cx
     this.#workflows = workflows
