@@ -342,20 +342,23 @@ export class SourceSession {
   /**
    * Sends a full copy, and alongside it, on the same channel, every delta set cut after it (each in order, once
    * complete): the destination buffers those in staging and plays them only once the copy is whole, so writes made
-   * during a long copy are already at the destination when it ends. Resolves once the copy and the delta set in
-   * progress next to it are sent.
+   * during a long copy are already at the destination when it ends. What goes alongside stops at the staging bound
+   * (`transfer.stagingMax`); the rest follows the copy. Resolves once the copy and the delta set in progress next
+   * to it are sent.
    */
   async #sendFullCopy(channel: Channel, plan: SendPlan, ended: () => boolean): Promise<void> {
     let copied = false
+    const bound = this.#record.transfer.stagingMaxBytes ?? Infinity
     const alongside = (async () => {
       let pos = plan.cut.n
-      while (!copied && !ended() && this.#active && !this.#fenced) {
+      let buffered = 0
+      while (!copied && !ended() && this.#active && !this.#fenced && buffered < bound) {
         const next = this.#cuts.cuts.find((c) => c.baseN === pos)
         if (next === undefined) {
           await this.#woken()
           continue
         }
-        if (!this.#remote.delivered(next.n)) await this.#sendDeltaSet(channel, { cut: next, full: false }, true)
+        if (!this.#remote.delivered(next.n)) buffered += await this.#sendDeltaSet(channel, { cut: next, full: false }, true)
         pos = next.n
       }
     })()
@@ -368,8 +371,11 @@ export class SourceSession {
     }
   }
 
-  /** Sends one delta set; unless it goes `alongside` a full copy, the destination's position moves to it. */
-  async #sendDeltaSet(channel: Channel, plan: SendPlan, alongside = false): Promise<void> {
+  /**
+   * Sends one delta set and resolves with its data bytes; unless it goes `alongside` a full copy, the destination's
+   * position moves to it.
+   */
+  async #sendDeltaSet(channel: Channel, plan: SendPlan, alongside = false): Promise<number> {
     const { cut, full } = plan
     const changed = full ? await store(this.#ctx, 'changedBlocks', (s) => s.changedBlocks(this.volume, null, cut.name)) : await this.#cuts.changesOf(cut)
     const partial = this.#remote.takePartial(cut.n, full)
@@ -397,6 +403,7 @@ export class SourceSession {
       resumedFromChunk: from,
       full,
     })
+    return summary.dataBytes
   }
 
   async #sendControl(channel: Channel, frame: Uint8Array): Promise<void> {

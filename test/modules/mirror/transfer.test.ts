@@ -180,6 +180,31 @@ describe('mirror transfer: retries, resumption, initial copy (behaviours 6, 7, 1
     await s.module.close()
   })
 
+  it('what goes alongside a held copy stops at the destination\'s staging bound; the rest follows the copy, in order', async () => {
+    let release: () => void = () => undefined
+    const held = new Promise<void>((resolve) => (release = resolve))
+    const d = await tapped((frame) => (frame.type === 2 && chunkDeltaSet(frame.bytes) === 1 && chunkIndex(frame.bytes) >= 4 ? held : undefined))
+    const s = await openSystem(d)
+    await fill(d, 80)
+    await s.mirrors.create({ ...create, transfer: { ...create.transfer, stagingMax: '16KiB' } })
+    await until(async () => (((await d.raw['west']!.getConfig('db', 'drkit.mirror.progress')) as { received?: number } | undefined)?.received ?? 0) > 0, 'copy under way')
+    const cut = async (first: number): Promise<number> => {
+      for (let b = first; b < first + 8; b++) await d.raw['east']!.write('db', b * BS, block(b + 1), token)
+      return (await s.mirrors.cutNow('m')).deltaSet
+    }
+    const second = await cut(300)
+    await until(async () => s.names('mirror.deltaSetSent').some((e) => e.payload['deltaSet'] === second), 'first set alongside')
+    const third = await cut(320)
+    await settle()
+    const staged = ((await d.raw['west']!.getConfig('db.mirror-staging', 'drkit.mirror.staging')) as { sets: Array<{ n: number }> }).sets.map((x) => x.n)
+    expect(staged, 'the first set went alongside; the next waits for the copy: staging is bounded').toEqual([second])
+    release()
+    await until(async () => (await s.mirrors.status('m')).lastPlayedBack === third, 'copy, then both sets')
+    expect(s.names('mirror.deltaSetApplied').map((e) => e.payload['deltaSet'])).toEqual([1, second, third])
+    expect(await blockHashes(d.raw['west']!, 'db')).toEqual(await blockHashes(d.raw['east']!, 'db'))
+    await s.module.close()
+  })
+
   it('an interrupted initial copy resumes where it stopped, and the delta sets cut meanwhile follow it', async () => {
     const sent: Array<{ n: number; index: number }> = []
     let cut = false
