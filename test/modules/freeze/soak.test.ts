@@ -90,7 +90,7 @@ describe('soak: 8 writers, 200 restore cycles on the local adapter', () => {
     const size = WRITERS * REGION_BLOCKS * BS
     for (const name of ['a', 'b']) await eastRaw.createVolume({ name, sizeBytes: size, blockSize: BS }, token)
     await westRaw.createVolume({ name: 'replica', sizeBytes: size, blockSize: BS }, token)
-    const east = syncReplicated(eastRaw, ['a', 'b'], westRaw, 'replica')
+    const east = syncReplicated(eastRaw, ['a', 'b'], { storage: westRaw, volume: 'replica' })
     const d = freezeDurable({ storages: { east, west: westRaw } })
     const w = await openFreezeWorld(d, { resolveReplica: async (ref) => ({ site: 'west', volume: ref }) })
     for (let i = 0; i < WRITERS; i++) w.host().addActor({ id: `app-${i}`, kind: 'process', volumes: ['a', 'b'] })
