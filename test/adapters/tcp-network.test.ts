@@ -358,6 +358,21 @@ describe('tcp framing', () => {
     )
   })
 
+  it('unchecked frames (TLS connections, whose records TLS authenticates) carry a zero payload checksum and are not verified; the header checksum still is', () => {
+    const payload = Buffer.from('over tls')
+    const frame = encodeFrame(FrameType.data, payload, false)
+    expect(frame.readUInt32BE(5)).toBe(0)
+    expect(new FrameDecoder(1024, false).push(frame)).toEqual([{ type: FrameType.data, payload }])
+    const checking = new FrameDecoder(1024)
+    expect(checking.push(frame)).toEqual([])
+    expect(checking.failure?.code).toBe('E_CORRUPT')
+    const damagedHeader = Buffer.from(frame)
+    damagedHeader[2] = (damagedHeader[2] ?? 0) ^ 1
+    const unchecked = new FrameDecoder(1024, false)
+    expect(unchecked.push(damagedHeader)).toEqual([])
+    expect(unchecked.failure?.code).toBe('E_CORRUPT')
+  })
+
   it('a header announcing more than the frame limit is corruption, not an allocation', () => {
     const decoder = new FrameDecoder(1024)
     expect(decoder.push(encodeFrame(FrameType.data, new Uint8Array(2048)))).toEqual([])

@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net'
+import { TLSSocket } from 'node:tls'
 import { DrError } from '../../kernel/errors.js'
 import { encodeFrame, encodeFrameHeader, FrameDecoder, type FrameTypeCode, type WireFrame } from './framing.js'
 
@@ -10,13 +11,16 @@ import { encodeFrame, encodeFrameHeader, FrameDecoder, type FrameTypeCode, type 
 export type ConnectionEnd = { readonly clean: true } | { readonly clean: false; readonly error: DrError }
 
 /**
- * A socket (plain or TLS) spoken to in checked frames: frames out with their checksums, frames in through a
+ * A socket (plain or TLS) spoken to in checked frames: frames out with their checksums (on TLS, the header's only:
+ * TLS authenticates every record, so a payload checksum would check the same bytes twice), frames in through a
  * {@link FrameDecoder}, handed one by one to whichever handler is current, so that the handshake can hand the
  * connection over to a channel between two frames of the same read. Frames that arrive while no handler is set
  * wait for one.
  */
 export class FrameConnection {
   readonly socket: Socket
+  /** Whether payload checksums are written and verified: on plain TCP; TLS authenticates every record already. */
+  readonly #checked: boolean
   readonly #decoder: FrameDecoder
   #handler: ((frame: WireFrame) => void) | undefined
   readonly #held: WireFrame[] = []
@@ -27,7 +31,8 @@ export class FrameConnection {
 
   constructor(socket: Socket, maxFrameBytes: number) {
     this.socket = socket
-    this.#decoder = new FrameDecoder(maxFrameBytes)
+    this.#checked = !(socket instanceof TLSSocket)
+    this.#decoder = new FrameDecoder(maxFrameBytes, this.#checked)
     socket.setNoDelay(true)
     socket.on('data', (bytes: Buffer) => this.#receive(bytes))
     socket.on('end', () => this.#finish({ clean: true }))
@@ -77,7 +82,7 @@ export class FrameConnection {
         return
       }
       this.socket.cork()
-      this.socket.write(encodeFrameHeader(type, payload))
+      this.socket.write(encodeFrameHeader(type, payload, this.#checked))
       this.socket.write(payload, (error) => (error === undefined || error === null ? resolve() : reject(lost(this.remoteAddress, error))))
       this.socket.uncork()
     })
@@ -86,7 +91,7 @@ export class FrameConnection {
   /** Writes a small control frame without waiting for it; a failure shows up as the end of the connection. */
   send(type: FrameTypeCode, payload?: Uint8Array): void {
     if (this.socket.destroyed || !this.socket.writable) return
-    this.socket.write(encodeFrame(type, payload))
+    this.socket.write(encodeFrame(type, payload, this.#checked))
   }
 
   /** Ends the stream after what was written (the peer sees a clean end of stream). */

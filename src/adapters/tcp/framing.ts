@@ -42,21 +42,22 @@ export interface WireFrame {
 const KNOWN_TYPES: ReadonlySet<number> = new Set(Object.values(FrameType))
 
 /**
- * The header that goes in front of `payload` on the wire. The payload checksum guards the bytes of the frame;
+ * The header that goes in front of `payload` on the wire. The payload checksum guards the bytes of the frame
+ * (written as 0 when `checked` is false: on TLS, whose record authentication already rejects any damaged byte);
  * the header checksum guards its type and length, so a damaged length is caught before it is believed.
  */
-export function encodeFrameHeader(type: FrameTypeCode, payload: Uint8Array): Buffer {
+export function encodeFrameHeader(type: FrameTypeCode, payload: Uint8Array, checked = true): Buffer {
   const header = Buffer.allocUnsafe(FRAME_HEADER_BYTES)
   header.writeUInt8(type, 0)
   header.writeUInt32BE(payload.byteLength, 1)
-  header.writeUInt32BE(frameChecksum(payload), 5)
+  header.writeUInt32BE(checked ? frameChecksum(payload) : 0, 5)
   header.writeUInt32BE(frameChecksum(header.subarray(0, 9)), 9)
   return header
 }
 
 /** A whole frame (header and payload) in one buffer, for the small control frames. */
-export function encodeFrame(type: FrameTypeCode, payload: Uint8Array = new Uint8Array(0)): Buffer {
-  return Buffer.concat([encodeFrameHeader(type, payload), payload])
+export function encodeFrame(type: FrameTypeCode, payload: Uint8Array = new Uint8Array(0), checked = true): Buffer {
+  return Buffer.concat([encodeFrameHeader(type, payload, checked), payload])
 }
 
 function corrupt(message: string, details: Record<string, unknown>): DrError {
@@ -70,14 +71,19 @@ function corrupt(message: string, details: Record<string, unknown>): DrError {
  */
 export class FrameDecoder {
   #maxFrameBytes: number
+  readonly #checked: boolean
   readonly #pieces: Buffer[] = []
   #buffered = 0
   #header: { type: FrameTypeCode; length: number; checksum: number } | undefined
   #failure: DrError | undefined
 
-  /** @param maxFrameBytes - the largest payload accepted; larger announced lengths are corruption */
-  constructor(maxFrameBytes = DEFAULT_MAX_FRAME_BYTES) {
+  /**
+   * @param maxFrameBytes - the largest payload accepted; larger announced lengths are corruption
+   * @param checked - whether payload checksums are verified (false on TLS: see {@link encodeFrameHeader})
+   */
+  constructor(maxFrameBytes = DEFAULT_MAX_FRAME_BYTES, checked = true) {
     this.#maxFrameBytes = maxFrameBytes
+    this.#checked = checked
   }
 
   /** Adds received bytes and returns the frames they complete, in order (none once the stream failed). */
@@ -98,7 +104,7 @@ export class FrameDecoder {
         if (this.#buffered < header.length) break
         const payload = this.#take(header.length)
         this.#header = undefined
-        if (frameChecksum(payload) !== header.checksum) {
+        if (this.#checked && frameChecksum(payload) !== header.checksum) {
           throw corrupt('payload checksum mismatch', { type: header.type, length: header.length })
         }
         frames.push({ type: header.type, payload })

@@ -7,7 +7,7 @@ import { Name, PositiveInt } from '../../kernel/codecs.js'
 /**
  * The version of the tcp channel protocol this adapter speaks. A peer that speaks another is refused.
  */
-export const TCP_PROTOCOL_VERSION = 1
+export const TCP_PROTOCOL_VERSION = 2
 
 /**
  * The largest frame a server reads from a connection before its hello has been checked (4 KiB): an unauthenticated
