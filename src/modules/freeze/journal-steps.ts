@@ -8,7 +8,7 @@ import type { CachedWrite } from './write-cache.js'
 /**
  * What the `journal` step saved: how many writes and bytes, and when the oldest was acknowledged.
  *
- * @public
+ * @internal
  */
 export interface JournaledWrites {
   readonly count: number
@@ -22,7 +22,7 @@ export interface JournaledWrites {
  * also carries the writes of that restore's retained journal (older, so first) when this process's caches no
  * longer hold them; the retained journal is then marked removed, its writes being in this one. Idempotent.
  *
- * @public
+ * @internal
  */
 export async function journalCachedWrites(ctx: FreezeContext, runtime: VolumeRuntime, restoreId: string, record: ProtectionRecord): Promise<JournaledWrites> {
   runtime.gate.close()
@@ -41,7 +41,7 @@ export async function journalCachedWrites(ctx: FreezeContext, runtime: VolumeRun
  * same bytes in the same order), drops those writes from the caches and marks the journal removed. Returns how many
  * writes it replayed (0 for a journal removed already).
  *
- * @public
+ * @internal
  */
 export async function replayJournal(ctx: FreezeContext, runtime: VolumeRuntime, restoreId: string, target: { site: string; volume: string }, signal: AbortSignal): Promise<number> {
   const loaded = await ctx.journal.load(restoreId)

@@ -11,7 +11,7 @@ import type { VolumeRuntime } from './volume-runtime.js'
  * step completed (else no compensation runs), and whether its data step completed (the volume then holds whole
  * restored data, even if a later step failed).
  *
- * @public
+ * @internal
  */
 export interface RestoreProgress {
   stage: string
@@ -25,7 +25,7 @@ export interface RestoreProgress {
  * 004, behaviour 27 and A14): the volume was dismounted already when the restore began, or the restore started
  * changing its data (`restore.altered`) and its data step did not complete, so the data may be damaged.
  *
- * @public
+ * @internal
  */
 export function keepsDismounted(record: ProtectionRecord, progress: RestoreProgress): boolean {
   return record.dismounted === true || (record.restore?.altered === true && !progress.dataRestored)
@@ -37,7 +37,7 @@ export function keepsDismounted(record: ProtectionRecord, progress: RestoreProgr
  * volume kept dismounted they do not go (the next restore would overwrite them): they stay in the caches, which
  * journal them again for that restore. Either way a journal that is kept is reported (`freeze.journalRetained`).
  *
- * @public
+ * @internal
  */
 export async function writeBackJournal(ctx: FreezeContext, restore: { key: string; restoreId: string }, runtime: VolumeRuntime, progress: RestoreProgress): Promise<void> {
   const record = ctx.state.protection(restore.key)
@@ -68,7 +68,7 @@ export async function writeBackJournal(ctx: FreezeContext, restore: { key: strin
  * releases the held I/O with a clear error, and reports it (`freeze.restoreImpossible` when nothing was frozen,
  * else `freeze.restoreFailed`).
  *
- * @public
+ * @internal
  */
 export async function finishFailed(ctx: FreezeContext, restore: { key: string; restoreId: string }, runtime: VolumeRuntime, progress: RestoreProgress): Promise<void> {
   const error = progress.error ?? new DrError('E_INTERNAL', `restore ${restore.restoreId} failed`)
@@ -110,7 +110,7 @@ async function retainedJournalOf(ctx: FreezeContext, restoreId: string, record: 
  * True when restore `restoreId` is the one holding the runtime's gate (or none is); it then stops being the one
  * detections coalesce into, so that a disruption seen after it ends starts a new restore.
  *
- * @public
+ * @internal
  */
 export function releaseGate(runtime: VolumeRuntime, restoreId: string): boolean {
   if (runtime.active !== undefined && runtime.active.restoreId !== restoreId) return false

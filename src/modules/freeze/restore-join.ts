@@ -10,7 +10,7 @@ import { RestoreSummaryCodec, type RestoreSummary } from './state.js'
  * What the `begin` step of a restore recorded: it started (when), or another coordinator's restore of the volume
  * was running already and this one joins it. A plain number is how earlier versions recorded a start.
  *
- * @public
+ * @internal
  */
 export const BeginCodec = t.union([
   t.number,
@@ -21,7 +21,7 @@ export const BeginCodec = t.union([
 /**
  * What the `begin` step of a restore recorded.
  *
- * @public
+ * @internal
  */
 export type Begin = t.TypeOf<typeof BeginCodec>
 
@@ -32,7 +32,7 @@ const JOIN_POLL_MS = 50
  * The `begin` step: records that restore `restoreId` of volume `key` starts (one restore per volume), or — when
  * another coordinator on the same state store is restoring the volume already — that this one joins it. Idempotent.
  *
- * @public
+ * @internal
  */
 export async function beginRestore(ctx: FreezeContext, wf: WorkflowContext, restore: { key: string; restoreId: string; channel: string }): Promise<Begin> {
   const { key, restoreId } = restore
@@ -60,7 +60,7 @@ export async function beginRestore(ctx: FreezeContext, wf: WorkflowContext, rest
  * The `join` step: waits until the restore another coordinator runs for the volume has ended, catches up with the
  * state it left, and returns how it ended.
  *
- * @public
+ * @internal
  */
 export async function awaitJoined(ctx: FreezeContext, wf: WorkflowContext, key: string, other: { restoreId: string; workflowId: string }): Promise<Json> {
   for (;;) {
