@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest'
-import { DrError } from '../../../src/kernel/index.js'
+import { DrError, type CrashPoint } from '../../../src/kernel/index.js'
 import { BS, barrier, filled, freezeDurable, openFreezeWorld, protectDb, token, type FreezeWorld } from '../../fixtures/freeze-world.js'
 
 /** Two coordinator processes over one journal, storage and host; `db` protected by the first. */
-async function twoCoordinators(): Promise<{ a: FreezeWorld; b: FreezeWorld }> {
+async function twoCoordinators(crashB?: (point: CrashPoint) => boolean): Promise<{ a: FreezeWorld; b: FreezeWorld }> {
   const d = freezeDurable()
   const east = d.raw['east']!
   for (const name of ['db', 'db-standby']) await east.createVolume({ name, sizeBytes: 64 * BS, blockSize: BS }, token)
@@ -12,7 +12,7 @@ async function twoCoordinators(): Promise<{ a: FreezeWorld; b: FreezeWorld }> {
   await east.write('db-standby', 0, filled(BS, 6), token)
   const a = await openFreezeWorld(d)
   await a.freeze.protect(protectDb({ sources: [{ kind: 'standby', volume: 'db-standby' }] }))
-  const b = await openFreezeWorld(d)
+  const b = await openFreezeWorld(d, crashB === undefined ? {} : { crashAt: crashB })
   return { a, b }
 }
 
@@ -51,4 +51,29 @@ describe('two coordinators that see the same disruption', () => {
     expect(await restore).toMatchObject({ code: 'E_ADAPTER' })
     expect(await held).toMatchObject({ code: 'E_UNAVAILABLE', details: { cause: 'E_ADAPTER' } })
   })
+
+  for (const phase of ['before', 'after'] as const) {
+    it(`a crash ${phase} the join step: the resumed restore finds the one it joined ended and leaves nothing running`, async () => {
+      const { a, b } = await twoCoordinators((point) => point.step === 'join' && point.phase === phase)
+      const bHandle = await b.freeze.open({ site: 'east', volume: 'db' })
+      await bHandle.read(0, 1)
+      const remount = barrier(a.host(), 'mount')
+      const restore = a.freeze.restore({ site: 'east', volume: 'db' })
+      await remount.entered
+      b.storageFaults['east']!.fail({ method: 'read', times: 1, error: new DrError('E_CORRUPT', 'checksum mismatch') })
+      void bHandle.read(0, 4).catch(() => undefined)
+      for (let i = 0; i < 100 && b.names('freeze.disruptionDetected').length === 0; i++) await new Promise((resolve) => setImmediate(resolve))
+      const joined = b.names('freeze.disruptionDetected')[0]!.payload.restoreId
+      remount.release()
+      await restore
+      await expect(b.freeze.settled({ site: 'east', volume: 'db' })).resolves.toBeDefined()
+      const history = await b.workflows.history(`freeze-restore-${joined}`)
+      if (phase === 'before') expect(history?.steps.map((step) => step.name)).toEqual(['begin'])
+      const next = await b.restart()
+      expect(await next.freeze.recover()).toBe(1)
+      expect(await next.workflows.listRunning()).toEqual([])
+      expect(await next.freeze.get({ site: 'east', volume: 'db' })).toMatchObject({ activeVolume: 'db-standby', status: 'protected', restore: null })
+      expect(next.names('freeze.restoreFailed')).toEqual([])
+    })
+  }
 })
