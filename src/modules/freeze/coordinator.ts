@@ -50,6 +50,8 @@ export class FreezeCoordinator {
   readonly ctx: FreezeContext
   readonly #runtimes = new Map<string, VolumeRuntime>()
   readonly #probes = new Map<string, () => void>()
+  /** The restore workflows this process runs (started or resumed here). */
+  readonly #running = new Set<string>()
   readonly #workflow: RestoreWorkflow
   #closed = false
 
@@ -130,7 +132,9 @@ export class FreezeCoordinator {
       message: detection.error?.message ?? null,
       actors: input.actors,
     })
-    const done = runtime.chain.then(() => this.ctx.workflows.run<Json>(RESTORE_WORKFLOW, workflowIdOf(restoreId), input as unknown as Json))
+    const workflowId = workflowIdOf(restoreId)
+    this.#running.add(workflowId)
+    const done = runtime.chain.then(() => this.ctx.workflows.run<Json>(RESTORE_WORKFLOW, workflowId, input as unknown as Json))
     const settled = done.then(
       (result) => result as unknown as RestoreResult,
       (error: unknown) => {
@@ -140,29 +144,34 @@ export class FreezeCoordinator {
     const started = { restoreId, done: settled }
     runtime.active = started
     runtime.chain = settled.then(
-      () => this.#settle(runtime, restoreId),
-      () => this.#settle(runtime, restoreId),
+      () => this.#settle(runtime, restoreId, workflowId),
+      () => this.#settle(runtime, restoreId, workflowId),
     )
     return { restoreId, coalesced: false, done: settled }
   }
 
-  /** Resumes every restore a crash interrupted; resolves once they have all settled. Returns how many there were. */
+  /**
+   * Resumes every restore a crash interrupted (every running restore workflow this process does not run already,
+   * including one that a restore started here since has joined); resolves once they have all settled. Returns how
+   * many there were.
+   */
   async recover(): Promise<number> {
     let resumed = 0
     for (const workflowId of await this.ctx.workflows.listRunning()) {
+      if (this.#running.has(workflowId)) continue
       const history = await this.ctx.workflows.history(workflowId)
       if (history?.workflowType !== RESTORE_WORKFLOW || !RestoreWorkflowInput.is(history.input)) continue
       const input = history.input
       if (this.ctx.state.state.protections[input.key] === undefined) continue
       const runtime = this.runtime(input.key)
-      if (runtime.active !== undefined) continue
       runtime.gate.close()
+      this.#running.add(workflowId)
       const done = this.ctx.workflows.resume<Json>(workflowId).then((result) => result as unknown as RestoreResult)
-      runtime.active = { restoreId: input.restoreId, done }
+      runtime.active ??= { restoreId: input.restoreId, done }
       resumed++
       await done.then(
-        () => this.#settle(runtime, input.restoreId),
-        () => this.#settle(runtime, input.restoreId),
+        () => this.#settle(runtime, input.restoreId, workflowId),
+        () => this.#settle(runtime, input.restoreId, workflowId),
       )
     }
     return resumed
@@ -267,7 +276,8 @@ export class FreezeCoordinator {
     return admission === 'admitted'
   }
 
-  #settle(runtime: VolumeRuntime, restoreId: string): void {
+  #settle(runtime: VolumeRuntime, restoreId: string, workflowId: string): void {
+    this.#running.delete(workflowId)
     if (runtime.active?.restoreId === restoreId) runtime.active = undefined
   }
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { DrError, type CrashPoint } from '../../../src/kernel/index.js'
+import { DrError, InjectedCrash, type CrashPoint } from '../../../src/kernel/index.js'
 import { BS, barrier, filled, freezeDurable, openFreezeWorld, protectDb, token, type FreezeWorld } from '../../fixtures/freeze-world.js'
 
 /** Two coordinator processes over one journal, storage and host; `db` protected by the first. */
@@ -76,4 +76,21 @@ describe('two coordinators that see the same disruption', () => {
       expect(next.names('freeze.restoreFailed')).toEqual([])
     })
   }
+
+  it('after a crash, a disruption seen before recover() joins the interrupted restore, and recover() still resumes it', async () => {
+    const { a } = await twoCoordinators()
+    const crashing = await a.restart({ crashAt: (point) => point.step === 'restore' && point.phase === 'before' })
+    await expect(crashing.freeze.restore({ site: 'east', volume: 'db' })).rejects.toBeInstanceOf(InjectedCrash)
+    const next = await a.restart()
+    const h = await next.freeze.open({ site: 'east', volume: 'db' })
+    next.storageFaults['east']!.fail({ method: 'read', times: 1, error: new DrError('E_CORRUPT', 'checksum mismatch') })
+    const held = h.read(0, 4)
+    for (let i = 0; i < 100 && next.names('freeze.disruptionDetected').length === 0; i++) await new Promise((resolve) => setImmediate(resolve))
+    expect(next.names('freeze.disruptionDetected')).toHaveLength(1)
+    expect(await next.freeze.recover()).toBe(1)
+    expect(await held).toEqual(filled(4, 6))
+    await next.freeze.settled({ site: 'east', volume: 'db' })
+    expect(await next.workflows.listRunning()).toEqual([])
+    expect(await next.freeze.get({ site: 'east', volume: 'db' })).toMatchObject({ activeVolume: 'db-standby', status: 'protected' })
+  }, 15_000)
 })
