@@ -36,6 +36,7 @@ describe('bad input is rejected with a stable code and changes nothing', () => {
       [() => w.freeze.unlockVolume({ site: 'east', volume: 'db', holder: '' }), 'holder'],
       [() => w.freeze.lockHolder({ site: 1 } as never), 'site'],
       [() => w.freeze.settled({} as never), 'site'],
+      [() => w.freeze.gate({ site: 'east', volume: '' }), 'volume'],
     ]
     for (const [call, field] of bad) {
       const error = await call().catch((e: unknown) => e)
