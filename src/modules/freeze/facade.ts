@@ -156,8 +156,8 @@ export class FreezeFacade {
   }
 
   /**
-   * Opens a handle on a protected volume (by name or by mount path) for an application. If a restore is running,
-   * the handle's actor is frozen with the others (a late joiner) and its I/O waits for the thaw.
+   * Opens a handle on a protected volume (by name or by mount path) for an application. If a restore is running
+   * and has not begun to thaw, the handle's actor is frozen with the others (a late joiner) and thawed with them.
    */
   async open(options: OpenOptions): Promise<VolumeHandle> {
     const input = decode(OpenInput, options, 'freeze.open options')

@@ -25,11 +25,13 @@ export const DEFAULT_CACHE_POLICY: HandleCachePolicy = { mode: 'writeBack', flus
 /**
  * A protected volume as an application uses it: block reads and writes at byte offsets, `flush` and `close`.
  * Every call passes the volume's I/O gate, so while a restore freezes the volume calls wait (in arrival order) and
- * run against the restored volume after the thaw; a storage failure that is a disruption is held and starts a
- * restore instead of reaching the application. With the default write-back cache a write is acknowledged once
- * cached; cached writes are flushed in order, and journaled and replayed around a restore, so an acknowledged write
- * is never lost to it. A call rejects (with a `DrError`) only for the caller's own mistakes, when the volume could
- * not be restored, or with `E_TIMEOUT` when it waited longer than the volume's freeze timeout.
+ * run against the restored volume after the thaw; a transient storage failure is retried, and a failure that is a
+ * disruption is held and starts a restore instead of reaching the application. With the default write-back cache a
+ * write is acknowledged once cached; cached writes are flushed in order, and journaled and replayed around a
+ * restore, so an acknowledged write is never lost to it. A call rejects (with a `DrError`) only for the caller's
+ * own mistakes, for a failure of its own while the volume answers its probe, when the volume could not be restored
+ * (or is kept dismounted after a restore failed), with `E_UNAVAILABLE` when it fails again after the restore that
+ * re-ran it, and with `E_TIMEOUT` when it waited longer than the volume's freeze timeout.
  *
  * @public
  */
