@@ -1,6 +1,6 @@
 import * as t from 'io-ts'
 import { DrError, DrErrorCodes, callAdapter, isDrError, toDrError, type DrErrorCode } from '../../kernel/errors.js'
-import { InjectedCrash } from '../../kernel/workflow.js'
+import { isInterruption } from '../../kernel/workflow.js'
 import { JsonValue, type Json } from '../../kernel/codecs.js'
 import type { StepContext, StepOptions, WorkflowContext } from '../../kernel/workflow.js'
 import { armLateSweep, freezeActors, thawActors, rearmActorTimeouts, type FreezeScope } from './actor-freezer.js'
@@ -131,9 +131,9 @@ export class RestoreWorkflow {
       return await this.#run({ ...wf, step }, input, progress)
     } catch (thrown) {
       progress.error = toDrError(thrown)
-      // A restore that could not even begin has no compensation to run: its held I/O is released here. A crash or a
-      // lost lease leaves the run to be resumed instead.
-      const stopped = thrown instanceof InjectedCrash || isDrError(thrown, 'E_FENCED')
+      // A restore that could not even begin has no compensation to run: its held I/O is released here. A crash, a
+      // stale token or a lost lease (E_FENCED) leaves the run to be resumed by whoever acts for the scope now.
+      const stopped = isInterruption(thrown) || isDrError(thrown, 'E_FENCED')
       if (!progress.begun && !stopped) await finishFailed(this.#ctx, input, this.#runtime(input.key), progress)
       throw thrown
     }
