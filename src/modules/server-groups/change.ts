@@ -7,7 +7,7 @@ import { survey } from './footprint.js'
 import { loadWarnings } from './identity.js'
 import { changePlan } from './plans.js'
 import type { DiscrepancyKind } from './prevalidate.js'
-import { GroupInterfaceCodec, GroupMountCodec, GroupNameRecordCodec, ReservationCodec, type ServerGroup } from './state.js'
+import { GroupInterfaceCodec, GroupMountCodec, GroupNameRecordCodec, type ServerGroup } from './state.js'
 import { placementSteps, surveyOptions } from './steps.js'
 
 /**
