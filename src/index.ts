@@ -67,6 +67,7 @@ export {
   ThresholdRecordCodec,
   UpdatePolicyInput,
   PolicySettingsInput,
+  ResolveInput,
 } from './modules/namespace/index.js'
 export type {
   NamespaceModule,
@@ -93,10 +94,11 @@ export type {
   Target,
   Protection,
   DpState,
+  ResolveOptions,
 } from './modules/namespace/index.js'
 export type * from './modules/namespace/events.js'
 export { openEvMirrorModule, EvMirrorFacade } from './modules/ev-mirror/index.js'
-export type { EvMirrorModule, EvMirrorModuleDeps, EvMirrorSite, EvMirrorView, EvTransferResult, EvRelationship, EvSide, MemberRelationship } from './modules/ev-mirror/index.js'
+export type { EvMirrorModule, EvMirrorModuleDeps, EvMirrorSite, EvMirrorView, EvTransferResult, EvFailoverResult, EvRelationship, EvSide, MemberRelationship } from './modules/ev-mirror/index.js'
 export { EvRelationshipCodec, EvSideCodec, MemberRelationshipCodec } from './modules/ev-mirror/index.js'
 export type * from './modules/ev-mirror/events.js'
 export * from './modules/ev-mirror/inputs.js'
@@ -114,11 +116,30 @@ export type {
   SeriesSnapshot,
   ServerGroup,
   ServerGroupsState,
+  GroupOperation,
+  GroupMount,
+  PartialFailover,
 } from './modules/server-groups/index.js'
-export { SeriesSnapshotCodec, ServerGroupCodec, ServerGroupsStateCodec } from './modules/server-groups/index.js'
+export { SeriesSnapshotCodec, ServerGroupCodec, ServerGroupsStateCodec, GroupOperationCodec, GroupMountCodec, PartialFailoverCodec } from './modules/server-groups/index.js'
 export type * from './modules/server-groups/events.js'
 export * from './modules/server-groups/inputs.js'
-export { openVmModule, VmFacade, BackupMetadataCodec, BackupRecordCodec, PlacedVmCodec } from './modules/vm/index.js'
+export {
+  openVmModule,
+  VmFacade,
+  BackupMetadataCodec,
+  BackupRecordCodec,
+  PlacedVmCodec,
+  VmOutcomeCodec,
+  VmFailoverReportCodec,
+  DiscoveredBackupCodec,
+  SuperblockCodec,
+  HostChoiceCodec,
+  PlacementResultCodec,
+  UnplacedVmCodec,
+  sitesOf,
+  mirrorKey,
+  SITE_PROBE_TIMEOUT_MS,
+} from './modules/vm/index.js'
 export type {
   VmModule,
   VmModuleDeps,
@@ -127,6 +148,8 @@ export type {
   BackupRecord,
   PlacedVm,
   VmFailoverReport,
+  VmOutcome,
+  Superblock,
   DiscoveredBackup,
   FoundBackup,
   VmNeed,
@@ -136,8 +159,8 @@ export type {
 } from './modules/vm/index.js'
 export type * from './modules/vm/events.js'
 export * from './modules/vm/inputs.js'
-export { openFreezeModule, FreezeFacade, FREEZE_DEFAULTS, VolumeHandle } from './modules/freeze/index.js'
-export type { FreezeModule, FreezeModuleDeps, MountPropertyHook, ProtectionView, ReportResult, ReplicaLocation, ResolveReplica, RestoreResult, HandleCachePolicy, LockGrant, VolumeRuntime } from './modules/freeze/index.js'
+export { openFreezeModule, FreezeFacade, FREEZE_DEFAULTS, AUTO_RESTORE_LIMIT, VolumeHandle } from './modules/freeze/index.js'
+export type { FreezeModule, FreezeModuleDeps, GateView, MountPropertyHook, ProtectionView, ReportResult, ReplicaLocation, ResolveReplica, RestoreResult, HandleCachePolicy, LockGrant, VolumeRuntime } from './modules/freeze/index.js'
 export {
   MountPath,
   VolumeIdentity,

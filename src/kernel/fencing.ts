@@ -126,7 +126,7 @@ export interface LeaseManager {
 }
 
 /**
- * Options of {@link LeaseManager.acquire}.
+ * Options of `LeaseManager.acquire`.
  *
  * @public
  */

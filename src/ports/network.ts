@@ -169,7 +169,7 @@ export interface NetworkPort {
   probe(site: string, timeoutMs?: number): Promise<ProbeResult>
   /**
    * Presents a new coordinator's token to this site's namespace server and identity registry (see
-   * {@link NamespaceServer.presentToken}); a stale token rejects with `E_FENCED`.
+   * `NamespaceServer.presentToken`); a stale token rejects with `E_FENCED`.
    */
   presentToken(token: FenceToken): Promise<void>
   /** Closes every channel and listener. Later calls reject with `E_CLOSED`; a second `close()` does nothing. */

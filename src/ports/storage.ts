@@ -158,7 +158,7 @@ const HoleChange = t.intersection([t.type({ offset: NonNegativeInt, length: NonN
 export const ByteRangesCodec = t.readonlyArray(t.type({ offset: NonNegativeInt, length: NonNegativeInt }), 'ByteRange[]')
 
 /**
- * Codec of the `changes` of {@link StoragePort.writeRanges}: an array of {@link RangeChange} (a change is data or a
+ * Codec of the `changes` of {@link StoragePort.writeRanges}: an array of `RangeChange` (a change is data or a
  * hole, never both); adapters decode with it.
  *
  * @public
@@ -178,7 +178,7 @@ export const RangeChangesCodec = t.readonlyArray(
 )
 
 /**
- * Codec of {@link WriteRangesOptions}.
+ * Codec of `WriteRangesOptions`.
  *
  * @public
  */
@@ -235,14 +235,14 @@ export interface StoragePort {
   readRanges(volume: string, ranges: readonly ByteRange[], source?: ReadSource): Promise<Uint8Array[]>
   /**
    * Applies many changes to the live volume in one call: data written and holes punched (see
-   * {@link RangeChange}), in array order, so a later change wins where two overlap. The call is one unit: no
+   * `RangeChange`), in array order, so a later change wins where two overlap. The call is one unit: no
    * reader sees some of its changes and not the others, a fence waits for the whole call, and it resolves once
    * every change is durable. An adapter that survives crashes keeps all of a call's changes or none after a crash
    * before the call resolved (the local adapter commits them in one log batch); a unit larger than one call
    * still needs a snapshot to roll back to. A rejected call changes nothing: `E_FENCED` for a stale token (checked
    * as `write` checks it), `E_INVALID_INPUT` when any change is malformed or ends past the end, `E_PRECONDITION`
    * when the volume is offline, or read-only and `options.replication` is not set (see
-   * {@link WriteRangesOptions}; clients never set it). Snapshots keep their contents, as with `write`.
+   * `WriteRangesOptions`; clients never set it). Snapshots keep their contents, as with `write`.
    */
   writeRanges(volume: string, changes: readonly RangeChange[], token: FenceToken, options?: WriteRangesOptions): Promise<void>
 

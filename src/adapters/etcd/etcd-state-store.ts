@@ -162,7 +162,7 @@ export class EtcdStateStore implements StateStore {
   }
 
   /**
-   * See {@link StateStore.fence}. Binds every later append and snapshot save to the etcd lease behind `token`: the
+   * See `StateStore.fence`. Binds every later append and snapshot save to the etcd lease behind `token`: the
    * leadership key of `token.scope` under this store's prefix, created by the etcd lease manager on the same prefix
    * (as {@link etcdCoordination} pairs them), must still have `token.value` as its create revision, or etcd refuses
    * the write and it rejects with `E_FENCED`. Rejects at once with `E_FENCED` when the token does not hold the key now.

@@ -19,6 +19,7 @@
 export { EtcdStateStore, etcdStateStore } from './etcd-state-store.js'
 export type { EtcdStateStoreOptions, EtcdWatchLag } from './etcd-state-store.js'
 export { EtcdLeaseManager, etcdLeaseManager } from './etcd-lease-manager.js'
+export type { AcquireOptions } from '../../kernel/fencing.js'
 export type { EtcdLeaseManagerOptions } from './etcd-lease-manager.js'
 export { EtcdLease } from './etcd-lease.js'
 export type { EtcdLeaseGrant } from './etcd-lease.js'
