@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { DrillReport } from './drill/report.js'
 import { openDrillWorld, type DrillWorld } from './drill/sites.js'
-import { linkFailbackPhase, linkFailoverPhase, protectLinkPhase, type LinkMonitor } from './drill/namespace-phases.js'
+import { linkFailbackPhase, linkFailoverPhase, protectLinkPhase } from './drill/namespace-phases.js'
 import { vmBackupPhase, vmFailoverPhase } from './drill/vm-phases.js'
 import { frozenRestorePhase } from './drill/freeze-phases.js'
 import { consistencyGroupPhase, evFailbackPhase, evFailoverPhase, evReplicationPhase, evWriteAtWest } from './drill/ev-phases.js'
@@ -34,20 +34,18 @@ const tamper = process.env['DRKIT_DRILL_TAMPER'] === 'replication'
 
 /** Every phase of the drill, in order; a phase that throws is recorded as a failed check and ends the drill. */
 async function drill(world: DrillWorld, report: DrillReport): Promise<void> {
-  let monitor: LinkMonitor | undefined
   try {
     const orders = await report.phase('consistency-group snapshot of an expandable volume on east', () => consistencyGroupPhase(world, report))
     await report.phase('the expandable volume replicated east → west', () => evReplicationPhase(world, report, orders))
     const replicated = await report.phase('replication east → west over TCP', () => replicationPhase(world, report, tamper))
-    monitor = await report.phase('namespace link point protected by the mirror', () => protectLinkPhase(world, report, MIRROR, VOLUME.name))
-    const link = monitor
+    await report.phase('namespace link point protected by the mirror', () => protectLinkPhase(world, report, MIRROR, VOLUME.name))
     const vmBackup = await report.phase('VM backup and replication', () => vmBackupPhase(world, report))
     await report.phase('disaster: east is lost', async () => {
       await unsentWrites(world)
       report.metrics.rpoSeconds = await recoveryPointAge(world, Date.now())
       world.loseEast()
       const lostAt = performance.now()
-      const declaredAt = await linkFailoverPhase(world, report, link)
+      const declaredAt = await linkFailoverPhase(world, report)
       await vmFailoverPhase(world, report, vmBackup)
       await evFailoverPhase(world, report, orders)
       report.metrics.rtoSeconds = (performance.now() - lostAt) / 1000
@@ -68,8 +66,6 @@ async function drill(world: DrillWorld, report: DrillReport): Promise<void> {
     })
   } catch (error) {
     report.state('drill', `the drill ran to the end (${error instanceof Error ? error.message : String(error)})`, false)
-  } finally {
-    monitor?.stop()
   }
 }
 

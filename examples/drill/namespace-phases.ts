@@ -13,29 +13,12 @@ export async function referral(world: DrillWorld): Promise<string> {
 }
 
 /**
- * The monitoring passes of the drill's link, run every probe interval (only the shares that are due, as the
- * monitor's own timer runs them). The drill runs them itself because the system's monitor timer was armed before
- * the link existed and next wakes up a minute after start-up, later than the disaster.
- */
-export class LinkMonitor {
-  readonly #ticker: NodeJS.Timeout
-
-  constructor(world: DrillWorld) {
-    this.#ticker = setInterval(() => void world.dr.namespace.probeNow({ all: false }).catch(() => undefined), PROBE.intervalMs)
-  }
-
-  /** Stops the passes (idempotent). */
-  stop(): void {
-    clearInterval(this.#ticker)
-  }
-}
-
-/**
  * A share on the replicated volume, a link point to it in the logical namespace, and a data-protection policy:
  * automatic failover after two failed probes 250 ms apart, breaking the mirror with the `default` mode (apply
- * what west received, then promote) — the one mode that works when east is gone. Monitoring starts.
+ * what west received, then promote) — the one mode that works when east is gone. The system's monitor probes the
+ * share from then on, on the policy's interval.
  */
-export async function protectLinkPhase(world: DrillWorld, report: DrillReport, mirrorId: string, volume: string): Promise<LinkMonitor> {
+export async function protectLinkPhase(world: DrillWorld, report: DrillReport, mirrorId: string, volume: string): Promise<void> {
   const { dr } = world
   await dr.site('east').storage.createShare({ name: 'eng', volume, path: '/eng', protocol: 'smb', access: ['read', 'write'] }, dr.token())
   await dr.namespace.createNamespace({ namespace: LINK.namespace })
@@ -51,15 +34,14 @@ export async function protectLinkPhase(world: DrillWorld, report: DrillReport, m
   })
   await dr.namespace.protect({ ...LINK, policy: 'gold', mirrorId, destinationShare: 'eng_dr' })
   report.state('namespace', `\\\\corp\\eng resolves to east/eng on the namespace server`, (await referral(world)) === 'east/eng')
-  return new LinkMonitor(world)
 }
 
 /**
  * East has just been lost: waits for the monitor to declare east's share inaccessible after two failed probes
- * and for the policy to fail the link — and the mirror behind it — over to west; then monitoring stops. Resolves
- * with the `performance.now()` time of the declaration.
+ * and for the policy to fail the link — and the mirror behind it — over to west. Resolves with the
+ * `performance.now()` time of the declaration.
  */
-export async function linkFailoverPhase(world: DrillWorld, report: DrillReport, monitor: LinkMonitor): Promise<number> {
+export async function linkFailoverPhase(world: DrillWorld, report: DrillReport): Promise<number> {
   const { dr } = world
   let declaredAt = Number.NaN
   const stopDeclared = dr.events.on('namespace.shareInaccessible', () => (declaredAt = performance.now()))
@@ -72,7 +54,6 @@ export async function linkFailoverPhase(world: DrillWorld, report: DrillReport, 
     report.state('failover', `\\\\corp\\eng now resolves to west/eng_dr — the same logical path`, (await referral(world)) === 'west/eng_dr')
     return declaredAt
   } finally {
-    monitor.stop()
     stopDeclared()
   }
 }

@@ -29,7 +29,7 @@ export interface DrillMetrics {
 /** How each metric was measured, printed with the report and included in its JSON. */
 export const MEASUREMENT = {
   rpo: 'time between the cut of the newest delta set west had applied and the loss of east',
-  rto: "wall time from the loss of east to the VM running at west and the expandable volume presented read-write, detection included: monitoring passes run every 250 ms (the policy's probe interval) from before the loss, and the policy declares the share inaccessible after 2 failed probes",
+  rto: "wall time from the loss of east to the VM running at west and the expandable volume presented read-write, detection included: the system's monitor probes east's share every 250 ms (the policy's probe interval), and the policy declares the share inaccessible after 2 failed probes",
   bytesSent: 'bytes relayed by the loopback WAN links in both directions, counted by the relays',
 } as const
 

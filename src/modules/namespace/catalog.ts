@@ -1,5 +1,5 @@
 import type { StateStore } from '../../kernel/state-store.js'
-import { JournaledStore, type Decision } from '../../kernel/store.js'
+import { JournaledStore, type CommitListener, type Decision } from '../../kernel/store.js'
 import { CatalogIndex } from './catalog-index.js'
 import { NamespaceJournalEventCodec, NamespaceStateCodec, emptyNamespaceState, reduceNamespaceState, type NamespaceJournalEvent, type NamespaceState } from './state.js'
 
@@ -53,6 +53,11 @@ export class NamespaceCatalog {
   /** The journal version the state reflects; it changes with every committed event. */
   get version(): number {
     return this.#store.version
+  }
+
+  /** Calls `listener` with the events of every append and the state after it; returns a function that stops it. */
+  onCommitted(listener: CommitListener<NamespaceState, NamespaceJournalEvent>): () => void {
+    return this.#store.onCommitted(listener)
   }
 
   /** Runs a pure decision against the latest state and commits its events, after every earlier decision. */

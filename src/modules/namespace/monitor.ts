@@ -41,6 +41,11 @@ export interface MonitorPass {
   readonly failoversStarted: number
 }
 
+/** The probe interval of a share: the shortest of the policies of the links it backs. */
+function probeInterval(links: readonly WatchedLink[]): number {
+  return Math.min(...links.map((link) => link.policy.probeIntervalMs))
+}
+
 function shareKey(site: string, share: string): string {
   return `${site}/${share}`
 }
@@ -62,8 +67,10 @@ export class ShareMonitor {
   readonly #thresholds: ThresholdMonitor
   readonly #health = new Map<string, ShareHealth>()
   #timer: (() => void) | undefined
+  #timerDueAt = Number.POSITIVE_INFINITY
   #running: Promise<MonitorPass> | undefined
   #started = false
+  #stopWatching: (() => void) | undefined
 
   /** @param thresholds - the threshold monitors, evaluated by the same passes when they are due */
   constructor(rt: NamespaceRuntime, runner: SwitchRunner, thresholds: ThresholdMonitor) {
@@ -76,12 +83,18 @@ export class ShareMonitor {
   start(): void {
     if (this.#started) return
     this.#started = true
+    // A new protected link or a policy change may make a share due before the timer: probe it on time.
+    this.#stopWatching = this.#rt.catalog.onCommitted((events) => {
+      if (events.some((event) => event.type === 'link.protected' || event.type === 'policy.saved')) this.#wake()
+    })
     this.#schedule(0)
   }
 
   /** Stops the timer; a pass already running finishes. */
   async stop(): Promise<void> {
     this.#started = false
+    this.#stopWatching?.()
+    this.#stopWatching = undefined
     this.#timer?.()
     this.#timer = undefined
     await this.#running?.catch(() => undefined)
@@ -110,8 +123,16 @@ export class ShareMonitor {
     return { probed: 0, accessible: 0, failed: 0, declared: links.length > 0 ? [shareKey(site, share)] : [], failoversStarted: started }
   }
 
+  /** Brings the next pass forward to now, unless one is due now already or running. */
+  #wake(): void {
+    if (!this.#started || this.#timer === undefined || this.#timerDueAt <= this.#rt.clock.now()) return
+    this.#timer()
+    this.#schedule(0)
+  }
+
   #schedule(delay: number): void {
     if (!this.#started) return
+    this.#timerDueAt = this.#rt.clock.now() + delay
     this.#timer = this.#rt.clock.setTimer(delay, () => {
       this.#timer = undefined
       void this.pass(false)
@@ -156,7 +177,12 @@ export class ShareMonitor {
       if (watched.length > 0) byShare.set(key, watched)
     }
     for (const key of [...this.#health.keys()]) if (!byShare.has(key)) this.#health.delete(key)
-    const due = [...byShare].filter(([key]) => all || this.#healthOf(key).nextDue <= now)
+    const due = [...byShare].filter(([key, links]) => {
+      const health = this.#healthOf(key)
+      // A policy edit that shortened the interval applies from now, not after the old interval ran out.
+      health.nextDue = Math.min(health.nextDue, now + probeInterval(links))
+      return all || health.nextDue <= now
+    })
     const counts = { accessible: 0, failed: 0, failoversStarted: 0 }
     const declared: string[] = []
     await this.#bounded(due, async ([key, links]) => {
@@ -164,7 +190,7 @@ export class ShareMonitor {
       if (first === undefined) return
       const { site, share } = first.protection.primary
       const health = this.#healthOf(key)
-      health.nextDue = now + Math.min(...links.map((link) => link.policy.probeIntervalMs))
+      health.nextDue = now + probeInterval(links)
       const access = [...new Set(links.flatMap((link) => link.policy.access))]
       const timeout = Math.min(...links.map((link) => link.policy.probeTimeoutMs))
       const outcome = await this.#rt.prober.primary(() => this.#rt.storage(site), site, share, access, timeout)

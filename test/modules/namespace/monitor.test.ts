@@ -200,6 +200,44 @@ describe('share-level monitoring', () => {
   })
 })
 
+describe('the monitor wakes for new work', () => {
+  it('a link protected while the monitor sleeps is probed at once and on its policy interval, not after the idle minute', async () => {
+    const d = await namespaceDurable()
+    const w = await openNamespace(d, { monitor: true })
+    await w.clock.advance(1_000)
+    await w.ns.createNamespace({ namespace: 'corp' })
+    await w.ns.createPolicy({ name: 'gold', automaticFailover: true, breakMirror: true, failuresBeforeInaccessible: 2, probeInterval: '5s' })
+    await w.ns.createLink({ namespace: 'corp', path: '/eng', targets: [{ site: 'east', share: 'eng' }] })
+    await w.ns.protect({ namespace: 'corp', path: '/eng', policy: 'gold', mirrorId: 'm1', destinationShare: 'eng_dr' })
+    await w.clock.advance(0)
+    await w.ns.idle()
+    expect(d.faults['east']!.count('probeShare')).toBe(1)
+    await d.raw['east']!.deleteShare('eng', token)
+    await w.clock.advance(5_000)
+    await w.clock.advance(5_000)
+    await w.ns.idle()
+    expect((await w.ns.get(link)).protection?.state).toBe('failedOver')
+    await w.module.close()
+  })
+
+  it('a policy edit that shortens the probe interval applies from the edit, not after the old interval', async () => {
+    const d = await namespaceDurable()
+    const w = await openNamespace(d, { monitor: true })
+    await w.ns.createNamespace({ namespace: 'corp' })
+    await w.ns.createPolicy({ name: 'gold', automaticFailover: true, breakMirror: true, failuresBeforeInaccessible: 1, probeInterval: '50s' })
+    await w.ns.createLink({ namespace: 'corp', path: '/eng', targets: [{ site: 'east', share: 'eng' }] })
+    await w.ns.protect({ namespace: 'corp', path: '/eng', policy: 'gold', mirrorId: 'm1', destinationShare: 'eng_dr' })
+    await w.clock.advance(0)
+    await w.ns.idle()
+    const probes = d.faults['east']!.count('probeShare')
+    await w.ns.updatePolicy({ name: 'gold', probeInterval: '2s' })
+    await w.clock.advance(2_000)
+    await w.ns.idle()
+    expect(d.faults['east']!.count('probeShare')).toBe(probes + 1)
+    await w.module.close()
+  })
+})
+
 describe('threshold monitors and the event daemon', () => {
   it('behaviour 18: used space above 50 % raises an out-of-space event with its severity, recorded in the store and sent to the notifier', async () => {
     const d = await namespaceDurable()
