@@ -88,26 +88,36 @@ export function summarize(plans: readonly ChunkPlan[]): DeltaSummary {
 }
 
 /**
- * Reads the data of one planned chunk from a snapshot (or the live volume when `snapshot` is undefined), in one
- * storage call for all its runs.
+ * Reads the data of planned chunks from a snapshot (or the live volume when `snapshot` is undefined), in one
+ * storage call for all their runs: the adapter can then coalesce blocks that sit next to each other on disk even
+ * when they belong to different chunks (changed blocks written one after another usually do).
  *
  * @public
  */
-export async function readChunk(
+export async function readChunks(
   storage: StoragePort,
   volume: string,
   snapshot: string | undefined,
-  plan: ChunkPlan,
+  plans: readonly ChunkPlan[],
   blockSize: number,
-): Promise<BlockRun[]> {
+): Promise<BlockRun[][]> {
   const source = snapshot === undefined ? undefined : { snapshot }
-  const ranges = plan.runs.filter((run) => !run.hole).map((run) => ({ offset: run.start * blockSize, length: run.count * blockSize }))
+  const ranges = plans.flatMap((plan) => plan.runs.filter((run) => !run.hole).map((run) => ({ offset: run.start * blockSize, length: run.count * blockSize })))
   const data = ranges.length === 0 ? [] : await callAdapter(storage.kind, 'readRanges', () => storage.readRanges(volume, ranges, source))
   if (data.length !== ranges.length) {
     throw new DrError('E_ADAPTER', `${storage.kind}.readRanges returned ${data.length} ranges for ${ranges.length}`, { adapter: storage.kind, operation: 'readRanges' })
   }
   let next = 0
-  return plan.runs.map((run): BlockRun => ({ start: run.start, count: run.count, data: run.hole ? null : (data[next++] as Uint8Array) }))
+  return plans.map((plan) => plan.runs.map((run): BlockRun => ({ start: run.start, count: run.count, data: run.hole ? null : (data[next++] as Uint8Array) })))
+}
+
+/**
+ * Reads the data of one planned chunk (see {@link readChunks}).
+ *
+ * @public
+ */
+export async function readChunk(storage: StoragePort, volume: string, snapshot: string | undefined, plan: ChunkPlan, blockSize: number): Promise<BlockRun[]> {
+  return (await readChunks(storage, volume, snapshot, [plan], blockSize))[0] as BlockRun[]
 }
 
 /**

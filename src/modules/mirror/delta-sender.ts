@@ -3,11 +3,14 @@ import { getOrThrow } from '../../kernel/either.js'
 import type { Cut } from './cut-log.js'
 import { planDelta } from './decide.js'
 import type { PartialDeltaSet } from './destination.js'
-import { chainCrc, payloadCrc, planChunks, readChunk, summarize, type ChunkPlan, type DeltaSummary } from './delta-chunks.js'
+import { chainCrc, payloadCrc, planChunks, readChunks, summarize, type ChunkPlan, type DeltaSummary } from './delta-chunks.js'
 import { encodeChunkFrame, encodeControl, type BlockRun } from './protocol.js'
 
-/** How many chunks are read ahead of the one being sent (reads overlap the network). */
-const READ_AHEAD = 3
+/**
+ * How much chunk data one read takes: the chunks of a batch are read in one storage call (so blocks of different
+ * chunks that sit together on disk are read together), and the next batch is read while this one is sent.
+ */
+const READ_BATCH_BYTES = 16 * 1024 * 1024
 
 /**
  * Where and how a delta set is sent: how a frame goes to the channel, the source volume and its storage, the
@@ -38,7 +41,7 @@ export interface SentDeltaSet {
 
 /**
  * Sends cut `cut` — the blocks it changed since its base (`full`: every allocated block) — as checksummed chunks,
- * each read in one storage call with a few reads ahead of the network, then its header. `partial` is what the
+ * read in batches of chunks (one storage call each, the next batch read while one is sent), then its header. `partial` is what the
  * destination already holds of it: the transfer continues at the first chunk it lacks, with the running checksum
  * it reported.
  *
@@ -54,23 +57,23 @@ export async function sendDeltaSet(target: DeltaSetTarget, cut: Cut, full: boole
   const from = resume ? partial.received : 0
   let crc = resume ? partial.crc : 0
   const baseN = full ? null : cut.baseN
-  const read = (chunk: ChunkPlan): Promise<BlockRun[]> => readChunk(target.storage, target.volume, cut.name, chunk, target.blockSize)
-  const ahead: Array<Promise<BlockRun[]>> = []
-  const fill = (index: number): void => {
-    for (let next = index + ahead.length; ahead.length < READ_AHEAD && next < plans.length; next++) {
-      const reading = read(plans[next] as ChunkPlan)
-      reading.catch(() => undefined)
-      ahead.push(reading)
-    }
+  const batches = batched(plans, from)
+  const read = (batch: { readonly from: number; readonly to: number }): Promise<BlockRun[][]> => {
+    const reading = readChunks(target.storage, target.volume, cut.name, plans.slice(batch.from, batch.to), target.blockSize)
+    reading.catch(() => undefined)
+    return reading
   }
-  for (let index = from; index < plans.length; index++) {
-    fill(index)
-    const runs = await (ahead.shift() as Promise<BlockRun[]>)
-    fill(index + 1)
-    const { frame, crc: chunkCrc } = encodeChunkFrame({ epoch: target.epoch, n: cut.n, baseN, index }, runs, payloadCrc)
-    await target.send(frame)
-    target.sent(frame.length, true)
-    crc = chainCrc(crc, chunkCrc)
+  let ahead = batches[0] === undefined ? undefined : read(batches[0])
+  for (const [b, batch] of batches.entries()) {
+    const chunks = await (ahead as Promise<BlockRun[][]>)
+    const after = batches[b + 1]
+    ahead = after === undefined ? undefined : read(after)
+    for (const [offset, runs] of chunks.entries()) {
+      const { frame, crc: chunkCrc } = encodeChunkFrame({ epoch: target.epoch, n: cut.n, baseN, index: batch.from + offset }, runs, payloadCrc)
+      await target.send(frame)
+      target.sent(frame.length, true)
+      crc = chainCrc(crc, chunkCrc)
+    }
   }
   const header = encodeControl({
     t: 'header',
@@ -89,4 +92,22 @@ export async function sendDeltaSet(target: DeltaSetTarget, cut: Cut, full: boole
   await target.send(header)
   target.sent(header.length, false)
   return { summary, from }
+}
+
+/** Groups the chunks from `from` on into read batches of at most {@link READ_BATCH_BYTES} of data (one chunk at least). */
+function batched(plans: readonly ChunkPlan[], from: number): Array<{ readonly from: number; readonly to: number }> {
+  const batches: Array<{ from: number; to: number }> = []
+  let bytes = 0
+  for (let index = from; index < plans.length; index++) {
+    const current = batches[batches.length - 1]
+    const size = (plans[index] as ChunkPlan).dataBytes
+    if (current !== undefined && bytes + size <= READ_BATCH_BYTES) {
+      current.to = index + 1
+      bytes += size
+    } else {
+      batches.push({ from: index, to: index + 1 })
+      bytes = size
+    }
+  }
+  return batches
 }
