@@ -20,11 +20,17 @@ function takeAll(bucket: TokenBucket, clock: ManualClock, sizes: readonly number
   return { granted, errors, done, count: () => granted.filter((at) => at !== undefined).length }
 }
 
+/** A bucket at `rate` bytes per second on a manual clock starting at 0. */
+function bucketAt(rate: number): { clock: ManualClock; bucket: TokenBucket } {
+  const clock = new ManualClock(0)
+  const bucket = new TokenBucket(clock)
+  bucket.setRate(rate)
+  return { clock, bucket }
+}
+
 describe('tcp token bucket (on a manual clock)', () => {
   it('paces takes to the rate: over N seconds no more than rate × N plus one second of burst is granted', async () => {
-    const clock = new ManualClock(0)
-    const bucket = new TokenBucket(clock)
-    bucket.setRate(1000)
+    const { clock, bucket } = bucketAt(1000)
     const takes = takeAll(bucket, clock, Array.from({ length: 40 }, () => 500))
     await clock.advance(0)
     expect(takes.count()).toBe(2)
@@ -39,9 +45,7 @@ describe('tcp token bucket (on a manual clock)', () => {
   })
 
   it('an idle bucket holds one second of tokens, never more', async () => {
-    const clock = new ManualClock(0)
-    const bucket = new TokenBucket(clock)
-    bucket.setRate(1000)
+    const { clock, bucket } = bucketAt(1000)
     await clock.advance(60_000)
     const takes = takeAll(bucket, clock, Array.from({ length: 5 }, () => 400))
     await clock.advance(0)
@@ -53,9 +57,7 @@ describe('tcp token bucket (on a manual clock)', () => {
   })
 
   it('a take larger than the bucket goes once the bucket is full and leaves it in debt', async () => {
-    const clock = new ManualClock(0)
-    const bucket = new TokenBucket(clock)
-    bucket.setRate(1000)
+    const { clock, bucket } = bucketAt(1000)
     const takes = takeAll(bucket, clock, [5000, 100])
     await clock.advance(0)
     expect(takes.granted).toEqual([0, undefined])
@@ -66,9 +68,7 @@ describe('tcp token bucket (on a manual clock)', () => {
   })
 
   it('serves waiters in order: a small take never overtakes a large one waiting before it', async () => {
-    const clock = new ManualClock(0)
-    const bucket = new TokenBucket(clock)
-    bucket.setRate(1000)
+    const { clock, bucket } = bucketAt(1000)
     await bucket.take(1000)
     const takes = takeAll(bucket, clock, [900, 10, 10])
     await clock.advance(899)
@@ -80,9 +80,7 @@ describe('tcp token bucket (on a manual clock)', () => {
   })
 
   it('lifting the limit releases every waiter at once; a new limit starts with a full bucket', async () => {
-    const clock = new ManualClock(0)
-    const bucket = new TokenBucket(clock)
-    bucket.setRate(100)
+    const { clock, bucket } = bucketAt(100)
     const takes = takeAll(bucket, clock, [100, 1000, 1000])
     await clock.advance(0)
     expect(takes.count()).toBe(1)
@@ -99,9 +97,7 @@ describe('tcp token bucket (on a manual clock)', () => {
   })
 
   it('fail() rejects every waiter and every later take with its error', async () => {
-    const clock = new ManualClock(0)
-    const bucket = new TokenBucket(clock)
-    bucket.setRate(10)
+    const { clock, bucket } = bucketAt(10)
     const takes = takeAll(bucket, clock, [10, 10, 10])
     await clock.advance(0)
     const broken = new DrError('E_UNAVAILABLE', 'channel closed')

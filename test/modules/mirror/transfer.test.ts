@@ -29,6 +29,21 @@ const paths = [
   { path: 'staged, playback batched every 30 min', playback: { every: '30m' } },
 ] as const
 
+/**
+ * Creates relationship `m` over 80 filled blocks and holds the initial copy back from its fifth chunk on, until
+ * `release()`; resolves once the copy is under way at the destination.
+ */
+async function heldCopy(transfer: { readonly stagingMax?: string } = {}) {
+  let release: () => void = () => undefined
+  const held = new Promise<void>((resolve) => (release = resolve))
+  const d = await tapped((frame) => (frame.type === 2 && chunkDeltaSet(frame.bytes) === 1 && chunkIndex(frame.bytes) >= 4 ? held : undefined))
+  const s = await openSystem(d)
+  await fill(d, 80)
+  await s.mirrors.create({ ...create, transfer: { ...create.transfer, ...transfer } })
+  await until(async () => (((await d.raw['west']!.getConfig('db', 'drkit.mirror.progress')) as { received?: number } | undefined)?.received ?? 0) > 0, 'copy under way')
+  return { d, s, release }
+}
+
 /** How many chunks of delta set `n` west holds durably: in the replica's progress record, or in staging. */
 async function storedChunks(d: { readonly raw: Record<string, StoragePort> }, n: number): Promise<number> {
   const progress = (await d.raw['west']!.getConfig('db', 'drkit.mirror.progress')) as { n: number; received: number } | undefined
@@ -157,13 +172,7 @@ describe('mirror transfer: retries, resumption, initial copy (behaviours 6, 7, 1
   })
 
   it('behaviour 16: writes during the initial copy are cut into delta set 2, which arrives alongside the copy and is buffered at the destination, not applied; it is played once the copy is whole', async () => {
-    let release: () => void = () => undefined
-    const held = new Promise<void>((resolve) => (release = resolve))
-    const d = await tapped((frame) => (frame.type === 2 && chunkDeltaSet(frame.bytes) === 1 && chunkIndex(frame.bytes) >= 4 ? held : undefined))
-    const s = await openSystem(d)
-    await fill(d, 80)
-    await s.mirrors.create(create)
-    await until(async () => (((await d.raw['west']!.getConfig('db', 'drkit.mirror.progress')) as { received?: number } | undefined)?.received ?? 0) > 0, 'copy under way')
+    const { d, s, release } = await heldCopy()
     await d.raw['east']!.write('db', 5 * BS, block(55), token)
     expect((await s.mirrors.cutNow('m')).deltaSet).toBe(2)
     const staging = async () => ((await d.raw['west']!.getConfig('db.mirror-staging', 'drkit.mirror.staging')) as { sets: Array<{ n: number; header: unknown }> }).sets
@@ -181,13 +190,7 @@ describe('mirror transfer: retries, resumption, initial copy (behaviours 6, 7, 1
   })
 
   it('what goes alongside a held copy stops at the destination\'s staging bound; the rest follows the copy, in order', async () => {
-    let release: () => void = () => undefined
-    const held = new Promise<void>((resolve) => (release = resolve))
-    const d = await tapped((frame) => (frame.type === 2 && chunkDeltaSet(frame.bytes) === 1 && chunkIndex(frame.bytes) >= 4 ? held : undefined))
-    const s = await openSystem(d)
-    await fill(d, 80)
-    await s.mirrors.create({ ...create, transfer: { ...create.transfer, stagingMax: '16KiB' } })
-    await until(async () => (((await d.raw['west']!.getConfig('db', 'drkit.mirror.progress')) as { received?: number } | undefined)?.received ?? 0) > 0, 'copy under way')
+    const { d, s, release } = await heldCopy({ stagingMax: '16KiB' })
     const cut = async (first: number): Promise<number> => {
       for (let b = first; b < first + 8; b++) await d.raw['east']!.write('db', b * BS, block(b + 1), token)
       return (await s.mirrors.cutNow('m')).deltaSet
