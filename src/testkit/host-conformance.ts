@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
-import { isDrError, type DrErrorCode } from '../kernel/errors.js'
+import { isDrError } from '../kernel/errors.js'
+import { failsWith } from './assertions.js'
 import type { FenceToken } from '../kernel/fencing.js'
 import type { HookRequest, HostPolicies, HostPort, MountInfo, VmSpec } from '../ports/host.js'
 import { withAdapter, type AdapterFactory, type ConformanceCase } from './conformance.js'
@@ -22,11 +23,6 @@ export interface HostConformanceTarget {
 
 const token: FenceToken = { scope: 'conformance-host', value: 5 }
 const stale: FenceToken = { ...token, value: 4 }
-
-const failsWith =
-  (code: DrErrorCode) =>
-  (error: unknown): boolean =>
-    isDrError(error, code)
 
 function vmSpec(id: string, cpus = 1, memoryMb = 1): VmSpec {
   return {

@@ -34,12 +34,16 @@ function track(promise: Promise<unknown>): { settled: boolean; error: unknown } 
 describe('memory network: conformance', () => {
   const suite = networkConformance({
     async create() {
-      const fabric = new MemoryNetworkFabric()
+      // A manual clock and the fabric's declared window let the back-pressure and bandwidth cases check exactly.
+      const clock = new ManualClock()
+      const fabric = new MemoryNetworkFabric({ clock })
       return {
         a: fabric.port('east'),
         b: fabric.port('west'),
         partition: async () => fabric.partition('east', 'west'),
         heal: async () => fabric.heal('east', 'west'),
+        clock,
+        window: 64,
       }
     },
     async dispose(target) {

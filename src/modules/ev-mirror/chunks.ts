@@ -1,6 +1,5 @@
 import { DrError } from '../../kernel/errors.js'
-import { payloadCrc } from '../mirror/delta-chunks.js'
-import { decodeRuns, encodeRuns, type BlockRun } from '../mirror/protocol.js'
+import { decodeRuns, encodeRuns, payloadCrc, type BlockRun } from '../mirror/index.js'
 
 /**
  * The first byte of a chunk frame of the ev-mirror protocol.

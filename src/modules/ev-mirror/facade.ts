@@ -4,7 +4,7 @@ import type { Json } from '../../kernel/codecs.js'
 import { decode } from '../../kernel/decode.js'
 import { DrError, callAdapter, isDrError } from '../../kernel/errors.js'
 import { getOrThrow } from '../../kernel/either.js'
-import { InjectedCrash, isInterruption, type RunOptions, type WorkflowContext, type WorkflowEngine } from '../../kernel/workflow.js'
+import { isInterruption, type RunOptions, type WorkflowContext, type WorkflowEngine } from '../../kernel/workflow.js'
 import { constituentName } from '../volume/index.js'
 import { Cadence } from './cadence.js'
 import type { EvContext } from './context.js'
@@ -363,7 +363,7 @@ export class EvMirrorFacade {
       await live.settled
     } else {
       await this.#drive(rel, operation, (options) => this.#workflows.resume(operation.workflowId, options), AbortSignal.abort()).catch((e: unknown) => {
-        if (e instanceof InjectedCrash || !isDrError(e, 'E_ABORTED')) throw e
+        if (isInterruption(e) || !isDrError(e, 'E_ABORTED')) throw e
       })
     }
     this.#cx.events.emit('evMirror.transferPreempted', 'warning', { id: rel.id, workflowId: operation.workflowId, by: 'failover' })

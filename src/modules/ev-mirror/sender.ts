@@ -1,7 +1,7 @@
 import { DrError, callAdapter } from '../../kernel/errors.js'
 import type { NetworkPort } from '../../ports/network.js'
 import type { StoragePort } from '../../ports/storage.js'
-import { chainCrc, planChunks, readChunk } from '../mirror/delta-chunks.js'
+import { chainCrc, planChunks, readChunk } from '../mirror/index.js'
 import { encodeChunk } from './chunks.js'
 import { EV_MIRROR_SERVICE, decodeEvControl, encodeEvControl, nextFrame } from './wire.js'
 

@@ -2,7 +2,7 @@ import * as t from 'io-ts'
 import { DrError, callAdapter } from '../../kernel/errors.js'
 import { JsonValue, type Json } from '../../kernel/codecs.js'
 import type { RetryPolicy } from '../../kernel/retry.js'
-import { InjectedCrash, type WorkflowContext } from '../../kernel/workflow.js'
+import { isInterruption, type WorkflowContext } from '../../kernel/workflow.js'
 import type { SnapshotEntry } from '../volume/index.js'
 import type { EvContext } from './context.js'
 import { decideConfirm, decideTransferred, type SourceMember } from './decide.js'
@@ -187,7 +187,7 @@ async function transferMembers(cx: EvContext, input: TransferInput, entry: Snaps
     }),
   )
   const failures = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected').map((o) => o.reason as unknown)
-  const crash = failures.find((reason) => reason instanceof InjectedCrash)
+  const crash = failures.find((reason) => isInterruption(reason))
   if (crash !== undefined) throw crash
   if (failures.length > 0) {
     await setSideWritable(cx, destination, false).catch(() => undefined)

@@ -4,7 +4,7 @@ import * as t from 'io-ts'
 import { DrError, toDrError } from '../../kernel/errors.js'
 import { decode } from '../../kernel/decode.js'
 import type { Json } from '../../kernel/codecs.js'
-import { InjectedCrash, type WorkflowEngine } from '../../kernel/workflow.js'
+import { isInterruption, type WorkflowEngine } from '../../kernel/workflow.js'
 import type { Coordinator } from './coordinator.js'
 import { decideBeginOperation, decideCreate, decideOperationFailed, decideStart, decideStop, decideTransferChanged } from './decide.js'
 import { FAILOVER_WORKFLOW, FailoverWorkflowInput, runFailover } from './failover.js'
@@ -355,7 +355,7 @@ export class MirrorFacade {
     try {
       return await run()
     } catch (error) {
-      if (error instanceof InjectedCrash) throw error
+      if (isInterruption(error)) throw error
       const failure = toDrError(error)
       const raw = failure.details['resume']
       const resume = ResumePointCodec.is(raw) ? raw : null

@@ -1,7 +1,7 @@
 import * as t from 'io-ts'
 import { DrError, callAdapter, toDrError } from '../../kernel/errors.js'
 import type { Json } from '../../kernel/codecs.js'
-import { InjectedCrash, type WorkflowContext } from '../../kernel/workflow.js'
+import { isInterruption, type WorkflowContext } from '../../kernel/workflow.js'
 import type { Coordinator } from './coordinator.js'
 import { decideFailedOver } from './decide.js'
 import { MIRROR_LABEL, parseDeltaSetSnapshot, restartPointHold, restartPointSnapshot } from './naming.js'
@@ -60,7 +60,7 @@ export async function runFailover(co: Coordinator, wf: WorkflowContext, input: t
   try {
     return await finish(co, wf, rel, input, reachable)
   } catch (error) {
-    if (error instanceof InjectedCrash) throw error
+    if (isInterruption(error)) throw error
     throw pastPointOfNoReturn(error, input.toEpoch, null)
   }
 }

@@ -9,3 +9,9 @@ export type { MirrorStateName, RestartPoint } from './state.js'
 export type { MirrorEvents, MirrorSideRef } from './events.js'
 export { CreateMirrorInput, MirrorBandwidthInput, MirrorFailoverInput, MirrorResyncInput, MirrorReverseInput, ListMirrorsInput, MirrorId } from './inputs.js'
 export type { CreateMirrorOptions, MirrorBandwidthOptions, MirrorFailoverOptions, MirrorResyncOptions, MirrorReverseOptions, ListMirrorsOptions } from './inputs.js'
+// The block-run chunk format, shared with expandable-volume replication (ev-mirror), which moves its members' data
+// the same way.
+export { encodeRuns, decodeRuns } from './protocol.js'
+export type { BlockRun } from './protocol.js'
+export { planChunks, readChunk, payloadCrc, chainCrc } from './delta-chunks.js'
+export type { ChunkPlan } from './delta-chunks.js'

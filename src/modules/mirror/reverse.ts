@@ -1,7 +1,7 @@
 import * as t from 'io-ts'
 import { DrError, callAdapter } from '../../kernel/errors.js'
 import type { Json } from '../../kernel/codecs.js'
-import { InjectedCrash, type WorkflowContext } from '../../kernel/workflow.js'
+import { isInterruption, type WorkflowContext } from '../../kernel/workflow.js'
 import type { Coordinator } from './coordinator.js'
 import { decideReversed } from './decide.js'
 import { pastPointOfNoReturn } from './failover.js'
@@ -82,7 +82,7 @@ export async function runReverse(co: Coordinator, wf: WorkflowContext, input: t.
   try {
     return await finish(co, wf, rel, input, final)
   } catch (error) {
-    if (error instanceof InjectedCrash) throw error
+    if (isInterruption(error)) throw error
     throw pastPointOfNoReturn(error, input.toEpoch, final)
   }
 }

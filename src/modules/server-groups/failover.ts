@@ -1,6 +1,6 @@
 import * as t from 'io-ts'
 import { DrError, callAdapter, toDrError } from '../../kernel/errors.js'
-import { InjectedCrash, type WorkflowContext } from '../../kernel/workflow.js'
+import { isInterruption, type WorkflowContext } from '../../kernel/workflow.js'
 import type { GroupContext } from './context.js'
 import { decideFailedOver, decidePartialFailover, decideReserve, decideUnloadDeferred } from './decide.js'
 import { loadAt, unloadAt } from './identity.js'
@@ -90,7 +90,7 @@ async function failMembersOver(cx: GroupContext, input: Input): Promise<string[]
       if (rel.state !== 'failedOver' || rel.operation?.kind === 'failover') await cx.deps.evMirrors.failover({ id })
     }),
   )
-  const crash = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected' && o.reason instanceof InjectedCrash)
+  const crash = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected' && isInterruption(o.reason))
   if (crash !== undefined) throw crash.reason
   const failed = outcomes.flatMap((o, i) => {
     if (o.status === 'fulfilled') return []

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { Json } from '../../kernel/codecs.js'
 import { getOrThrow } from '../../kernel/either.js'
 import { DrError, toDrError } from '../../kernel/errors.js'
-import { InjectedCrash, type WorkflowEngine } from '../../kernel/workflow.js'
+import { isInterruption, type WorkflowEngine } from '../../kernel/workflow.js'
 import type { WorkflowHistory } from '../../kernel/workflow-history.js'
 import type { GroupContext } from './context.js'
 import { decideBegin, decideEnd, type GroupRequest } from './decide.js'
@@ -93,7 +93,7 @@ export class GroupOperations {
       await this.#close(name, operation, undefined)
       return result
     } catch (error) {
-      if (error instanceof InjectedCrash) throw error
+      if (isInterruption(error)) throw error
       const history = await this.#workflows.history(operation.workflowId)
       if (history?.status !== 'running') await this.#close(name, operation, history)
       throw toDrError(error)

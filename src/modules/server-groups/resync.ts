@@ -1,6 +1,6 @@
 import * as t from 'io-ts'
 import { DrError, toDrError } from '../../kernel/errors.js'
-import { InjectedCrash, type WorkflowContext } from '../../kernel/workflow.js'
+import { isInterruption, type WorkflowContext } from '../../kernel/workflow.js'
 import type { EvMirrorView } from '../ev-mirror/index.js'
 import type { GroupContext } from './context.js'
 import type { ServerGroup } from './state.js'
@@ -74,7 +74,7 @@ export async function runGroupResync(cx: GroupContext, wf: WorkflowContext, inpu
         if (!resynced(await cx.deps.evMirrors.get({ id }), active)) await cx.deps.evMirrors.resync({ id, ...consent })
       }),
     )
-    const crash = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected' && o.reason instanceof InjectedCrash)
+    const crash = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected' && isInterruption(o.reason))
     if (crash !== undefined) throw crash.reason
     const failed = outcomes.flatMap((o, i) => (o.status === 'rejected' ? [{ member: members[i] ?? '', error: toDrError(o.reason) }] : []))
     const first = failed[0]

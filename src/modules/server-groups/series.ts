@@ -1,7 +1,7 @@
 import * as t from 'io-ts'
 import { DrError, callAdapter, toDrError } from '../../kernel/errors.js'
 import type { RetryPolicy } from '../../kernel/retry.js'
-import { InjectedCrash, type WorkflowContext } from '../../kernel/workflow.js'
+import { isInterruption, type WorkflowContext } from '../../kernel/workflow.js'
 import type { GroupContext } from './context.js'
 import { decideHealth, decideSeriesTaken } from './decide.js'
 import { groupAttachment } from './definition.js'
@@ -71,7 +71,7 @@ export async function runGroupSnapshot(cx: GroupContext, wf: WorkflowContext, in
   const members = await wf.step('transfer', async () => {
     const attachment = groupAttachment(group)
     const outcomes = await Promise.allSettled(group.members.map((id) => cx.deps.evMirrors.transfer({ id, snapshot: input.snapshot, attachment })))
-    const crash = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected' && o.reason instanceof InjectedCrash)
+    const crash = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected' && isInterruption(o.reason))
     if (crash !== undefined) throw crash.reason
     const failed: string[] = []
     const busy: string[] = []

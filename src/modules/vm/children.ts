@@ -1,5 +1,5 @@
 import { toDrError } from '../../kernel/errors.js'
-import { InjectedCrash } from '../../kernel/workflow.js'
+import { isInterruption } from '../../kernel/workflow.js'
 import { mapBounded } from './bounded.js'
 import { failedOutcome, type VmOutcome } from './outcomes.js'
 
@@ -17,13 +17,13 @@ export async function runChildren<T extends { readonly vmId: string }>(
   run: (item: T) => Promise<VmOutcome>,
   failed: (item: T, reason: string) => VmOutcome,
 ): Promise<VmOutcome[]> {
-  let crash: InjectedCrash | undefined
+  let crash: unknown
   const outcomes = await mapBounded(items, limit, async (item): Promise<VmOutcome> => {
     if (crash !== undefined) return failedOutcome(item.vmId, 'coordinator stopped')
     try {
       return await run(item)
     } catch (error) {
-      if (error instanceof InjectedCrash) crash = error
+      if (isInterruption(error)) crash = error
       return failed(item, toDrError(error).message)
     }
   })
