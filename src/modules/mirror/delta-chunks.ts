@@ -32,7 +32,7 @@ export const MAX_RUNS_PER_CHUNK = 16_384
 
 /**
  * Splits the changed blocks of a delta set into chunks of at most `chunkBytes` of data (at least one block) and
- * {@link MAX_RUNS_PER_CHUNK} runs, in ascending block order. The plan depends only on its inputs, so sender and
+ * `MAX_RUNS_PER_CHUNK` runs, in ascending block order. The plan depends only on its inputs, so sender and
  * resumed sender cut the same chunks and a transfer can continue at any chunk index.
  *
  * @param blocks - changed blocks, ascending (holes included)
@@ -112,7 +112,7 @@ export async function readChunks(
 }
 
 /**
- * Reads the data of one planned chunk (see {@link readChunks}).
+ * Reads the data of one planned chunk (see `readChunks`).
  *
  * @public
  */
