@@ -38,6 +38,35 @@ async function counters(storage: LocalStorage): Promise<{ reads: number; writes:
   return { reads: stats.blockReads, writes: stats.blockWrites, batches: stats.logBatches, fileSlots: file?.fileSlots ?? 0, usedSlots: file?.usedSlots ?? 0 }
 }
 
+/** A volume `v` of `blocks` blocks written whole with `pattern(seed)`, and that content as its model. */
+async function filledVolume(seed: number, blocks: number): Promise<{ storage: LocalStorage; model: Uint8Array }> {
+  const storage = await open(await tempDir())
+  await storage.createVolume({ name: 'v', sizeBytes: blocks * BS, blockSize: BS }, t)
+  const model = pattern(seed, blocks * BS)
+  await storage.write('v', 0, model, t)
+  return { storage, model }
+}
+
+/**
+ * Trims the 100 blocks from `trimAt` (freeing a run of 100 slots), then writes `count` random blocks below
+ * `within` in one vectored write, and checks that it went into the freed run: the file did not grow, one pwritev.
+ */
+async function writeIntoTrimmedRun(
+  storage: LocalStorage,
+  model: Uint8Array,
+  { trimAt, seed, count, within }: { trimAt: number; seed: number; count: number; within: number },
+): Promise<void> {
+  await storage.trim('v', trimAt * BS, 100 * BS, t)
+  model.fill(0, trimAt * BS, (trimAt + 100) * BS)
+  const fitting = blockWrites(randomBlocks(seed, count, within))
+  const before = await counters(storage)
+  await storage.writeRanges('v', fitting, t)
+  for (const change of fitting) applyToModel(model, change)
+  const after = await counters(storage)
+  expect(after.fileSlots, `the ${count} blocks went into the 100 slots the trim freed`).toBe(before.fileSlots)
+  expect(after.writes - before.writes, 'in one run').toBe(1)
+}
+
 describe('localStorage vectored I/O: fewer, larger calls', () => {
   it('one writeRanges of 600 scattered blocks is 3 pwritev calls and one log batch; reading them back in any order is 3 preadv calls', async () => {
     const storage = await open(await tempDir())
@@ -68,20 +97,9 @@ describe('localStorage vectored I/O: fewer, larger calls', () => {
   })
 
   it('a vectored write takes a free run that fits; with only scattered free space it reuses it once over a quarter of the file is free, so the file stops growing', async () => {
-    const storage = await open(await tempDir())
     const blocks = 1024
-    await storage.createVolume({ name: 'v', sizeBytes: blocks * BS, blockSize: BS }, t)
-    const model = pattern(9, blocks * BS)
-    await storage.write('v', 0, model, t)
-    await storage.trim('v', 200 * BS, 100 * BS, t)
-    model.fill(0, 200 * BS, 300 * BS)
-    const fitting = blockWrites(randomBlocks(4, 80, blocks))
-    const before = await counters(storage)
-    await storage.writeRanges('v', fitting, t)
-    for (const change of fitting) applyToModel(model, change)
-    const after = await counters(storage)
-    expect(after.fileSlots, 'the 80 blocks went into the 100 free slots').toBe(before.fileSlots)
-    expect(after.writes - before.writes, 'in one run').toBe(1)
+    const { storage, model } = await filledVolume(9, blocks)
+    await writeIntoTrimmedRun(storage, model, { trimAt: 200, seed: 4, count: 80, within: blocks })
 
     for (let round = 0; round < 30; round++) {
       const changes = blockWrites(randomBlocks(100 + round, 64, blocks))
@@ -92,6 +110,26 @@ describe('localStorage vectored I/O: fewer, larger calls', () => {
     }
     const end = await counters(storage)
     expect(end.fileSlots, `file of ${end.fileSlots} slots for ${end.usedSlots} in use`).toBeLessThanOrEqual(Math.ceil((end.usedSlots * 4) / 3) + 64)
+    expectBytes(await storage.read('v', 0, blocks * BS), model)
+    expect((await storage.verify()).problems).toEqual([])
+  })
+
+  it('a run freed after a vectored write found only scattered free space is found by the next vectored write', async () => {
+    const blocks = 1024
+    const { storage, model } = await filledVolume(3, blocks)
+    await storage.createSnapshot('v', 'old', t)
+    for (const change of blockWrites(randomBlocks(11, 100, blocks))) {
+      await storage.write('v', change.offset, change.hole === true ? new Uint8Array(0) : change.data, t)
+      applyToModel(model, change)
+    }
+    await storage.deleteSnapshot('v', 'old', t)
+    const scattered = blockWrites(randomBlocks(12, 80, blocks))
+    const beforeScattered = await counters(storage)
+    await storage.writeRanges('v', scattered, t)
+    for (const change of scattered) applyToModel(model, change)
+    expect((await counters(storage)).fileSlots, 'no run of 80 among 100 scattered free slots: the file grew').toBe(beforeScattered.fileSlots + 80)
+
+    await writeIntoTrimmedRun(storage, model, { trimAt: 500, seed: 13, count: 90, within: 500 })
     expectBytes(await storage.read('v', 0, blocks * BS), model)
     expect((await storage.verify()).problems).toEqual([])
   })

@@ -35,6 +35,12 @@ export class BlockStore {
   #isFree = new Uint8Array(1024)
   /** Slots marked in `#isFree`: the heap may also hold stale entries, taken since by {@link BlockStore.allocateRun}. */
   #freeCount = 0
+  /**
+   * At least the length of the longest run of free slots, so {@link BlockStore.allocateRun} skips a scan that
+   * cannot succeed: a failed scan sets it to the longest run it saw, taking slots only shortens runs, and freeing
+   * a slot raises it (to 1 when both neighbours are in use, to "unknown" when the slot joins a run).
+   */
+  #longestFreeRunBound = Number.POSITIVE_INFINITY
   readonly #free = new SlotHeap()
   #limbo: number[] = []
   #slotCount: number
@@ -131,6 +137,8 @@ export class BlockStore {
   #markFree(slot: number): void {
     if (this.#isFree[slot] !== 1) this.#freeCount++
     this.#isFree[slot] = 1
+    const joinsRun = this.#isFree[slot - 1] === 1 || (slot + 1 < this.#slotCount && this.#isFree[slot + 1] === 1)
+    this.#longestFreeRunBound = joinsRun ? Number.POSITIVE_INFINITY : Math.max(this.#longestFreeRunBound, 1)
     this.#free.push(slot)
   }
 
@@ -160,7 +168,7 @@ export class BlockStore {
    * does, so space freed in scattered slots is still reused and the file does not keep growing.
    */
   allocateRun(count: number): number[] {
-    const start = this.#freeCount >= count ? this.#freeRun(count) : undefined
+    const start = this.#freeCount >= count && this.#longestFreeRunBound >= count ? this.#freeRun(count) : undefined
     if (start === undefined) return this.#freeCount * 4 > this.#slotCount ? this.allocate(count) : this.#extend(count)
     const slots: number[] = []
     for (let slot = start; slot < start + count; slot++) {
@@ -171,15 +179,21 @@ export class BlockStore {
     return slots
   }
 
-  /** The first slot of the lowest run of `count` free slots inside the file, if there is one. */
+  /**
+   * The first slot of the lowest run of `count` free slots inside the file, if there is one; when there is
+   * none, the longest run seen becomes the bound that spares the next scans.
+   */
   #freeRun(count: number): number | undefined {
     const free = this.#isFree.subarray(0, this.#slotCount)
+    let longest = 0
     for (let at = free.indexOf(1); at !== -1; ) {
       const end = free.indexOf(0, at)
       const runEnd = end === -1 ? free.length : end
       if (runEnd - at >= count) return at
+      longest = Math.max(longest, runEnd - at)
       at = end === -1 ? -1 : free.indexOf(1, end)
     }
+    this.#longestFreeRunBound = longest
     return undefined
   }
 
