@@ -27,7 +27,7 @@ export type { ActorDefinition, HookHandler, MemoryHostOptions, QuiesceBehaviour 
 export { processHost, ProcessHost } from './adapters/process/process-host.js'
 export type { ProcessHostOptions, GuestCommand, ProcessActorOptions, ProcessExit, GuestRequest, GuestReply, FreezeMechanism } from './adapters/process/process-host.js'
 export { tcpNetwork, TcpNetworkOptionsCodec } from './adapters/tcp/index.js'
-export type { TcpNetwork, TcpNetworkOptions, TcpAddress, TcpTlsMaterial, TcpWindow, PeerRejection } from './adapters/tcp/index.js'
+export type { TcpNetwork, TcpNetworkOptions, TcpAddress, TcpTlsMaterial, TcpWindow } from './adapters/tcp/index.js'
 export { ResumableSender, ResumableReceiver, sendResumable, isLoopbackHost } from './adapters/tcp/index.js'
 export type {
   ResumableSenderOptions,

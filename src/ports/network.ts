@@ -144,6 +144,20 @@ export interface IdentityRegistry {
 }
 
 /**
+ * A connection a network port refused because the other end did not prove who it claimed to be (or did not speak
+ * the protocol): why, from where, and the site it claimed, if it got that far. `direction` says whether the other
+ * end connected to this site (`inbound`) or this site connected to it (`outbound`).
+ *
+ * @public
+ */
+export interface PeerRejection {
+  readonly reason: string
+  readonly remoteAddress: string | undefined
+  readonly claimedSite: string | undefined
+  readonly direction: 'inbound' | 'outbound'
+}
+
+/**
  * The network port of a site: channels to other sites, reachability probes, and access to the shared
  * namespace server and identity registry.
  *
@@ -172,6 +186,12 @@ export interface NetworkPort {
    * `NamespaceServer.presentToken`); a stale token rejects with `E_FENCED`.
    */
   presentToken(token: FenceToken): Promise<void>
+  /**
+   * For a port that authenticates its peers (the tcp adapter): calls `listener` for every connection it refused,
+   * and returns a function that stops the calls. The mirror reports each as `mirror.peerRejected`. A port whose
+   * peers cannot fail authentication (the memory adapter) leaves it out.
+   */
+  onPeerRejected?(listener: (rejection: PeerRejection) => void): () => void
   /** Closes every channel and listener. Later calls reject with `E_CLOSED`; a second `close()` does nothing. */
   close(): Promise<void>
 }

@@ -3,7 +3,7 @@
  * limits, reconnect and mutual TLS, plus a resumable chunk transfer layered on a channel.
  */
 export { tcpNetwork } from './tcp-network.js'
-export type { TcpNetwork, PeerRejection } from './tcp-network.js'
+export type { TcpNetwork } from './tcp-network.js'
 export { TcpNetworkOptionsCodec } from './tcp-options.js'
 export type { TcpNetworkOptions, TcpAddress } from './tcp-options.js'
 export { isLoopbackHost } from './tls.js'

@@ -1,16 +1,4 @@
-/**
- * A connection the tcp adapter refused because the other end did not prove who it claimed to be (or did not
- * speak the protocol): why, from where, and the site it claimed, if it got that far. `direction` says whether the
- * other end connected to this site (`inbound`) or this site connected to it (`outbound`).
- *
- * @public
- */
-export interface PeerRejection {
-  readonly reason: string
-  readonly remoteAddress: string | undefined
-  readonly claimedSite: string | undefined
-  readonly direction: 'inbound' | 'outbound'
-}
+import type { PeerRejection } from '../../ports/network.js'
 
 /** The observers of a port's refused peers: each hears of every refusal, and a failing one stops no other. */
 export class RejectionReporter {

@@ -7,17 +7,15 @@ import { decode } from '../../kernel/decode.js'
 import { Name } from '../../kernel/codecs.js'
 import { systemClock, type Clock } from '../../kernel/clock.js'
 import type { FenceToken } from '../../kernel/fencing.js'
-import type { Channel, IdentityRegistry, NamespaceServer, NetworkPort, ProbeResult } from '../../ports/network.js'
+import type { Channel, IdentityRegistry, NamespaceServer, NetworkPort, PeerRejection, ProbeResult } from '../../ports/network.js'
 import { dial, type DialRequest } from './dial.js'
 import type { FrameConnection } from './frame-connection.js'
 import type { Hello } from './handshake.js'
 import { InboundHandshakes } from './inbound.js'
-import { RejectionReporter, type PeerRejection } from './peer-rejection.js'
+import { RejectionReporter } from './peer-rejection.js'
 import { tlsServerOptions } from './tls.js'
 import { TcpChannel, type TcpWindow } from './tcp-channel.js'
 import { resolvePeer, resolveTcpOptions, type ResolvedTcpOptions, type TcpAddress, type TcpNetworkOptions } from './tcp-options.js'
-
-export type { PeerRejection } from './peer-rejection.js'
 
 /**
  * The network port of one site over TCP: a `NetworkPort` plus what only a real network has — the bound address,

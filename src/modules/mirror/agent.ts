@@ -1,9 +1,9 @@
 import { DrError, callAdapter, isDrError, toDrError } from '../../kernel/errors.js'
-import type { Channel } from '../../ports/network.js'
+import type { Channel, PeerRejection } from '../../ports/network.js'
 import { deltaSetSnapshots, store, type AgentContext } from './agent-context.js'
 import { DestinationSession } from './destination.js'
 import { refuse } from './refusal.js'
-import { peerRejections, refuseStranger, reportPeerRejected, type RejectedPeer } from './peer-rejections.js'
+import { refuseStranger, reportPeerRejected } from './peer-rejections.js'
 import { serveFetch, undoFromPeer, type UndoRequest } from './fetch.js'
 import { MIRROR_SERVICE, baseHold } from './naming.js'
 import { decodeFrame, type HelloFrame } from './protocol.js'
@@ -57,7 +57,7 @@ export class MirrorAgent {
         void serving.finally(() => agent.#serving.delete(channel))
       }),
     )
-    agent.#unsubscribe = peerRejections(ctx.network)?.((rejection) => agent.#onPeerRejected(rejection))
+    agent.#unsubscribe = ctx.network.onPeerRejected?.((rejection) => agent.#onPeerRejected(rejection))
     return agent
   }
 
@@ -210,7 +210,7 @@ export class MirrorAgent {
    * The network refused a peer that failed authentication: every session served here hears of it (the refused
    * end never got as far as naming a session, and nothing it sent reached the agent).
    */
-  #onPeerRejected(rejection: RejectedPeer): void {
+  #onPeerRejected(rejection: PeerRejection): void {
     const peer = rejection.claimedSite ?? rejection.remoteAddress ?? 'unknown'
     for (const session of this.#entries.keys()) reportPeerRejected(this.#ctx, session, peer, 'E_PRECONDITION', `the network refused ${peer}: ${rejection.reason}`)
   }

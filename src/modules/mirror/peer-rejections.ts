@@ -1,32 +1,6 @@
-import type { Channel, NetworkPort } from '../../ports/network.js'
+import type { Channel } from '../../ports/network.js'
 import type { AgentContext } from './agent-context.js'
 import { refuse, type RefusalCode } from './refusal.js'
-
-/**
- * A connection a network port refused because the other end did not prove who it claimed to be (the shape the
- * tcp adapter reports through `onPeerRejected`).
- *
- * @public
- */
-export interface RejectedPeer {
-  readonly reason: string
-  readonly remoteAddress: string | undefined
-  readonly claimedSite: string | undefined
-}
-
-type Subscribe = (listener: (rejection: RejectedPeer) => void) => () => void
-
-/**
- * The port's `onPeerRejected(listener)` when it has one (an authenticating transport such as the tcp adapter), so
- * the agent can report refused peers; undefined for ports that do not authenticate peers.
- *
- * @public
- */
-export function peerRejections(network: NetworkPort): Subscribe | undefined {
-  const subscribe: unknown = (network as { readonly onPeerRejected?: unknown }).onPeerRejected
-  if (typeof subscribe !== 'function') return undefined
-  return (listener) => (subscribe as Subscribe).call(network, listener)
-}
 
 /**
  * Emits `mirror.peerRejected` for `session` at this site: `peer` sent something this side refused.

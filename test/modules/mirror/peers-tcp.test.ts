@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { execFileSync } from 'node:child_process'
-import { tcpNetwork, type PeerRejection, type TcpNetwork } from '../../../src/adapters/tcp/tcp-network.js'
+import { tcpNetwork, type TcpNetwork } from '../../../src/adapters/tcp/tcp-network.js'
+import type { PeerRejection } from '../../../src/ports/network.js'
 import type { TcpTlsMaterial } from '../../../src/adapters/tcp/tls.js'
 import { MIRROR_SERVICE } from '../../../src/modules/mirror/naming.js'
 import { PROTOCOL_VERSION, decodeFrame, encodeChunkFrame, encodeControl } from '../../../src/modules/mirror/protocol.js'
