@@ -1,4 +1,3 @@
-import { mkdir, type FileHandle } from 'node:fs/promises'
 import path from 'node:path'
 import * as t from 'io-ts'
 import { adapterError } from '../../kernel/errors.js'
@@ -17,14 +16,10 @@ import {
   storeClosed,
   versionConflict,
 } from '../../kernel/state-store-input.js'
-import { readFullySync } from '../fs/durable-io.js'
-import { GroupCommitter, type FsyncMode } from './group-commit.js'
-import { acquireDirectoryLock, type DirectoryLock } from './lock-file.js'
-import { checkFrame, decodeFrameMeta, decodeFrameRecords, encodeFrame, type FrameMeta } from './journal-format.js'
-import { journalCorruption, openJournalFile } from './journal-file.js'
-import { JournalIndex, type StreamEntry } from './journal-index.js'
-import { RecentBytes } from './recent-bytes.js'
-import { SnapshotFiles } from './snapshot-files.js'
+import type { FsyncMode } from './group-commit.js'
+import { decodeFrameRecords, encodeFrame } from './journal-format.js'
+import { JournalReader } from './journal-reader.js'
+import { openJournal, type OpenJournal } from './open-journal.js'
 
 /**
  * How to open a file journal. `dir` holds the journal (`journal.log`), its lock (`journal.lock`) and saved
@@ -80,58 +75,10 @@ const OptionsCodec = t.intersection([
   }),
 ])
 
-interface OpenJournal {
-  readonly file: string
-  readonly handle: FileHandle
-  readonly lock: DirectoryLock
-  readonly index: JournalIndex
-  readonly log: GroupCommitter
-  readonly snapshots: SnapshotFiles
-  readonly recent: RecentBytes
-  readonly truncatedBytes: number
-}
-
-/** Journal bytes from file offset `start` on; `verified` when their checksums need no second look. */
-interface FrameBytes {
-  readonly buffer: Buffer
-  readonly start: number
-  readonly verified: boolean
-}
-
-/** Frames closer together than this in the file are read with one call. */
-const READ_GAP_BYTES = 16 * 1024
-/** The most bytes read with one call (a larger frame is read alone). */
-const READ_SPAN_BYTES = 1024 * 1024
 /** Default of {@link FileStateStoreOptions.cacheBytes}. */
 const DEFAULT_CACHE_BYTES = 32 * 1024 * 1024
 
 const ignore = (): void => undefined
-
-async function openJournal(dir: string, mode: FsyncMode, cacheBytes: number): Promise<OpenJournal> {
-  await mkdir(path.join(dir, 'snapshots'), { recursive: true })
-  const file = path.join(dir, 'journal.log')
-  const lock = await acquireDirectoryLock(path.join(dir, 'journal.lock'), `file journal ${dir}`)
-  try {
-    const snapshots = new SnapshotFiles(path.join(dir, 'snapshots'))
-    await snapshots.removeStrayTemps()
-    const index = new JournalIndex()
-    const recent = new RecentBytes(cacheBytes)
-    const visit = (meta: FrameMeta, offset: number, size: number): void => {
-      const entry = index.entry(meta.stream)
-      if (meta.firstVersion !== entry.durable + 1) {
-        throw journalCorruption(file, offset, `stream "${meta.stream}" jumps from version ${entry.durable} to ${meta.firstVersion}`)
-      }
-      index.addFrame(entry, offset, size, meta.firstVersion, meta.count)
-    }
-    const opened = await openJournalFile(file, visit, (offset, bytes) => recent.add(offset, bytes))
-    recent.truncate(opened.end)
-    const log = new GroupCommitter(opened.handle, opened.end, mode, file)
-    return { file, handle: opened.handle, lock, index, log, snapshots, recent, truncatedBytes: opened.truncatedBytes }
-  } catch (error) {
-    await lock.release()
-    throw error
-  }
-}
 
 /**
  * The embedded default {@link StateStore}: one append-only journal file per directory, with a checksummed
@@ -160,7 +107,7 @@ export class FileStateStore implements StateStore {
   #journal: OpenJournal | undefined
   #closing: Promise<void> | undefined
   #appends = 0
-  #readBuffer: Buffer | undefined
+  readonly #reader = new JournalReader()
 
   /** Checks `options` (`E_INVALID_INPUT`); nothing is opened until the first call or {@link FileStateStore.open}. */
   constructor(options: FileStateStoreOptions) {
@@ -240,7 +187,7 @@ export class FileStateStore implements StateStore {
     this.#checkOpen('read')
     if (input.afterVersion >= entry.durable) return []
     try {
-      return this.#readRecords(journal, entry, input.afterVersion)
+      return this.#reader.records(journal, entry, input.afterVersion)
     } catch (error) {
       throw adapterError('file', 'read', error)
     }
@@ -321,7 +268,7 @@ export class FileStateStore implements StateStore {
       if (journal !== undefined) await this.#closeJournal(journal)
     } finally {
       this.#subscribers.clear()
-      this.#readBuffer = undefined
+      this.#reader.release()
     }
   }
 
@@ -356,62 +303,6 @@ export class FileStateStore implements StateStore {
     const journal = await this.#opening
     this.#checkOpen(operation)
     return journal
-  }
-
-  /** Reads the records of `entry` after `afterVersion`, coalescing frames that lie close together in the file. */
-  #readRecords(journal: OpenJournal, entry: StreamEntry, afterVersion: number): JournalRecord[] {
-    const { frames } = journal.index
-    const ids = entry.frames
-    const records: JournalRecord[] = []
-    let position = journal.index.frameHolding(entry, afterVersion + 1)
-    while (position < ids.length) {
-      const start = frames.offset(ids[position] as number)
-      let end = start + frames.size(ids[position] as number)
-      let next = position + 1
-      while (next < ids.length) {
-        const id = ids[next] as number
-        const offset = frames.offset(id)
-        if (offset - end > READ_GAP_BYTES || offset + frames.size(id) - start > READ_SPAN_BYTES) break
-        end = offset + frames.size(id)
-        next++
-      }
-      // Cached bytes were checksummed when the scan read them, or are the very bytes this store wrote.
-      const cached = journal.recent.read(start, end - start)
-      const buffer = cached ?? this.#readFile(journal, start, end - start)
-      for (let index = position; index < next; index++) {
-        this.#decodeFrame(journal, entry, ids[index] as number, { buffer, start, verified: cached !== undefined }, afterVersion, records)
-      }
-      position = next
-    }
-    return records
-  }
-
-  #decodeFrame(journal: OpenJournal, entry: StreamEntry, id: number, bytes: FrameBytes, afterVersion: number, into: JournalRecord[]): void {
-    const { frames } = journal.index
-    const { buffer } = bytes
-    const offset = frames.offset(id)
-    const size = frames.size(id)
-    const at = offset - bytes.start
-    const check = checkFrame(buffer, at, at + size, !bytes.verified)
-    if (check.status !== 'ok' || check.size !== size) {
-      throw journalCorruption(journal.file, offset, check.status === 'bad' ? check.problem : 'frame size changed since the journal was opened')
-    }
-    const meta = decodeFrameMeta(buffer, at, size)
-    if (meta === undefined || meta.stream !== entry.name || meta.firstVersion !== frames.firstVersion(id)) {
-      throw journalCorruption(journal.file, offset, `frame is not the one indexed for stream "${entry.name}"`)
-    }
-    const records = decodeFrameRecords(buffer.toString('utf8', meta.recordsStart, meta.end), meta, afterVersion)
-    if (records === undefined) throw journalCorruption(journal.file, offset, 'records do not decode')
-    for (const record of records) into.push(record)
-  }
-
-  /** Bytes `[start, start + length)` of the journal file, read into a buffer reused between reads. */
-  #readFile(journal: OpenJournal, start: number, length: number): Buffer {
-    this.#readBuffer ??= Buffer.allocUnsafe(READ_SPAN_BYTES)
-    const buffer = length > READ_SPAN_BYTES ? Buffer.allocUnsafe(length) : this.#readBuffer
-    const read = readFullySync(journal.handle.fd, buffer, length, start)
-    if (read < length) throw journalCorruption(journal.file, start + read, 'journal file is shorter than its index')
-    return buffer
   }
 }
 
