@@ -315,6 +315,22 @@ describe('tcp network: port behaviour', () => {
     )
   })
 
+  it('onPeerRejected refuses a listener that is not a function; a listener added after it hears the next refusal', async () => {
+    const east = tcpNetwork({ site: 'east', listen: { port: 0 }, peers: {}, plaintext: true })
+    try {
+      expect(() => east.onPeerRejected('log it' as never)).toThrow(expect.objectContaining({ code: 'E_INVALID_INPUT', message: expect.stringMatching(/listener/) }))
+      const heard: string[] = []
+      const stop = east.onPeerRejected((rejection) => heard.push(rejection.reason))
+      const socket = net.connect(await east.address())
+      socket.on('error', () => undefined)
+      socket.end(Buffer.from('not a frame at all, just bytes'))
+      await until(() => heard.length === 1)
+      stop()
+    } finally {
+      await east.close()
+    }
+  })
+
   it('setBandwidthLimit refuses a limit that is not a positive number', async () => {
     const current = await pair(plaintext)
     try {

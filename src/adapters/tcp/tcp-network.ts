@@ -152,6 +152,9 @@ class TcpNetworkPort implements TcpNetwork {
   }
 
   onPeerRejected(listener: (rejection: PeerRejection) => void): () => void {
+    if (typeof listener !== 'function') {
+      throw new DrError('E_INVALID_INPUT', 'tcp onPeerRejected: listener must be a function', { adapter: 'tcp', site: this.site })
+    }
     return this.#rejections.subscribe(listener)
   }
 
