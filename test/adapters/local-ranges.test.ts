@@ -135,6 +135,65 @@ describe('localStorage vectored I/O: fewer, larger calls', () => {
   })
 })
 
+describe('localStorage placement of single writes', () => {
+  /** Writes `blocks` one `write` call each, in their (random) order, and mirrors them into `model`. */
+  async function singleWrites(storage: LocalStorage, model: Uint8Array, blocks: readonly number[]): Promise<void> {
+    for (const change of blockWrites(blocks)) {
+      if (change.hole !== true) await storage.write('v', change.offset, change.data, t)
+      applyToModel(model, change)
+    }
+  }
+
+  it('blocks rewritten one write at a time, after a snapshot freed scattered slots, sit in consecutive slots: reading them back is one preadv per 256', async () => {
+    const blocks = 4096
+    const { storage, model } = await filledVolume(21, blocks)
+    await storage.createSnapshot('v', 'old', t)
+    await singleWrites(storage, model, randomBlocks(22, 200, blocks))
+    await storage.deleteSnapshot('v', 'old', t)
+    // 200 scattered free slots now; the next 200 single writes must not fall into them one by one.
+    const changed = randomBlocks(23, 200, blocks)
+    await singleWrites(storage, model, changed)
+    const before = await counters(storage)
+    const results = await storage.readRanges('v', changed.map((block) => ({ offset: block * BS, length: BS })))
+    expect((await counters(storage)).reads - before.reads, 'preadv calls for 200 blocks written one by one').toBe(1)
+    changed.forEach((block, i) => expectBytes(results[i]!, model.subarray(block * BS, (block + 1) * BS), `block ${block}`))
+    expect((await storage.verify()).problems).toEqual([])
+  })
+
+  it('single writes fill a free run left by a trim before growing the file', async () => {
+    const blocks = 1024
+    const { storage, model } = await filledVolume(24, blocks)
+    await storage.trim('v', 300 * BS, 100 * BS, t)
+    model.fill(0, 300 * BS, 400 * BS)
+    const before = await counters(storage)
+    const changed = randomBlocks(25, 90, blocks).filter((block) => block < 300 || block >= 400)
+    await singleWrites(storage, model, changed)
+    const after = await counters(storage)
+    expect(after.fileSlots, 'the rewritten blocks went into the 100 slots the trim freed').toBe(before.fileSlots)
+    const reread = await counters(storage)
+    await storage.readRanges('v', changed.map((block) => ({ offset: block * BS, length: BS })))
+    expect((await counters(storage)).reads - reread.reads).toBe(1)
+    expectBytes(await storage.read('v', 0, blocks * BS), model)
+  })
+
+  it('with only scattered free space, single writes grow the file until a quarter of it is free, then reuse the scattered slots', async () => {
+    const blocks = 1024
+    const { storage, model } = await filledVolume(26, blocks)
+    for (let round = 0; round < 30; round++) {
+      await singleWrites(storage, model, randomBlocks(200 + round, 64, blocks))
+      await storage.createSnapshot('v', `r${round}`, t)
+      if (round > 0) await storage.deleteSnapshot('v', `r${round - 1}`, t)
+    }
+    const end = await counters(storage)
+    // At most a quarter of the file free when writes stop growing it, plus the 64 slots the last round freed.
+    const bound = Math.ceil(((end.usedSlots + 64) * 4) / 3)
+    expect(end.fileSlots, `file of ${end.fileSlots} slots for ${end.usedSlots} in use`).toBeLessThanOrEqual(bound)
+    expect(end.fileSlots, 'the file did grow past the live data before reusing scattered slots').toBeGreaterThan(end.usedSlots + 64)
+    expectBytes(await storage.read('v', 0, blocks * BS), model)
+    expect((await storage.verify()).problems).toEqual([])
+  })
+})
+
 describe('localStorage vectored I/O: crash atomicity', () => {
   it('a crash keeps all of one writeRanges call or none: its trims and its write are one log frame, and a log cut anywhere inside it keeps none', async () => {
     const dir = await tempDir()

@@ -105,7 +105,7 @@ export async function writeVolume(pool: LocalPool, volumeName: string, offset: n
     checkAccess(volume, 'write')
   }
   await changeBlocks(pool, volumeName, token, 'write', check, async (volume) =>
-    bytes.length === 0 ? undefined : changeVolumeBlocks(pool, volume, [{ offset, data: bytes }], 'lowest'),
+    bytes.length === 0 ? undefined : changeVolumeBlocks(pool, volume, [{ offset, data: bytes }], 'extent'),
   )
 }
 

@@ -5,6 +5,12 @@ import type { SlotOwner } from './block-map.js'
 import { SlotHeap } from './slot-heap.js'
 
 /**
+ * The shortest free run single writes fill in order (see {@link BlockStore.allocate}): shorter runs are left to
+ * vectored writes that fit them, or to the fallback once scattered free space is reused.
+ */
+const MIN_EXTENT_SLOTS = 64
+
+/**
  * Space used by one block file of a local pool: slots referenced by some block map, and slots the file spans.
  *
  * @public
@@ -21,9 +27,11 @@ export interface BlockFileUsage {
  * overwritten in place while referenced (redirect-on-write). It counts the map references of every slot and
  * charges each slot in use to the volume that wrote it (what `allocatedBytes` reports); a
  * slot whose count drops to zero waits in limbo until the metadata that freed it is durable, and only then
- * returns to the free list (lowest slot first) — so a crash can never find a durable map pointing at a slot
- * that was reused. Free slots at the end of the file are truncated away. Single writes take the lowest free
- * slots; vectored writes take consecutive ones (see {@link BlockStore.allocateRun}).
+ * returns to the free list — so a crash can never find a durable map pointing at a slot that was reused. Free
+ * slots at the end of the file are truncated away. Writes place their blocks in consecutive slots where they can
+ * — single writes one after another along a free extent ({@link BlockStore.allocate}), vectored writes in one
+ * free run ({@link BlockStore.allocateRun}) — so blocks written together are read back together, in a few large
+ * calls, as a replication of recent changes does.
  */
 export class BlockStore {
   /** Bytes per slot. */
@@ -33,7 +41,7 @@ export class BlockStore {
   #owners = new Uint32Array(1024)
   readonly #owned = new Map<number, number>()
   #isFree = new Uint8Array(1024)
-  /** Slots marked in `#isFree`: the heap may also hold stale entries, taken since by {@link BlockStore.allocateRun}. */
+  /** Slots marked in `#isFree`: the heap may also hold stale entries, taken since from an extent or a run. */
   #freeCount = 0
   /**
    * At least the length of the longest run of free slots, so {@link BlockStore.allocateRun} skips a scan that
@@ -42,6 +50,8 @@ export class BlockStore {
    */
   #longestFreeRunBound = Number.POSITIVE_INFINITY
   readonly #free = new SlotHeap()
+  /** The free run single writes are filling: its next slot to hand out and its end (empty until one is chosen). */
+  #extent = { next: 0, end: 0 }
   #limbo: number[] = []
   #slotCount: number
   #usedSlots = 0
@@ -147,8 +157,49 @@ export class BlockStore {
     this.#freeCount--
   }
 
-  /** Reserves `count` free slots for new data (lowest first, then the end of the file). */
+  /**
+   * Reserves `count` free slots for the blocks of a write, in the order they are handed out: along the current
+   * free extent — a run of at least {@link MIN_EXTENT_SLOTS} free slots, the next one after it once it is used
+   * up — so that blocks written one after another, even by separate single-block writes, sit in consecutive slots.
+   * With no such run left, the end of the file; or, when more than a quarter of the file is free in scattered
+   * slots, the lowest free ones, so the file stops growing (the same bound as {@link BlockStore.allocateRun}).
+   */
   allocate(count: number): number[] {
+    const slots: number[] = []
+    while (slots.length < count) {
+      const slot = this.#nextInExtent()
+      if (slot === undefined) break
+      this.#take(slot)
+      slots.push(slot)
+    }
+    if (slots.length < count && this.#scatteredSpaceIsReused()) slots.push(...this.#lowest(count - slots.length))
+    if (slots.length < count) slots.push(...this.#extend(count - slots.length))
+    this.#dropStaleFreeEntries()
+    return slots
+  }
+
+  /** The next free slot of the current extent, moving to the next free run when it is used up; none if no run is left. */
+  #nextInExtent(): number | undefined {
+    for (;;) {
+      const { next, end } = this.#extent
+      if (next < end) {
+        this.#extent.next = next + 1
+        if (next < this.#slotCount && this.#isFree[next] === 1) return next
+        continue
+      }
+      const run = this.#freeRun(MIN_EXTENT_SLOTS, end) ?? (end > 0 ? this.#freeRun(MIN_EXTENT_SLOTS) : undefined)
+      if (run === undefined) return undefined
+      this.#extent = { next: run.start, end: run.end }
+    }
+  }
+
+  /** Whether a write that finds no free run takes scattered free slots: when over a quarter of the file is free. */
+  #scatteredSpaceIsReused(): boolean {
+    return this.#freeCount * 4 > this.#slotCount
+  }
+
+  /** Up to `count` of the lowest free slots. */
+  #lowest(count: number): number[] {
     const slots: number[] = []
     while (slots.length < count) {
       const slot = this.#free.pop()
@@ -157,48 +208,49 @@ export class BlockStore {
       this.#take(slot)
       slots.push(slot)
     }
-    while (slots.length < count) slots.push(...this.#extend(count - slots.length))
     return slots
   }
 
   /**
    * Reserves `count` consecutive slots for one vectored write, so it goes out (and is later read back) in a few
    * large calls: the first run of free slots long enough, otherwise the end of the file. When more than a
-   * quarter of the file is free yet no run fits, it takes the lowest free slots as {@link BlockStore.allocate}
-   * does, so space freed in scattered slots is still reused and the file does not keep growing.
+   * quarter of the file is free yet no run fits, it takes free slots as {@link BlockStore.allocate} does, so
+   * space freed in scattered slots is still reused and the file does not keep growing.
    */
   allocateRun(count: number): number[] {
-    const start = this.#freeCount >= count && this.#longestFreeRunBound >= count ? this.#freeRun(count) : undefined
-    if (start === undefined) return this.#freeCount * 4 > this.#slotCount ? this.allocate(count) : this.#extend(count)
+    const run = this.#freeRun(count)
+    if (run === undefined) return this.#scatteredSpaceIsReused() ? this.allocate(count) : this.#extend(count)
     const slots: number[] = []
-    for (let slot = start; slot < start + count; slot++) {
+    for (let slot = run.start; slot < run.start + count; slot++) {
       this.#take(slot)
       slots.push(slot)
     }
-    if (this.#free.size > 2 * this.#freeCount + 1024) this.#rebuildFreeList()
+    this.#dropStaleFreeEntries()
     return slots
   }
 
   /**
-   * The first slot of the lowest run of `count` free slots inside the file, if there is one; when there is
-   * none, the longest run seen becomes the bound that spares the next scans.
+   * The lowest run of at least `count` free slots inside the file from slot `from` on, if there is one. A scan
+   * of the whole file that finds none makes the longest run it saw the bound that spares the next scans.
    */
-  #freeRun(count: number): number | undefined {
+  #freeRun(count: number, from = 0): { readonly start: number; readonly end: number } | undefined {
+    if (this.#freeCount < count || this.#longestFreeRunBound < count || from >= this.#slotCount) return undefined
     const free = this.#isFree.subarray(0, this.#slotCount)
     let longest = 0
-    for (let at = free.indexOf(1); at !== -1; ) {
+    for (let at = free.indexOf(1, from); at !== -1; ) {
       const end = free.indexOf(0, at)
       const runEnd = end === -1 ? free.length : end
-      if (runEnd - at >= count) return at
+      if (runEnd - at >= count) return { start: at, end: runEnd }
       longest = Math.max(longest, runEnd - at)
       at = end === -1 ? -1 : free.indexOf(1, end)
     }
-    this.#longestFreeRunBound = longest
+    if (from === 0) this.#longestFreeRunBound = longest
     return undefined
   }
 
-  /** Drops the free list's stale entries (slots {@link BlockStore.allocateRun} took without popping them). */
-  #rebuildFreeList(): void {
+  /** Rebuilds the free list once most of its entries are stale (slots taken from an extent or a run, not popped). */
+  #dropStaleFreeEntries(): void {
+    if (this.#free.size <= 2 * this.#freeCount + 1024) return
     this.#free.clear()
     for (let slot = 0; slot < this.#slotCount; slot++) if (this.#isFree[slot] === 1) this.#free.push(slot)
   }

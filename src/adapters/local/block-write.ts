@@ -9,8 +9,8 @@ import type { VolumeState } from './pool-state.js'
 import type { LogRecord } from './records.js'
 import { slotRuns } from './slot-runs.js'
 
-/** How a change reserves slots for its new blocks: the lowest free ones, or consecutive ones. */
-export type SlotPolicy = 'lowest' | 'run'
+/** How a change reserves slots for its new blocks: along the current free extent, or in one free run. */
+export type SlotPolicy = 'extent' | 'run'
 
 /**
  * Applies `changes` (decoded and checked to lie within the volume) to the live volume: partial blocks are merged
