@@ -54,7 +54,7 @@ class MeteredStorage implements StoragePort {
   read: StoragePort['read'] = (volume, offset, length, source) => this.#metered('read', () => this.#inner.read(volume, offset, length, source))
   write: StoragePort['write'] = (volume, offset, data, token) => this.#metered('write', () => this.#inner.write(volume, offset, data, token))
   trim: StoragePort['trim'] = (volume, offset, length, token) => this.#metered('trim', () => this.#inner.trim(volume, offset, length, token))
-  readRanges: StoragePort['readRanges'] = (volume, ranges, source) => this.#metered('readRanges', () => this.#inner.readRanges(volume, ranges, source))
+  readRanges: StoragePort['readRanges'] = (volume, ranges, options) => this.#metered('readRanges', () => this.#inner.readRanges(volume, ranges, options))
   writeRanges: StoragePort['writeRanges'] = (volume, changes, token, options) =>
     this.#metered('writeRanges', () => this.#inner.writeRanges(volume, changes, token, options))
   createSnapshot: StoragePort['createSnapshot'] = (volume, name, token, labels) =>

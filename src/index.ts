@@ -9,7 +9,7 @@ export * from './kernel/index.js'
 export { memoryStateStore, MemoryStateStore } from './kernel/memory-state-store.js'
 export type * from './ports/index.js'
 export * from './ports/host-codecs.js'
-export { ByteRangesCodec, RangeChangesCodec, WriteRangesOptionsCodec } from './ports/storage.js'
+export { ByteRangesCodec, RangeChangesCodec, ReadRangesOptionsCodec, WriteRangesOptionsCodec, checkReadTargets } from './ports/storage.js'
 
 export { createDrSystem } from './system.js'
 export type { DrSystem, DrEvents, Site } from './system.js'

@@ -11,7 +11,11 @@ export interface Channel {
   readonly id: string
   readonly localSite: string
   readonly remoteSite: string
-  /** Sends one frame. Rejects with `E_UNAVAILABLE` when the channel is closed, broken or partitioned. */
+  /**
+   * Sends one frame. Rejects with `E_UNAVAILABLE` when the channel is closed, broken or partitioned. The channel
+   * is done with `frame` once the promise settles (its bytes are on their way or copied): the caller may then
+   * reuse the buffer, as the replication engine does with its send buffers.
+   */
   send(frame: Uint8Array): Promise<void>
   /** Received frames in order. Ends when the peer closes; throws `E_UNAVAILABLE` if the channel breaks. */
   frames(): AsyncIterable<Uint8Array>

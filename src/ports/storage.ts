@@ -109,6 +109,22 @@ export interface ReadSource {
 }
 
 /**
+ * Options of {@link StoragePort.readRanges}: where to read from (see {@link ReadSource}) and, optionally, the
+ * caller's buffers to read into.
+ *
+ * @public
+ */
+export interface ReadRangesOptions extends ReadSource {
+  /**
+   * One buffer per range, each exactly as long as its range and none overlapping another: the adapter reads each
+   * range into its buffer (zeros where unwritten, whatever the buffer held before) and resolves with these same
+   * buffers. A caller that reuses its buffers — the replication engine reads a delta set straight into the send
+   * buffers it reuses — reads without allocating. Their contents are undefined if the call rejects.
+   */
+  readonly into?: readonly Uint8Array[]
+}
+
+/**
  * A byte range of a volume: `length` bytes from byte `offset`.
  *
  * @public
@@ -156,6 +172,37 @@ const HoleChange = t.intersection([t.type({ offset: NonNegativeInt, length: NonN
  * @public
  */
 export const ByteRangesCodec = t.readonlyArray(t.type({ offset: NonNegativeInt, length: NonNegativeInt }), 'ByteRange[]')
+
+/**
+ * Codec of the options of {@link StoragePort.readRanges} (see {@link ReadRangesOptions}); adapters decode with it,
+ * then check the `into` buffers against the ranges with `checkReadTargets`.
+ *
+ * @public
+ */
+export const ReadRangesOptionsCodec = t.union([t.undefined, t.partial({ snapshot: t.string, into: t.readonlyArray(Bytes) })], 'ReadRangesOptions')
+
+/**
+ * Checks the `into` buffers of a {@link StoragePort.readRanges} call against its ranges: one per range, each of
+ * its range's length. Throws what `error(message, details)` builds (the adapter's `E_INVALID_INPUT`) naming the
+ * first mismatch, so the call reads nothing.
+ *
+ * @public
+ */
+export function checkReadTargets(
+  ranges: readonly ByteRange[],
+  into: readonly Uint8Array[],
+  error: (message: string, details: Record<string, unknown>) => Error,
+): void {
+  if (into.length !== ranges.length) {
+    throw error(`into: ${into.length} buffers for ${ranges.length} ranges`, { field: 'into', buffers: into.length, ranges: ranges.length })
+  }
+  into.forEach((buffer, index) => {
+    const length = (ranges[index] as ByteRange).length
+    if (buffer.byteLength !== length) {
+      throw error(`into[${index}]: a buffer of ${buffer.byteLength} bytes for a range of ${length}`, { field: `into.${index}`, bytes: buffer.byteLength, length })
+    }
+  })
+}
 
 /**
  * Codec of the `changes` of {@link StoragePort.writeRanges}: an array of `RangeChange` (a change is data or a
@@ -230,9 +277,11 @@ export interface StoragePort {
    * `E_CORRUPT` on a checksum mismatch), and all of them from the same state: no write lands between two of
    * them. Waits while the volume is fenced. Rejects with `E_INVALID_INPUT`, reading nothing, when any range is
    * malformed or ends past the end; `E_PRECONDITION` when the volume is offline. Ranges may overlap, repeat or be
-   * empty. An adapter reads them as few large reads as it can, so a caller passes a whole batch at once.
+   * empty. An adapter reads them as few large reads as it can, so a caller passes a whole batch at once. With
+   * `options.into` it reads into the caller's buffers and resolves with them (see `ReadRangesOptions`);
+   * buffers that do not match the ranges reject with `E_INVALID_INPUT`, reading nothing.
    */
-  readRanges(volume: string, ranges: readonly ByteRange[], source?: ReadSource): Promise<Uint8Array[]>
+  readRanges(volume: string, ranges: readonly ByteRange[], options?: ReadRangesOptions): Promise<Uint8Array[]>
   /**
    * Applies many changes to the live volume in one call: data written and holes punched (see
    * `RangeChange`), in array order, so a later change wins where two overlap. The call is one unit: no

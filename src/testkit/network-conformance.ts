@@ -169,6 +169,24 @@ function channelCases(factory: AdapterFactory<NetworkConformanceTarget>): Confor
       assert.equal(count, sizes.length)
     }),
 
+    withAdapter(factory, "a sender may reuse a frame's buffer once send resolved: the peer receives the bytes as they were sent", async (t) => {
+      const { client, server } = await open(t)
+      const sizes = [64 * 1024, 1000, 256 * 1024, 0, 17]
+      const buffer = new Uint8Array(256 * 1024)
+      const sending = (async () => {
+        for (const [index, size] of sizes.entries()) {
+          const frame = buffer.subarray(0, size)
+          frame.set(patternFrame(index, size))
+          await client.send(frame)
+          buffer.fill(0xa5)
+        }
+        await client.close()
+      })()
+      const [, received] = await Promise.all([sending, readAll(server)])
+      assert.equal(received.length, sizes.length)
+      received.forEach((frame, index) => assertFrame(frame, index, sizes[index] ?? 0))
+    }),
+
     withAdapter(factory, 'both directions of a channel carry frames at the same time', async (t) => {
       const { client, server } = await open(t)
       const count = 200

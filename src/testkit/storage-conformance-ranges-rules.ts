@@ -80,6 +80,22 @@ export function rangeRuleCases(test: StorageCaseBuilder): ConformanceCase[] {
       for (const [what, ranges] of reads) {
         await rejectsWith(storage.readRanges('vol', ranges as never), 'E_INVALID_INPUT', `readRanges with ${what}`)
       }
+      const two = [{ offset: 0, length: 4 }, { offset: BS, length: 8 }]
+      const targets: Array<[string, unknown]> = [
+        ['into that is not an array', { into: new Uint8Array(12) }],
+        ['into with a buffer fewer than the ranges', { into: [new Uint8Array(4)] }],
+        ['into with a buffer more than the ranges', { into: [new Uint8Array(4), new Uint8Array(8), new Uint8Array(1)] }],
+        ['into with a buffer shorter than its range', { into: [new Uint8Array(4), new Uint8Array(7)] }],
+        ['into with a buffer longer than its range', { into: [new Uint8Array(5), new Uint8Array(8)] }],
+        ['into with something that is not bytes', { into: [new Uint8Array(4), 'eight by'] }],
+        ['a snapshot that is not a name', { snapshot: 7 }],
+      ]
+      for (const [what, options] of targets) {
+        const untouched = (options as { into?: unknown }).into
+        const snapshot = Array.isArray(untouched) ? untouched.map((b: unknown) => (b instanceof Uint8Array ? b.slice() : b)) : undefined
+        await rejectsWith(storage.readRanges('vol', two, options as never), 'E_INVALID_INPUT', `readRanges with ${what}`)
+        if (Array.isArray(untouched)) assert.deepEqual(untouched, snapshot, `readRanges with ${what} wrote nothing into the buffers`)
+      }
       const writes: Array<[string, unknown, unknown?]> = [
         ['not an array', null],
         ['data past the end', [valid, { offset: end - 10, data: pattern(3, 11) }]],

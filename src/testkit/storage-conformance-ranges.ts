@@ -117,6 +117,34 @@ export function rangeCases(test: StorageCaseBuilder): ConformanceCase[] {
       assert.deepEqual(await storage.readRanges('vol', []), [], 'no ranges, no results')
     }),
 
+    test("readRanges with into reads into the caller's buffers and resolves with them: zeros where unwritten, whatever they held, from a snapshot too", async (storage) => {
+      await makeVolume(storage, 'vol', 6)
+      const before = pattern(1, 6 * BS)
+      await storage.write('vol', 0, before, token())
+      await storage.createSnapshot('vol', 'before', token())
+      await storage.trim('vol', 2 * BS, 2 * BS, token())
+      await storage.write('vol', 5 * BS + 7, pattern(2, 300), token())
+      const model = before.slice()
+      model.fill(0, 2 * BS, 4 * BS)
+      model.set(pattern(2, 300), 5 * BS + 7)
+      const ranges = [
+        { offset: 2 * BS + 9, length: BS },
+        { offset: BS - 3, length: 2 * BS + 6 },
+        { offset: 5 * BS, length: BS },
+        { offset: 0, length: 0 },
+      ]
+      const backing = new Uint8Array(4 * BS + 6).fill(0xee)
+      let at = 0
+      const into = ranges.map(({ length }) => backing.subarray(at, (at += length)))
+      const results = await storage.readRanges('vol', ranges, { into })
+      assert.equal(results.length, into.length, 'one result per buffer')
+      results.forEach((result, i) => assert.equal(result, into[i], `result ${i} is the caller's buffer`))
+      assertRanges(results, model, ranges, 'into the live volume')
+      backing.fill(0xee)
+      assertRanges(await storage.readRanges('vol', ranges, { snapshot: 'before', into }), before, ranges, 'into, from the snapshot')
+      assertRanges(into, before, ranges, "the caller's buffers hold the snapshot's bytes")
+    }),
+
     test('writeRanges applies its changes in array order: a later change wins where two overlap, in whole and in part', async (storage) => {
       await makeVolume(storage, 'vol', 6)
       const model = pattern(1, 6 * BS)

@@ -15,8 +15,11 @@ interface Fetch {
   readonly partial?: { readonly out: Uint8Array; readonly from: number; readonly to: number; readonly at: number }
 }
 
-/** Adds the fetches of one range (its unallocated blocks stay zero in `out`). */
-function plan(root: NodePage | null, blockSize: number, { offset, length }: ByteRange, out: Uint8Array, fetches: Fetch[]): void {
+/**
+ * Adds the fetches of one range; its unallocated blocks read as zeros in `out` (which `zeroHoles` says to write:
+ * a new buffer is zero already, a caller's buffer may hold anything).
+ */
+function plan(root: NodePage | null, blockSize: number, { offset, length }: ByteRange, out: Uint8Array, fetches: Fetch[], zeroHoles: boolean): void {
   if (length === 0) return
   const first = Math.floor(offset / blockSize)
   const count = Math.ceil((offset + length) / blockSize) - first
@@ -25,8 +28,11 @@ function plan(root: NodePage | null, blockSize: number, { offset, length }: Byte
   lookupRange(root, first, count, slots, crcs)
   for (let k = 0; k < count; k++) {
     const slot = slots[k]!
-    if (slot === EMPTY_SLOT) continue
     const start = (first + k) * blockSize
+    if (slot === EMPTY_SLOT) {
+      if (zeroHoles) out.fill(0, Math.max(start - offset, 0), Math.min(start + blockSize - offset, length))
+      continue
+    }
     const block = first + k
     if (start >= offset && start + blockSize <= offset + length) {
       fetches.push({ slot, crc: crcs[k]!, block, target: out.subarray(start - offset, start - offset + blockSize) })
@@ -41,15 +47,22 @@ function plan(root: NodePage | null, blockSize: number, { offset, length }: Byte
 
 /**
  * Reads `ranges` through the block map rooted at `root`, one result per range in request order, unallocated
- * blocks as zeros. The blocks of all ranges are sorted by slot and read in runs of consecutive slots, one
- * `preadv` per run straight into the results; every block's checksum is verified (`E_CORRUPT` naming the
- * volume and block on mismatch). The caller holds the volume's map lock, so no slot read here can be freed and
- * reused meanwhile, and all ranges see the same state.
+ * blocks as zeros: into the caller's buffers `into` when given (checked to match the ranges), into new ones
+ * otherwise. The blocks of all ranges are sorted by slot and read in runs of consecutive slots, one `preadv` per
+ * run straight into the results; every block's checksum is verified (`E_CORRUPT` naming the volume and block on
+ * mismatch). The caller holds the volume's map lock, so no slot read here can be freed and reused meanwhile, and
+ * all ranges see the same state.
  */
-export async function gatherRanges(store: BlockStore, root: NodePage | null, volume: string, ranges: readonly ByteRange[]): Promise<Uint8Array[]> {
-  const results = ranges.map(({ length }) => new Uint8Array(length))
+export async function gatherRanges(
+  store: BlockStore,
+  root: NodePage | null,
+  volume: string,
+  ranges: readonly ByteRange[],
+  into?: readonly Uint8Array[],
+): Promise<Uint8Array[]> {
+  const results = into === undefined ? ranges.map(({ length }) => new Uint8Array(length)) : [...into]
   const fetches: Fetch[] = []
-  ranges.forEach((range, i) => plan(root, store.blockSize, range, results[i]!, fetches))
+  ranges.forEach((range, i) => plan(root, store.blockSize, range, results[i]!, fetches, into !== undefined))
   fetches.sort((a, b) => a.slot - b.slot)
   await Promise.all(
     slotRuns(fetches.map((fetch) => fetch.slot)).map(async ({ start, end }) => {

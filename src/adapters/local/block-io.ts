@@ -1,7 +1,7 @@
 import { decode } from '../../kernel/decode.js'
 import { DrError } from '../../kernel/errors.js'
 import type { FenceToken } from '../../kernel/fencing.js'
-import { ByteRangesCodec, RangeChangesCodec, WriteRangesOptionsCodec, type ByteRange } from '../../ports/storage.js'
+import { ByteRangesCodec, RangeChangesCodec, ReadRangesOptionsCodec, WriteRangesOptionsCodec, checkReadTargets, type ByteRange } from '../../ports/storage.js'
 import { changeRange, checkWithin } from '../storage-common/range-changes.js'
 import { gatherRanges } from './block-gather.js'
 import { changeVolumeBlocks } from './block-write.js'
@@ -23,9 +23,10 @@ function checkAccess(volume: VolumeState, access: Access): void {
 }
 
 /**
- * Reads ranges of a volume or of one of its snapshots: waits while the volume is fenced, then reads them all
- * under one hold of the shared map lock. `checkRanges` gets the size read from; it and the volume's state are
- * checked before waiting and again after, since the volume may change meanwhile.
+ * Reads ranges of a volume or of one of its snapshots (into the caller's buffers `into` when given): waits while
+ * the volume is fenced, then reads them all under one hold of the shared map lock. `checkRanges` gets the size
+ * read from; it and the volume's state are checked before waiting and again after, since the volume may change
+ * meanwhile.
  */
 async function readLocked(
   pool: LocalPool,
@@ -33,6 +34,7 @@ async function readLocked(
   snapshotName: string | undefined,
   ranges: readonly ByteRange[],
   checkRanges: (sizeBytes: number) => void,
+  into?: readonly Uint8Array[],
 ): Promise<Uint8Array[]> {
   const volume = pool.state.volume(volumeName)
   const snapshot = snapshotName === undefined ? undefined : pool.state.snapshot(volumeName, snapshotName)
@@ -47,7 +49,7 @@ async function readLocked(
     if (snapshot !== undefined) pool.currentSnapshot(volume, snapshot)
     check()
     const root = snapshot === undefined ? volume.root : snapshot.root
-    return await gatherRanges(pool.state.store(volume.blockSize), root, volumeName, ranges)
+    return await gatherRanges(pool.state.store(volume.blockSize), root, volumeName, ranges, into)
   } finally {
     ticket.leave()
   }
@@ -62,9 +64,11 @@ export async function readVolume(pool: LocalPool, volumeName: string, offset: nu
 }
 
 /** Reads many ranges of a volume or of one of its snapshots from one state, in few large reads. */
-export async function readVolumeRanges(pool: LocalPool, volumeName: string, ranges: unknown, snapshotName: string | undefined): Promise<Uint8Array[]> {
+export async function readVolumeRanges(pool: LocalPool, volumeName: string, ranges: unknown, options: unknown): Promise<Uint8Array[]> {
   const decoded = decode(ByteRangesCodec, ranges, 'readRanges ranges')
-  return readLocked(pool, volumeName, snapshotName, decoded, (size) => checkWithin(decoded, size, 'ranges', invalid))
+  const { snapshot, into } = decode(ReadRangesOptionsCodec, options, 'readRanges options') ?? {}
+  if (into !== undefined) checkReadTargets(decoded, into, invalid)
+  return readLocked(pool, volumeName, snapshot, decoded, (size) => checkWithin(decoded, size, 'ranges', invalid), into)
 }
 
 /**

@@ -8,6 +8,7 @@ import type {
   ChangedBlocks,
   CreateVolumeRequest,
   RangeChange,
+  ReadRangesOptions,
   ReadSource,
   ShareInfo,
   ShareProbe,
@@ -239,8 +240,8 @@ export class LocalStorage implements StoragePort {
     return this.#run('trim', (pool) => blockIo.trimVolume(pool, volume, offset, length, token))
   }
 
-  readRanges(volume: string, ranges: readonly ByteRange[], source?: ReadSource): Promise<Uint8Array[]> {
-    return this.#run('readRanges', (pool) => blockIo.readVolumeRanges(pool, volume, ranges, source?.snapshot))
+  readRanges(volume: string, ranges: readonly ByteRange[], options?: ReadRangesOptions): Promise<Uint8Array[]> {
+    return this.#run('readRanges', (pool) => blockIo.readVolumeRanges(pool, volume, ranges, options))
   }
 
   writeRanges(volume: string, changes: readonly RangeChange[], token: FenceToken, options?: WriteRangesOptions): Promise<void> {

@@ -2,7 +2,9 @@ import { decode } from '../../kernel/decode.js'
 import {
   ByteRangesCodec,
   RangeChangesCodec,
+  ReadRangesOptionsCodec,
   WriteRangesOptionsCodec,
+  checkReadTargets,
   type ByteRange,
   type RangeChange,
 } from '../../ports/storage.js'
@@ -17,9 +19,22 @@ export interface RangeWrite {
   readonly replication: boolean
 }
 
-/** Decodes the ranges of a `readRanges` call (`E_INVALID_INPUT` naming the field otherwise). */
-export function decodeRanges(operation: string, ranges: unknown): readonly ByteRange[] {
-  return decode(ByteRangesCodec, ranges, `${MEMORY_KIND}.${operation} ranges`)
+/** A decoded `readRanges` request: its ranges, the snapshot read from, and the caller's buffers to read into. */
+export interface RangeRead {
+  readonly ranges: readonly ByteRange[]
+  readonly snapshot: string | undefined
+  readonly into: readonly Uint8Array[] | undefined
+}
+
+/**
+ * Decodes the ranges and options of a `readRanges` call, and checks the `into` buffers against the ranges
+ * (`E_INVALID_INPUT` naming the field otherwise).
+ */
+export function decodeRangeRead(operation: string, ranges: unknown, options: unknown): RangeRead {
+  const decoded = decode(ByteRangesCodec, ranges, `${MEMORY_KIND}.${operation} ranges`)
+  const { snapshot, into } = decode(ReadRangesOptionsCodec, options, `${MEMORY_KIND}.${operation} options`) ?? {}
+  if (into !== undefined) checkReadTargets(decoded, into, invalid(operation))
+  return { ranges: decoded, snapshot, into }
 }
 
 /** Decodes the changes and options of a `writeRanges` call (`E_INVALID_INPUT` naming the field otherwise). */

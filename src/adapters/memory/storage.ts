@@ -6,6 +6,7 @@ import type {
   ChangedBlocks,
   CreateVolumeRequest,
   RangeChange,
+  ReadRangesOptions,
   ReadSource,
   ShareInfo,
   ShareProbe,
@@ -18,7 +19,7 @@ import { copyChanges } from '../storage-common/range-changes.js'
 import { describeSnapshot } from '../storage-common/snapshot-info.js'
 import { BlockMap } from './storage-block-map.js'
 import { MemoryCalls } from './storage-calls.js'
-import { decodeRangeWrite, decodeRanges, readRangesOf, writeRangesOf } from './storage-ranges.js'
+import { decodeRangeRead, decodeRangeWrite, readRangesOf, writeRangesOf } from './storage-ranges.js'
 import { ShareTable } from './storage-shares.js'
 import {
   MEMORY_KIND,
@@ -186,12 +187,15 @@ export class MemoryStorage implements StoragePort {
     })
   }
 
-  readRanges(name: string, ranges: readonly ByteRange[], source?: ReadSource): Promise<Uint8Array[]> {
-    return this.#calls.decoded('readRanges', (op) => decodeRanges(op, ranges), (requested) =>
+  readRanges(name: string, ranges: readonly ByteRange[], options?: ReadRangesOptions): Promise<Uint8Array[]> {
+    return this.#calls.decoded('readRanges', (op) => decodeRangeRead(op, ranges, options), ({ ranges: requested, snapshot: snapshotName, into }) =>
       this.#calls.io('readRanges', name, undefined, (op, volume) => {
         requireOnline(op, volume)
-        const snapshot = source?.snapshot === undefined ? undefined : this.#snapshot(op, volume, source.snapshot)
-        return readRangesOf(op, snapshot?.map ?? volume.map, volume.blockSize, snapshot?.sizeBytes ?? volume.sizeBytes, requested)
+        const snapshot = snapshotName === undefined ? undefined : this.#snapshot(op, volume, snapshotName)
+        const data = readRangesOf(op, snapshot?.map ?? volume.map, volume.blockSize, snapshot?.sizeBytes ?? volume.sizeBytes, requested)
+        if (into === undefined) return data
+        into.forEach((buffer, i) => buffer.set(data[i] as Uint8Array))
+        return [...into]
       }),
     )
   }
