@@ -6,10 +6,11 @@ import type { NetworkPort } from '../../ports/network.js'
 import type { SnapshotInfo, StoragePort } from '../../ports/storage.js'
 import type { MirrorEvents } from './events.js'
 import { MIRROR_LABEL, baseHold, parseDeltaSetSnapshot } from './naming.js'
+import type { SendBuffers } from './send-buffers.js'
 
 /**
  * What a site's mirror agent works with: its site name, storage and network, the kernel clock, the fence token
- * source and where to publish events.
+ * source, where to publish events, and the buffers its delta sets are sent from.
  *
  * @public
  */
@@ -20,6 +21,8 @@ export interface AgentContext {
   readonly clock: Clock
   readonly token: () => FenceToken
   readonly events: EventSink<MirrorEvents>
+  /** The buffers the site's source sessions build chunk frames in (shared, so idle memory is bounded per site). */
+  readonly sendBuffers: SendBuffers
 }
 
 /** Runs a storage call of `ctx`, wrapping failures as `E_ADAPTER` with the adapter and operation. */

@@ -9,11 +9,18 @@ import { abortError } from './agent-context.js'
 import { MirrorAgent } from './agent.js'
 import type { DestinationSession } from './destination.js'
 import type { MirrorEvents } from './events.js'
+import { SendBuffers } from './send-buffers.js'
 import type { AttachBase } from './session-record.js'
 import type { SourceSession } from './source.js'
 import { otherSide, sideOf, type MirrorJournalEvent, type MirrorState, type Relationship } from './state.js'
 
 const MAX_CONVERGE_ROUNDS = 20
+
+/**
+ * How many bytes of send buffers a site's mirror agent keeps between delta sets: an incremental of up to about
+ * this size is read and sent without touching new memory.
+ */
+const IDLE_SEND_BUFFER_BYTES = 16 * 1024 * 1024
 
 /**
  * What a site offers the mirror module: its storage and network ports.
@@ -87,7 +94,15 @@ export class Coordinator {
     let agent = this.#agents.get(site)
     if (agent === undefined) {
       const ports = this.site(site)
-      agent = MirrorAgent.start({ site, storage: ports.storage, network: ports.network, clock: this.deps.clock, token: this.deps.token, events: this.deps.events })
+      agent = MirrorAgent.start({
+        site,
+        storage: ports.storage,
+        network: ports.network,
+        clock: this.deps.clock,
+        token: this.deps.token,
+        events: this.deps.events,
+        sendBuffers: new SendBuffers(IDLE_SEND_BUFFER_BYTES),
+      })
       this.#agents.set(site, agent)
       agent.catch(() => this.#agents.delete(site))
     }

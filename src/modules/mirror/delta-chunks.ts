@@ -1,7 +1,8 @@
 import { crc32 } from '../../kernel/crc32.js'
 import { DrError, callAdapter } from '../../kernel/errors.js'
-import type { StoragePort } from '../../ports/storage.js'
-import type { BlockRun } from './protocol.js'
+import type { ByteRange, StoragePort } from '../../ports/storage.js'
+import { chunkFrameLayout, type BlockRun } from './protocol.js'
+import type { SendBuffers } from './send-buffers.js'
 
 /**
  * One planned chunk of a delta set: its runs of data blocks and holes (no data yet), and what it weighs.
@@ -109,6 +110,73 @@ export async function readChunks(
   }
   let next = 0
   return plans.map((plan) => plan.runs.map((run): BlockRun => ({ start: run.start, count: run.count, data: run.hole ? null : (data[next++] as Uint8Array) })))
+}
+
+/**
+ * A chunk frame whose run data has been read into place: its plan, the frame's bytes (headers still to write with
+ * `writeChunkFrame`), and `release`, to call once the frame is sent.
+ *
+ * @public
+ */
+export interface ChunkFrame {
+  readonly plan: ChunkPlan
+  readonly frame: Uint8Array
+  readonly release: () => void
+}
+
+/**
+ * Reads the data of planned chunks from a snapshot (or the live volume) straight into chunk frames taken from
+ * `buffers`, in one storage call for all their runs (`readRanges` with `into`): no copy, and no new memory once
+ * the buffers are warm. An adapter that returns other arrays than the buffers it was given is copied from.
+ *
+ * @public
+ */
+export async function readChunkFrames(
+  storage: StoragePort,
+  volume: string,
+  snapshot: string | undefined,
+  plans: readonly ChunkPlan[],
+  blockSize: number,
+  buffers: SendBuffers,
+): Promise<ChunkFrame[]> {
+  const frames: ChunkFrame[] = []
+  const ranges: ByteRange[] = []
+  const into: Uint8Array[] = []
+  for (const plan of plans) {
+    const layout = chunkFrameLayout(plan.runs, blockSize)
+    const { bytes, release } = buffers.take(layout.size)
+    frames.push({ plan, frame: bytes, release })
+    let next = 0
+    for (const run of plan.runs) {
+      if (run.hole) continue
+      const at = layout.dataAt[next++] as number
+      ranges.push({ offset: run.start * blockSize, length: run.count * blockSize })
+      into.push(bytes.subarray(at, at + run.count * blockSize))
+    }
+  }
+  try {
+    if (ranges.length > 0) {
+      const options = snapshot === undefined ? { into } : { snapshot, into }
+      const data = await callAdapter(storage.kind, 'readRanges', () => storage.readRanges(volume, ranges, options))
+      checkRead(storage.kind, data, into)
+    }
+  } catch (error) {
+    for (const frame of frames) frame.release()
+    throw error
+  }
+  return frames
+}
+
+/** Checks what `readRanges` resolved with against the buffers it was given, copying from arrays that are not them. */
+function checkRead(adapter: string, data: readonly Uint8Array[], into: readonly Uint8Array[]): void {
+  const wrong = (message: string): DrError => new DrError('E_ADAPTER', `${adapter}.readRanges ${message}`, { adapter, operation: 'readRanges' })
+  if (data.length !== into.length) throw wrong(`returned ${data.length} ranges for ${into.length}`)
+  data.forEach((bytes, i) => {
+    const target = into[i] as Uint8Array
+    if (bytes === target) return
+    if (!(bytes instanceof Uint8Array) || bytes.length !== target.length) throw wrong(`returned a result of another length for range ${i}`)
+    target.set(bytes)
+  })
 }
 
 /**

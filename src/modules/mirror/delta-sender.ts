@@ -3,8 +3,9 @@ import { getOrThrow } from '../../kernel/either.js'
 import type { Cut } from './cut-log.js'
 import { planDelta } from './decide.js'
 import type { PartialDeltaSet } from './destination.js'
-import { chainCrc, payloadCrc, planChunks, readChunks, summarize, type ChunkPlan, type DeltaSummary } from './delta-chunks.js'
-import { encodeChunkFrame, encodeControl, type BlockRun } from './protocol.js'
+import { chainCrc, payloadCrc, planChunks, readChunkFrames, summarize, type ChunkFrame, type ChunkPlan, type DeltaSummary } from './delta-chunks.js'
+import { encodeControl, writeChunkFrame } from './protocol.js'
+import type { SendBuffers } from './send-buffers.js'
 
 /**
  * How much chunk data one read takes: the chunks of a batch are read in one storage call (so blocks of different
@@ -14,13 +15,15 @@ const READ_BATCH_BYTES = 16 * 1024 * 1024
 
 /**
  * Where and how a delta set is sent: how a frame goes to the channel, the source volume and its storage, the
- * session's epoch, block size and chunk size, and a counter of the bytes handed to the channel.
+ * buffers chunk frames are built in, the session's epoch, block size and chunk size, and a counter of the bytes
+ * handed to the channel.
  *
  * @public
  */
 export interface DeltaSetTarget {
   readonly send: (frame: Uint8Array) => Promise<void>
   readonly storage: StoragePort
+  readonly buffers: SendBuffers
   readonly volume: string
   readonly epoch: number
   readonly blockSize: number
@@ -58,20 +61,21 @@ export async function sendDeltaSet(target: DeltaSetTarget, cut: Cut, full: boole
   let crc = resume ? partial.crc : 0
   const baseN = full ? null : cut.baseN
   const batches = batched(plans, from)
-  const read = (batch: { readonly from: number; readonly to: number }): Promise<BlockRun[][]> => {
-    const reading = readChunks(target.storage, target.volume, cut.name, plans.slice(batch.from, batch.to), target.blockSize)
+  const read = (batch: { readonly from: number; readonly to: number }): Promise<ChunkFrame[]> => {
+    const reading = readChunkFrames(target.storage, target.volume, cut.name, plans.slice(batch.from, batch.to), target.blockSize, target.buffers)
     reading.catch(() => undefined)
     return reading
   }
   let ahead = batches[0] === undefined ? undefined : read(batches[0])
   for (const [b, batch] of batches.entries()) {
-    const chunks = await (ahead as Promise<BlockRun[][]>)
+    const chunks = await (ahead as Promise<ChunkFrame[]>)
     const after = batches[b + 1]
     ahead = after === undefined ? undefined : read(after)
-    for (const [offset, runs] of chunks.entries()) {
-      const { frame, crc: chunkCrc } = encodeChunkFrame({ epoch: target.epoch, n: cut.n, baseN, index: batch.from + offset }, runs, payloadCrc)
+    for (const [offset, { plan, frame, release }] of chunks.entries()) {
+      const chunkCrc = writeChunkFrame(frame, { epoch: target.epoch, n: cut.n, baseN, index: batch.from + offset }, plan.runs, target.blockSize, payloadCrc)
       await target.send(frame)
       target.sent(frame.length, true)
+      release()
       crc = chainCrc(crc, chunkCrc)
     }
   }

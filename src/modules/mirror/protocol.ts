@@ -242,13 +242,55 @@ export function decodeRuns(payload: Uint8Array, blockSize: number, expectedRuns:
  * @public
  */
 export function encodeChunkFrame(header: Omit<ChunkHeader, 'crc' | 'runs'>, runs: readonly BlockRun[], crc: (payload: Uint8Array) => number): { frame: Uint8Array; crc: number } {
-  const size = runsSize(runs)
-  const bytes = new Uint8Array(CHUNK_HEADER + size)
-  const view = new DataView(bytes.buffer)
+  const bytes = new Uint8Array(CHUNK_HEADER + runsSize(runs))
   writeRuns(bytes, CHUNK_HEADER, runs)
-  const payloadCrc = crc(bytes.subarray(CHUNK_HEADER)) >>> 0
-  writeChunkHeader(view, { ...header, runs: runs.length, crc: payloadCrc }, size)
-  return { frame: bytes, crc: payloadCrc }
+  return { frame: bytes, crc: sealChunkFrame(bytes, header, runs.length, crc) }
+}
+
+/** One run of a chunk as planned: `count` blocks from block `start`, data or a hole. */
+export interface RunShape {
+  readonly start: number
+  readonly count: number
+  readonly hole: boolean
+}
+
+/**
+ * Where the parts of a chunk frame go: the frame's size, and for each data run (in order) the offset its data
+ * starts at, so the data can be read straight into place (see {@link sealChunkFrame}).
+ */
+export function chunkFrameLayout(runs: readonly RunShape[], blockSize: number): { readonly size: number; readonly dataAt: readonly number[] } {
+  const dataAt: number[] = []
+  let at = CHUNK_HEADER
+  for (const run of runs) {
+    at += RUN_HEADER
+    if (run.hole) continue
+    dataAt.push(at)
+    at += run.count * blockSize
+  }
+  return { size: at, dataAt }
+}
+
+/**
+ * Completes a chunk frame laid out by {@link chunkFrameLayout} whose run data already sits in place: writes the
+ * run headers and the frame header, and returns the CRC-32 of the payload (which the header carries too).
+ */
+export function writeChunkFrame(frame: Uint8Array, header: Omit<ChunkHeader, 'crc' | 'runs'>, runs: readonly RunShape[], blockSize: number, crc: (payload: Uint8Array) => number): number {
+  const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength)
+  let at = CHUNK_HEADER
+  for (const run of runs) {
+    view.setUint32(at, run.start, true)
+    view.setUint32(at + 4, run.count, true)
+    view.setUint8(at + 8, run.hole ? 1 : 0)
+    at += RUN_HEADER + (run.hole ? 0 : run.count * blockSize)
+  }
+  return sealChunkFrame(frame, header, runs.length, crc)
+}
+
+/** Checksums the payload of a complete chunk frame and writes its fixed header; returns the payload CRC. */
+function sealChunkFrame(frame: Uint8Array, header: Omit<ChunkHeader, 'crc' | 'runs'>, runs: number, crc: (payload: Uint8Array) => number): number {
+  const payloadCrc = crc(frame.subarray(CHUNK_HEADER)) >>> 0
+  writeChunkHeader(new DataView(frame.buffer, frame.byteOffset, frame.byteLength), { ...header, runs, crc: payloadCrc }, frame.length - CHUNK_HEADER)
+  return payloadCrc
 }
 
 /** Writes the fixed header of a chunk frame whose payload is `payloadBytes` long. */

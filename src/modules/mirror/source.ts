@@ -382,6 +382,7 @@ export class SourceSession {
     const target = {
       send: (frame: Uint8Array) => this.#flow.sending(() => channel.send(frame)),
       storage: this.#ctx.storage,
+      buffers: this.#ctx.sendBuffers,
       volume: this.volume,
       epoch: this.epoch,
       blockSize: this.#blockSize,
