@@ -6,7 +6,7 @@ import type { NetworkPort } from '../../ports/network.js'
 import type { SnapshotInfo, StoragePort } from '../../ports/storage.js'
 import type { MirrorEvents } from './events.js'
 import { MIRROR_LABEL, baseHold, parseDeltaSetSnapshot } from './naming.js'
-import type { SendBuffers } from './send-buffers.js'
+import type { BufferPool } from '../../kernel/buffer-pool.js'
 
 /**
  * What a site's mirror agent works with: its site name, storage and network, the kernel clock, the fence token
@@ -22,7 +22,7 @@ export interface AgentContext {
   readonly token: () => FenceToken
   readonly events: EventSink<MirrorEvents>
   /** The buffers the site's source sessions build chunk frames in (shared, so idle memory is bounded per site). */
-  readonly sendBuffers: SendBuffers
+  readonly sendBuffers: BufferPool
 }
 
 /** Runs a storage call of `ctx`, wrapping failures as `E_ADAPTER` with the adapter and operation. */

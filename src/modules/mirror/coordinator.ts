@@ -9,7 +9,7 @@ import { abortError } from './agent-context.js'
 import { MirrorAgent } from './agent.js'
 import type { DestinationSession } from './destination.js'
 import type { MirrorEvents } from './events.js'
-import { SendBuffers } from './send-buffers.js'
+import { BufferPool } from '../../kernel/buffer-pool.js'
 import type { AttachBase } from './session-record.js'
 import type { SourceSession } from './source.js'
 import { otherSide, sideOf, type MirrorJournalEvent, type MirrorState, type Relationship } from './state.js'
@@ -101,7 +101,7 @@ export class Coordinator {
         clock: this.deps.clock,
         token: this.deps.token,
         events: this.deps.events,
-        sendBuffers: new SendBuffers(IDLE_SEND_BUFFER_BYTES),
+        sendBuffers: new BufferPool(IDLE_SEND_BUFFER_BYTES),
       })
       this.#agents.set(site, agent)
       agent.catch(() => this.#agents.delete(site))

@@ -2,7 +2,7 @@ import { crc32 } from '../../kernel/crc32.js'
 import { DrError, callAdapter } from '../../kernel/errors.js'
 import type { ByteRange, StoragePort } from '../../ports/storage.js'
 import { chunkFrameLayout, type BlockRun } from './protocol.js'
-import type { SendBuffers } from './send-buffers.js'
+import type { BufferPool } from '../../kernel/buffer-pool.js'
 
 /**
  * One planned chunk of a delta set: its runs of data blocks and holes (no data yet), and what it weighs.
@@ -137,7 +137,7 @@ export async function readChunkFrames(
   snapshot: string | undefined,
   plans: readonly ChunkPlan[],
   blockSize: number,
-  buffers: SendBuffers,
+  buffers: BufferPool,
 ): Promise<ChunkFrame[]> {
   const frames: ChunkFrame[] = []
   const ranges: ByteRange[] = []

@@ -5,7 +5,7 @@ import { planDelta } from './decide.js'
 import type { PartialDeltaSet } from './destination.js'
 import { chainCrc, payloadCrc, planChunks, readChunkFrames, summarize, type ChunkFrame, type ChunkPlan, type DeltaSummary } from './delta-chunks.js'
 import { encodeControl, writeChunkFrame } from './protocol.js'
-import type { SendBuffers } from './send-buffers.js'
+import type { BufferPool } from '../../kernel/buffer-pool.js'
 
 /**
  * How much chunk data one read takes: the chunks of a batch are read in one storage call (so blocks of different
@@ -23,7 +23,7 @@ const READ_BATCH_BYTES = 16 * 1024 * 1024
 export interface DeltaSetTarget {
   readonly send: (frame: Uint8Array) => Promise<void>
   readonly storage: StoragePort
-  readonly buffers: SendBuffers
+  readonly buffers: BufferPool
   readonly volume: string
   readonly epoch: number
   readonly blockSize: number
