@@ -82,6 +82,20 @@ export function ioCases(test: StorageCaseBuilder): ConformanceCase[] {
       await assertReads(storage, 'vol', 5, expected, 'stored data')
     }),
 
+    test('writeRanges copies its input: changing the buffers right after the call, or between calls, leaves the stored data alone', async (storage) => {
+      await makeVolume(storage, 'vol', 8)
+      const expected = new Uint8Array(8 * BS)
+      for (let call = 0; call < 3; call++) {
+        const changes = [0, 1].map((k) => ({ offset: (call * 2 + k) * BS + 3, data: pattern(call * 2 + k + 1, BS - 6) }))
+        for (const { offset, data } of changes) expected.set(data, offset)
+        const writing = storage.writeRanges('vol', changes, token())
+        for (const { data } of changes) data.fill(0)
+        await writing
+        for (const { data } of changes) data.fill(0xee)
+      }
+      await assertReads(storage, 'vol', 0, expected, 'stored data')
+    }),
+
     test('allocatedBytes counts each written block once, as a whole block', async (storage) => {
       await makeVolume(storage, 'vol', 8)
       await storage.write('vol', 10, pattern(1, 1), token())

@@ -1,4 +1,5 @@
 import { mkdir } from 'node:fs/promises'
+import { BufferPool } from '../../kernel/buffer-pool.js'
 import type { Json } from '../../kernel/codecs.js'
 import { decode } from '../../kernel/decode.js'
 import { adapterError, DrError } from '../../kernel/errors.js'
@@ -17,7 +18,7 @@ import type {
   VolumeInfo,
   WriteRangesOptions,
 } from '../../ports/storage.js'
-import { copyChanges } from '../storage-common/range-changes.js'
+import { copyChangesPooled } from '../storage-common/range-changes.js'
 import { describeSnapshot } from '../storage-common/snapshot-info.js'
 import * as blockIo from './block-io.js'
 import { checkBlockSize, checkBytes, checkVolumeSize, CreateVolumeInput } from './inputs.js'
@@ -48,6 +49,8 @@ export interface LocalStorageOptions {
 export type { LocalStorageStats } from './pool-stats.js'
 
 const DEFAULT_BLOCK_SIZE = 64 * 1024
+/** Bytes of `writeRanges` copy buffers a pool keeps for reuse between calls. */
+const WRITE_COPIES_IDLE_BYTES = 16 * 1024 * 1024
 
 function closedError(): DrError {
   return new DrError('E_CLOSED', 'local: the storage adapter is closed', { adapter: 'local' })
@@ -73,6 +76,8 @@ export class LocalStorage implements StoragePort {
   readonly #defaultBlockSize: number
   readonly #fsync: boolean
   readonly #checkpointAfterBytes: number | undefined
+  /** Where `writeRanges` copies the data it is given: written out when the call settles, so reused after it. */
+  readonly #writeCopies = new BufferPool(WRITE_COPIES_IDLE_BYTES)
   #opening: Promise<LocalPool> | undefined
   #closed = false
   #active = 0
@@ -245,8 +250,11 @@ export class LocalStorage implements StoragePort {
   }
 
   writeRanges(volume: string, changes: readonly RangeChange[], token: FenceToken, options?: WriteRangesOptions): Promise<void> {
-    const copy = copyChanges(changes)
-    return this.#run('writeRanges', (pool) => blockIo.writeVolumeRanges(pool, volume, copy, token, options))
+    const copy = copyChangesPooled(changes, this.#writeCopies)
+    const writing = this.#run('writeRanges', (pool) => blockIo.writeVolumeRanges(pool, volume, copy.changes, token, options))
+    // On a side branch, so the caller's promise settles no later than it would without the pool.
+    writing.then(copy.release, copy.release)
+    return writing
   }
 
   createSnapshot(volume: string, name: string, token: FenceToken, labels?: Readonly<Record<string, string>>): Promise<SnapshotInfo> {

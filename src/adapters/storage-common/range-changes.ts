@@ -1,4 +1,5 @@
 import type { ByteRange, RangeChange } from '../../ports/storage.js'
+import type { BufferPool } from '../../kernel/buffer-pool.js'
 import type { DrError } from '../../kernel/errors.js'
 
 /** Blocks `[first, end)` unmapped by a hole. */
@@ -105,16 +106,43 @@ export function checkWithin(
   })
 }
 
+/** `changes` with the data of every change that has some replaced by `copy(data)`; anything else as it is. */
+function withCopiedData(changes: unknown, copy: (data: Uint8Array) => Uint8Array): unknown {
+  if (!Array.isArray(changes)) return changes
+  return changes.map((change: unknown) => {
+    const data = dataOf(change)
+    return data === undefined ? change : { ...(change as object), data: copy(data) }
+  })
+}
+
+function dataOf(change: unknown): Uint8Array | undefined {
+  if (typeof change !== 'object' || change === null) return undefined
+  const data = (change as { readonly data?: unknown }).data
+  return data instanceof Uint8Array ? data : undefined
+}
+
 /**
  * Copies the data of every change taken from a client before the call goes on, so the caller may reuse its
  * buffers at once; anything that is not an array of changes is passed on as it is, for the decoder to reject.
  */
 export function copyChanges(changes: unknown): unknown {
-  if (!Array.isArray(changes)) return changes
-  return changes.map((change: unknown) => {
-    if (typeof change !== 'object' || change === null) return change
-    const data = (change as { readonly data?: unknown }).data
-    return data instanceof Uint8Array ? { ...change, data: data.slice() } : change
-  })
+  return withCopiedData(changes, (data) => data.slice())
 }
 
+/**
+ * Copies the data of every change, as {@link copyChanges} does, into one buffer taken from `pool`, for an adapter
+ * that is done with the copies once the call settled (it wrote them out): `release` gives the buffer back then.
+ */
+export function copyChangesPooled(changes: unknown, pool: BufferPool): { readonly changes: unknown; readonly release: () => void } {
+  if (!Array.isArray(changes)) return { changes, release: () => undefined }
+  let total = 0
+  for (const change of changes) total += dataOf(change)?.length ?? 0
+  const buffer = pool.take(total)
+  let at = 0
+  const copied = withCopiedData(changes, (data) => {
+    const copy = buffer.bytes.subarray(at, (at += data.length))
+    copy.set(data)
+    return copy
+  })
+  return { changes: copied, release: buffer.release }
+}
