@@ -45,11 +45,12 @@ export async function changeVolumeBlocks(
 async function writeSlots(store: BlockStore, payloads: readonly Uint8Array[], policy: SlotPolicy): Promise<number[]> {
   if (payloads.length === 0) return []
   const slots = policy === 'run' ? store.allocateRun(payloads.length) : store.allocate(payloads.length)
-  try {
-    await Promise.all(slotRuns(slots).map(({ start, end }) => store.write(slots[start]!, payloads.slice(start, end))))
-  } catch (error) {
+  // Every write settles before a failure frees the slots: a write still in flight must not land in a slot reused since.
+  const writes = await Promise.allSettled(slotRuns(slots).map(({ start, end }) => store.write(slots[start]!, payloads.slice(start, end))))
+  const failed = writes.find((write): write is PromiseRejectedResult => write.status === 'rejected')
+  if (failed !== undefined) {
     store.unreserve(slots)
-    throw error
+    throw failed.reason
   }
   return slots
 }
