@@ -2,8 +2,9 @@
  * Mirror benchmarks: one relationship between two local storage pools (real files, fsync off on both pools and
  * on every baseline, so all of them write to the page cache) over TCP on loopback (plaintext), with a 1 GiB
  * volume of 4 KiB blocks filled with random data (`MIRROR_BENCH_MIB` overrides the size). The mirror's TCP
- * traffic passes through a counting relay on loopback, so "bytes on the wire" are the TCP payload bytes in both
- * directions (framing, headers and acknowledgements included), as rsync's own counters are.
+ * traffic passes through a counting relay on loopback (its own process, bench/counting-relay.mts), so "bytes on
+ * the wire" are the TCP payload bytes in both directions (framing, headers and acknowledgements included), as
+ * rsync's own counters are.
  *
  * - `initial-copy`: MB/s and seconds of the initial copy (create → the destination has played delta set 1),
  *   against a raw socket copy of the same bytes (read from the source pool, sent over a plain TCP socket on
@@ -18,13 +19,14 @@
  * - `incremental-1pct-bytes`: TCP payload bytes of that delta set (median), against the changed bytes (aim:
  *   ≤ 1.1×) and against the bytes rsync sent and received.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process'
+import { execFile, fork, spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes, randomInt } from 'node:crypto'
 import { createWriteStream } from 'node:fs'
 import { mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises'
 import * as net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { openLocalStorage, type LocalStorage } from '../src/adapters/local/local-storage.js'
 import { tcpNetwork } from '../src/adapters/tcp/tcp-network.js'
@@ -79,29 +81,36 @@ async function rawSocketCopy(source: LocalStorage, size: number, file: string): 
   return ms
 }
 
-/** A loopback TCP relay that counts the payload bytes it forwards in both directions. */
+/**
+ * The counting relay of bench/counting-relay.mts, in its own process, in front of `target`: its address, the bytes
+ * it has forwarded so far in both directions, and how to stop it.
+ */
 async function countingRelay(target: { readonly host: string; readonly port: number }) {
-  const counted = { bytes: 0 }
-  const sockets = new Set<net.Socket>()
-  const server = net.createServer((client) => {
-    const upstream = net.connect(target.port, target.host)
-    for (const [from, to] of [[client, upstream], [upstream, client]] as const) {
-      // Like the endpoints (the tcp adapter disables Nagle), so the relay adds a hop but no coalescing delay.
-      from.setNoDelay(true)
-      sockets.add(from)
-      from.on('data', (data: Buffer) => (counted.bytes += data.length))
-      from.on('error', () => to.destroy())
-      from.on('close', () => sockets.delete(from))
-      from.pipe(to)
-    }
-  })
-  const port = await listen(server)
+  const relay = fork(fileURLToPath(new URL('./counting-relay.mts', import.meta.url)), [target.host, String(target.port)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  const reply = <M extends { readonly kind: string }>(kind: M['kind']): Promise<M> =>
+    new Promise((resolve, reject) => {
+      const onMessage = (message: M): void => {
+        if (message.kind !== kind) return
+        relay.off('message', onMessage)
+        relay.off('exit', onExit)
+        resolve(message)
+      }
+      const onExit = (): void => reject(new Error('the counting relay exited'))
+      relay.on('message', onMessage)
+      relay.once('exit', onExit)
+    })
+  const { port } = await reply<{ kind: 'listening'; port: number }>('listening')
   return {
     address: { host: '127.0.0.1', port },
-    counted,
+    bytes: async (): Promise<number> => {
+      const counted = reply<{ kind: 'count'; bytes: number }>('count')
+      relay.send({ kind: 'count' })
+      return (await counted).bytes
+    },
     close: async () => {
-      for (const socket of sockets) socket.destroy()
-      await new Promise<void>((resolve) => server.close(() => resolve()))
+      const exited = new Promise((resolve) => relay.once('exit', resolve))
+      relay.disconnect()
+      await exited
     },
   }
 }
@@ -172,7 +181,7 @@ async function mirrorSystem(east: LocalStorage, west: LocalStorage, stateStore: 
   return {
     mirrors: module.facade,
     events,
-    wire: counter?.counted ?? { bytes: Number.NaN },
+    wire: async (): Promise<number> => (counter === undefined ? Number.NaN : counter.bytes()),
     close: async () => {
       await module.close()
       await networks.east.close()
@@ -261,14 +270,14 @@ export async function run(report: Report): Promise<void> {
     const loads: number[] = []
     for (let sample = 0; sample < samples; sample++) {
       const changedBytes = await change(east, size, image)
-      const wireBefore = system.wire.bytes
+      const wireBefore = await system.wire()
       const next = applied(system.events, ((await system.mirrors.status('bench')).lastCut?.deltaSet ?? 0) + 1)
       const incremental = await timed(async () => {
         await system.mirrors.cutNow('bench')
         await next
       })
       loads.push(os.loadavg()[0] ?? 0)
-      mine.push({ ms: incremental.ms, wire: system.wire.bytes - wireBefore, changed: changedBytes })
+      mine.push({ ms: incremental.ms, wire: (await system.wire()) - wireBefore, changed: changedBytes })
       if (daemon !== undefined) theirs.push(await rsync(['--no-whole-file', '--ignore-times'], image, `${daemon.url}/dest.img`))
     }
     await system.close()
