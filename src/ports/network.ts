@@ -19,6 +19,13 @@ export interface Channel {
   send(frame: Uint8Array): Promise<void>
   /** Received frames in order. Ends when the peer closes; throws `E_UNAVAILABLE` if the channel breaks. */
   frames(): AsyncIterable<Uint8Array>
+  /**
+   * Optional. Gives a frame `frames()` yielded back once the consumer reads neither it nor any view of it any
+   * more, so the channel may reuse its memory for a later frame (the tcp adapter does, for large frames). A
+   * channel that never reuses memory leaves it out; a consumer that never calls it leaves its frames to the
+   * garbage collector. The mirror gives each chunk back once it is written.
+   */
+  release?(frame: Uint8Array): void
   /** Limits this channel's send rate (bytes per second); `undefined` removes the limit. */
   setBandwidthLimit(bytesPerSecond: number | undefined): void
   /** Closes both directions; pending `send`s reject, the peer's `frames()` ends. */

@@ -148,12 +148,15 @@ export type RangeChange =
 /**
  * Options of {@link StoragePort.writeRanges}. `replication: true` is for drkit's replication engine only: it lets
  * the call change a read-only volume (a mirror destination, which stays read-only to every client while delta
- * sets are applied into it). Clients never set it.
+ * sets are applied into it). Clients never set it. `lent: true` says the caller leaves the changes' data alone
+ * until the call settles, so an adapter that is done with the data by then may use it where it would otherwise
+ * copy it (the mirror writes received chunks this way, from buffers it owns until the write settled).
  *
  * @public
  */
 export interface WriteRangesOptions {
   readonly replication?: boolean
+  readonly lent?: boolean
 }
 
 const Bytes = new t.Type<Uint8Array, Uint8Array, unknown>(
@@ -229,7 +232,7 @@ export const RangeChangesCodec = t.readonlyArray(
  *
  * @public
  */
-export const WriteRangesOptionsCodec = t.union([t.undefined, t.partial({ replication: t.boolean })], 'WriteRangesOptions')
+export const WriteRangesOptionsCodec = t.union([t.undefined, t.partial({ replication: t.boolean, lent: t.boolean })], 'WriteRangesOptions')
 
 /**
  * The storage port of a site: volumes and their blocks, snapshots, changed blocks, I/O fences, shares and

@@ -82,7 +82,7 @@ export function ioCases(test: StorageCaseBuilder): ConformanceCase[] {
       await assertReads(storage, 'vol', 5, expected, 'stored data')
     }),
 
-    test('writeRanges copies its input: changing the buffers right after the call, or between calls, leaves the stored data alone', async (storage) => {
+    test('writeRanges copies its input: changing the buffers right after the call, between calls, or (lent) after it settled leaves the stored data alone', async (storage) => {
       await makeVolume(storage, 'vol', 8)
       const expected = new Uint8Array(8 * BS)
       for (let call = 0; call < 3; call++) {
@@ -94,6 +94,11 @@ export function ioCases(test: StorageCaseBuilder): ConformanceCase[] {
         for (const { data } of changes) data.fill(0xee)
       }
       await assertReads(storage, 'vol', 0, expected, 'stored data')
+      const lent = [{ offset: 6 * BS, data: pattern(9, 2 * BS) }]
+      expected.set(lent[0]!.data, 6 * BS)
+      await storage.writeRanges('vol', lent, token(), { lent: true })
+      lent[0]!.data.fill(0xee)
+      await assertReads(storage, 'vol', 0, expected, 'data lent until the call settled, changed after')
     }),
 
     test('allocatedBytes counts each written block once, as a whole block', async (storage) => {

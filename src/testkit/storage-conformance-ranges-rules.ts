@@ -105,6 +105,7 @@ export function rangeRuleCases(test: StorageCaseBuilder): ConformanceCase[] {
         ['hole: false', [valid, { offset: 0, length: BS, hole: false }]],
         ['both data and a hole', [valid, { offset: 0, length: BS, hole: true, data: pattern(3, BS) }]],
         ['a bad replication option', [valid], { replication: 'yes' }],
+        ['a bad lent option', [valid], { lent: 1 }],
       ]
       for (const [what, changes, options] of writes) {
         const call = storage.writeRanges('vol', changes as never, token(), options as never)

@@ -143,6 +143,32 @@ describe('tcp network: frames, corruption and back-pressure', () => {
     expect(index).toBe(1000)
   })
 
+  it('a large frame given back with release lends its memory to a later frame; frames kept are never touched', async () => {
+    current = await pair(plaintext)
+    const { near, far } = await open(current.b, current.a)
+    const sizes = [512 * 1024, 300 * 1024, 512 * 1024, 500 * 1024, 100]
+    const sending = (async () => {
+      for (const [index, size] of sizes.entries()) await near.send(numbered(index, size))
+      await near.close()
+    })()
+    const frames = far.frames()[Symbol.asyncIterator]()
+    const first = (await frames.next()).value as Uint8Array
+    expect(Buffer.compare(Buffer.from(first), numbered(0, sizes[0]!))).toBe(0)
+    const kept = (await frames.next()).value as Uint8Array
+    far.release?.(first)
+    far.release?.(first)
+    const third = (await frames.next()).value as Uint8Array
+    expect(third.buffer, 'the released frame memory was reused').toBe(first.buffer)
+    expect(Buffer.compare(Buffer.from(third), numbered(2, sizes[2]!))).toBe(0)
+    const fourth = (await frames.next()).value as Uint8Array
+    expect(fourth.buffer, 'a second release of the same frame gave nothing back twice').not.toBe(third.buffer)
+    expect(Buffer.compare(Buffer.from(fourth), numbered(3, sizes[3]!))).toBe(0)
+    expect(Buffer.compare(Buffer.from(kept), numbered(1, sizes[1]!)), 'a frame not released keeps its bytes').toBe(0)
+    far.release?.(numbered(9, 100))
+    expect(Buffer.compare(Buffer.from((await frames.next()).value as Uint8Array), numbered(4, 100))).toBe(0)
+    await sending
+  })
+
   it.each([
     ['payload', 13 + 500],
     ['header length field', 2],

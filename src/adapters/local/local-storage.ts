@@ -250,7 +250,9 @@ export class LocalStorage implements StoragePort {
   }
 
   writeRanges(volume: string, changes: readonly RangeChange[], token: FenceToken, options?: WriteRangesOptions): Promise<void> {
-    const copy = copyChangesPooled(changes, this.#writeCopies)
+    // Lent data (see WriteRangesOptions) is written from the caller's buffers: the pool is done with it on settling.
+    const lent = typeof options === 'object' && options !== null && (options as { readonly lent?: unknown }).lent === true
+    const copy = lent ? { changes, release: () => undefined } : copyChangesPooled(changes, this.#writeCopies)
     const writing = this.#run('writeRanges', (pool) => blockIo.writeVolumeRanges(pool, volume, copy.changes, token, options))
     // On a side branch, so the caller's promise settles no later than it would without the pool.
     writing.then(copy.release, copy.release)

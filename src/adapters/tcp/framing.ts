@@ -1,6 +1,7 @@
 import { Buffer } from 'node:buffer'
 import { DrError } from '../../kernel/errors.js'
 import { crc32 as frameChecksum } from '../../kernel/crc32.js'
+import { frameBuffer } from './frame-buffers.js'
 
 /**
  * The kinds of frame on a tcp connection. `hello` / `accept` / `refuse` make up the handshake; `data` carries one
@@ -144,7 +145,10 @@ export class FrameDecoder {
     return { type: type as FrameTypeCode, length, checksum: header.readUInt32BE(5) }
   }
 
-  /** Removes and returns the next `count` buffered bytes (a view when they sit in one piece). */
+  /**
+   * Removes and returns the next `count` buffered bytes: a view when they sit in one piece, else a copy in a
+   * buffer from `frameBuffer` (pooled when large, given back with `releaseFrame`).
+   */
   #take(count: number): Buffer {
     this.#buffered -= count
     const first = this.#pieces[0]
@@ -153,7 +157,7 @@ export class FrameDecoder {
       else this.#pieces[0] = first.subarray(count)
       return first.subarray(0, count)
     }
-    const out = Buffer.allocUnsafe(count)
+    const out = frameBuffer(count)
     let filled = 0
     while (filled < count) {
       const piece = this.#pieces[0] as Buffer

@@ -3,6 +3,7 @@ import { DrError } from '../../kernel/errors.js'
 import type { Clock } from '../../kernel/clock.js'
 import type { Channel } from '../../ports/network.js'
 import type { ConnectionEnd, FrameConnection } from './frame-connection.js'
+import { releaseFrame } from './frame-buffers.js'
 import { FRAME_HEADER_BYTES, FrameType, type WireFrame } from './framing.js'
 import { TokenBucket } from './token-bucket.js'
 
@@ -121,6 +122,11 @@ export class TcpChannel implements Channel {
       if (this.#pumping) this.#wakePump?.()
       else void this.#pump()
     })
+  }
+
+  /** Gives a received frame back: a large one's buffer is reused for a later frame of any tcp channel. */
+  release(frame: Uint8Array): void {
+    releaseFrame(frame)
   }
 
   frames(): AsyncIterable<Uint8Array> {

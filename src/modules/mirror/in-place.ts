@@ -94,10 +94,13 @@ export class InPlaceReceiver {
     return r
   }
 
-  /** Writes one chunk's runs; resolves once it is under way (waiting only when too many writes are in flight). */
-  async write(runs: readonly BlockRun[], blockSize: number, next: Receiving): Promise<void> {
+  /**
+   * Writes one chunk's runs; resolves once it is under way (waiting only when too many writes are in flight).
+   * `written` is called once the write settled, when nothing reads the runs' data any more.
+   */
+  async write(runs: readonly BlockRun[], blockSize: number, next: Receiving, written: () => void = () => undefined): Promise<void> {
     const done = this.#replica.write(runs, blockSize)
-    done.catch(() => undefined)
+    done.then(written, written)
     this.#inflight.push({ done, next })
     while (this.#inflight.length >= WRITE_DEPTH) await this.#settleOldest()
   }

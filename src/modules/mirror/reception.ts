@@ -202,11 +202,14 @@ export class Reception {
       else blocks += run.count
     }
     const next: Receiving = { ...r, received: r.received + 1, crc: chainCrc(r.crc, header.crc), blocks: r.blocks + blocks, holes: r.holes + holes, dataBytes: r.dataBytes + blocks * blockSize }
+    // The frame goes back to the channel (which may reuse its memory) once its runs are written or staged.
+    const written = (): void => channel.release?.(bytes)
     if (slot === 'inPlace') {
-      await this.#deps.receiver.write(runs, blockSize, next)
+      await this.#deps.receiver.write(runs, blockSize, next, written)
       this.#inPlace = next
     } else {
       await this.#deps.staging.append(r.n, bytes, next)
+      written()
       this.#staged = next
     }
     return 'continue'

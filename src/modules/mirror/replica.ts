@@ -40,13 +40,17 @@ export class ReplicaWriter {
     return this.#volume
   }
 
-  /** Applies block runs (one storage call; the runs are at most one chunk or one batch). */
+  /**
+   * Applies block runs (one storage call; the runs are at most one chunk or one batch). The runs' data must stay
+   * unchanged until the returned promise settles: it is lent to the storage adapter.
+   */
   async write(runs: readonly BlockRun[], blockSize: number): Promise<void> {
     if (runs.length === 0) return
     const needed = runs.reduce((max, run) => Math.max(max, (run.start + run.count) * blockSize), 0)
     await this.ensureSize(needed)
     const changes = runChanges(runs, blockSize)
-    await store(this.#ctx, 'writeRanges', (s) => s.writeRanges(this.#volume, changes, this.#ctx.token(), { replication: true }))
+    // Lent: the runs' data is a received frame the caller gives back only once this write settled.
+    await store(this.#ctx, 'writeRanges', (s) => s.writeRanges(this.#volume, changes, this.#ctx.token(), { replication: true, lent: true }))
   }
 
   /** Grows the replica to at least `bytes`. */
