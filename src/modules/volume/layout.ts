@@ -1,4 +1,4 @@
-import * as zlib from 'node:zlib'
+import { crc32 } from '../../kernel/crc32.js'
 import { DrError } from '../../kernel/errors.js'
 
 /**
@@ -40,28 +40,6 @@ const OBJECT_MAGIC = 0x4f424a31
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder('utf-8', { fatal: true })
-
-/**
- * CRC-32 (IEEE, the zlib polynomial) of `data`: the checksum kept in locator records and object headers.
- * Uses `node:zlib` where the runtime has it, a bytewise table otherwise.
- */
-export const crc32: (data: Uint8Array) => number =
-  typeof zlib.crc32 === 'function' ? (data) => zlib.crc32(data) : (data) => crc32Bytewise(data)
-
-let crcTable: Uint32Array | undefined
-function crc32Bytewise(data: Uint8Array): number {
-  if (crcTable === undefined) {
-    crcTable = new Uint32Array(256)
-    for (let n = 0; n < 256; n++) {
-      let c = n
-      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1
-      crcTable[n] = c >>> 0
-    }
-  }
-  let crc = 0xffffffff
-  for (const byte of data) crc = (crcTable[(crc ^ byte) & 0xff] ?? 0) ^ (crc >>> 8)
-  return ~crc >>> 0
-}
 
 /** FNV-1a (32-bit) of a path's UTF-8 bytes: where its probe sequence starts, and where the object is placed. */
 export function pathHash(path: string): number {

@@ -22,9 +22,9 @@ import {
   type VolumeJournalEvent,
   type VolumeRecord,
 } from '../../../src/modules/volume/index.js'
+import { crc32 } from '../../../src/kernel/crc32.js'
 import {
   MAX_PATH_BYTES,
-  crc32,
   decodeLocator,
   decodeObject,
   decodeSlot,
