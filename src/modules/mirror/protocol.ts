@@ -178,14 +178,19 @@ function runsSize(runs: readonly BlockRun[]): number {
   return size
 }
 
+/** Writes one run header at `at`: start block, block count, kind (1 for a hole). */
+function writeRunHeader(view: DataView, at: number, start: number, count: number, hole: boolean): void {
+  view.setUint32(at, start, true)
+  view.setUint32(at + 4, count, true)
+  view.setUint8(at + 8, hole ? 1 : 0)
+}
+
 /** Writes the runs into `bytes` from `offset`: per run a 9-byte header (start, count, kind) then its data. */
 function writeRuns(bytes: Uint8Array, offset: number, runs: readonly BlockRun[]): void {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   let at = offset
   for (const run of runs) {
-    view.setUint32(at, run.start, true)
-    view.setUint32(at + 4, run.count, true)
-    view.setUint8(at + 8, run.data === null ? 1 : 0)
+    writeRunHeader(view, at, run.start, run.count, run.data === null)
     at += RUN_HEADER
     if (run.data !== null) {
       bytes.set(run.data, at)
@@ -235,18 +240,6 @@ export function decodeRuns(payload: Uint8Array, blockSize: number, expectedRuns:
   return runs
 }
 
-/**
- * Encodes a chunk frame straight from its runs (one allocation, no intermediate payload copy) and returns it with
- * the CRC-32 of its payload, which the frame header also carries.
- *
- * @public
- */
-export function encodeChunkFrame(header: Omit<ChunkHeader, 'crc' | 'runs'>, runs: readonly BlockRun[], crc: (payload: Uint8Array) => number): { frame: Uint8Array; crc: number } {
-  const bytes = new Uint8Array(CHUNK_HEADER + runsSize(runs))
-  writeRuns(bytes, CHUNK_HEADER, runs)
-  return { frame: bytes, crc: sealChunkFrame(bytes, header, runs.length, crc) }
-}
-
 /** One run of a chunk as planned: `count` blocks from block `start`, data or a hole. */
 export interface RunShape {
   readonly start: number
@@ -256,7 +249,7 @@ export interface RunShape {
 
 /**
  * Where the parts of a chunk frame go: the frame's size, and for each data run (in order) the offset its data
- * starts at, so the data can be read straight into place (see {@link sealChunkFrame}).
+ * starts at, so the data can be read straight into place (see {@link writeChunkFrame}).
  */
 export function chunkFrameLayout(runs: readonly RunShape[], blockSize: number): { readonly size: number; readonly dataAt: readonly number[] } {
   const dataAt: number[] = []
@@ -278,18 +271,11 @@ export function writeChunkFrame(frame: Uint8Array, header: Omit<ChunkHeader, 'cr
   const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength)
   let at = CHUNK_HEADER
   for (const run of runs) {
-    view.setUint32(at, run.start, true)
-    view.setUint32(at + 4, run.count, true)
-    view.setUint8(at + 8, run.hole ? 1 : 0)
+    writeRunHeader(view, at, run.start, run.count, run.hole)
     at += RUN_HEADER + (run.hole ? 0 : run.count * blockSize)
   }
-  return sealChunkFrame(frame, header, runs.length, crc)
-}
-
-/** Checksums the payload of a complete chunk frame and writes its fixed header; returns the payload CRC. */
-function sealChunkFrame(frame: Uint8Array, header: Omit<ChunkHeader, 'crc' | 'runs'>, runs: number, crc: (payload: Uint8Array) => number): number {
   const payloadCrc = crc(frame.subarray(CHUNK_HEADER)) >>> 0
-  writeChunkHeader(new DataView(frame.buffer, frame.byteOffset, frame.byteLength), { ...header, runs, crc: payloadCrc }, frame.length - CHUNK_HEADER)
+  writeChunkHeader(view, { ...header, runs: runs.length, crc: payloadCrc }, frame.length - CHUNK_HEADER)
   return payloadCrc
 }
 

@@ -4,7 +4,7 @@ import { tcpNetwork, type TcpNetwork } from '../../../src/adapters/tcp/tcp-netwo
 import type { PeerRejection } from '../../../src/ports/network.js'
 import type { TcpTlsMaterial } from '../../../src/adapters/tcp/tls.js'
 import { MIRROR_SERVICE } from '../../../src/modules/mirror/naming.js'
-import { PROTOCOL_VERSION, decodeFrame, encodeChunkFrame, encodeControl } from '../../../src/modules/mirror/protocol.js'
+import { PROTOCOL_VERSION, decodeFrame, encodeChunk, encodeControl, encodeRuns } from '../../../src/modules/mirror/protocol.js'
 import { payloadCrc } from '../../../src/modules/mirror/delta-chunks.js'
 import { createTestCertificateAuthority, type TestCertificateAuthority } from '../../fixtures/certs.js'
 import { blockHashes } from '../../fixtures/mirror-world.js'
@@ -83,7 +83,9 @@ describe('mirror peers over real TCP: authentication, strangers, interrupted con
     // It claims to be east in its hello, at the session's epoch, and goes on with a whole delta set 2.
     await channel.send(encodeControl({ t: 'hello', v: PROTOCOL_VERSION, session: 'm', epoch: 1, site: 'east', volume: 'db', blockSize: BLOCK }))
     const data = new Uint8Array(BLOCK).fill(0xee)
-    const { frame, crc } = encodeChunkFrame({ epoch: 1, n: 2, baseN: 1, index: 0 }, [{ start: 0, count: 1, data }], payloadCrc)
+    const payload = encodeRuns([{ start: 0, count: 1, data }])
+    const crc = payloadCrc(payload)
+    const frame = encodeChunk({ epoch: 1, n: 2, baseN: 1, index: 0, runs: 1, crc }, payload)
     const header = encodeControl({ t: 'header', epoch: 1, n: 2, baseN: 1, chunks: 1, blocks: 1, holes: 0, dataBytes: BLOCK, sizeBytes: 64 * BLOCK, blockSize: BLOCK, crc, cutAt: 0 })
     await channel.send(frame).catch(() => undefined)
     await channel.send(header).catch(() => undefined)
