@@ -36,6 +36,7 @@ export class BufferPool {
 
   /** A buffer of exactly `size` bytes (its contents undefined): a kept one large enough, or a new one. */
   take(size: number): PooledBuffer {
+    if (size === 0) return { bytes: new Uint8Array(0), release: () => undefined }
     const index = this.#idle.findIndex((buffer) => buffer.length >= size)
     const buffer = index === -1 ? new Uint8Array(Math.max(SIZE_STEP, Math.ceil(size / SIZE_STEP) * SIZE_STEP)) : (this.#idle.splice(index, 1)[0] as Uint8Array)
     if (index !== -1) this.#idleBytes -= buffer.length

@@ -28,4 +28,15 @@ describe('buffer pool', () => {
     taken[1]!.release()
     expect(buffers.idleBytes).toBe(kept)
   })
+
+  it('hands out an empty buffer for an empty request without touching what it keeps', () => {
+    const buffers = new BufferPool(1024 * 1024)
+    buffers.take(70_000).release()
+    const kept = buffers.idleBytes
+    const empty = buffers.take(0)
+    expect(empty.bytes.length).toBe(0)
+    expect(buffers.idleBytes, 'no kept buffer was taken for it').toBe(kept)
+    empty.release()
+    expect(buffers.idleBytes).toBe(kept)
+  })
 })
