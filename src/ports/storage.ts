@@ -119,7 +119,8 @@ export interface ReadRangesOptions extends ReadSource {
    * One buffer per range, each exactly as long as its range and none overlapping another: the adapter reads each
    * range into its buffer (zeros where unwritten, whatever the buffer held before) and resolves with these same
    * buffers. A caller that reuses its buffers — the replication engine reads a delta set straight into the send
-   * buffers it reuses — reads without allocating. Their contents are undefined if the call rejects.
+   * buffers it reuses — reads without allocating. Their contents are undefined if the call rejects; either way the
+   * adapter no longer touches them once the call settled.
    */
   readonly into?: readonly Uint8Array[]
 }

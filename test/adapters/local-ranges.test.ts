@@ -1,7 +1,11 @@
 import { cp, readFile, truncate, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import { gatherRanges } from '../../src/adapters/local/block-gather.js'
+import { setBlocks } from '../../src/adapters/local/block-map.js'
+import type { BlockStore } from '../../src/adapters/local/block-store.js'
 import { LOG_MAGIC, scanFrames } from '../../src/adapters/local/frames.js'
+import { crc32 } from '../../src/kernel/crc32.js'
 import type { LocalStorage } from '../../src/adapters/local/local-storage.js'
 import type { RangeChange } from '../../src/ports/storage.js'
 import { applyToModel } from '../../src/testkit/storage-conformance-ranges.js'
@@ -264,6 +268,28 @@ describe('localStorage vectored I/O: rules', () => {
     const merging = await rejection(storage.writeRanges('v', [{ offset: 0, data: pattern(8, BS) }, { offset: 5 * BS + 1, data: pattern(9, 1) }], t))
     expect(merging.code).toBe('E_CORRUPT')
     expectBytes(await storage.read('v', 0, BS), new Uint8Array(BS), 'the valid change before it was not applied')
+  })
+
+  it('a readRanges into the caller\'s buffers that fails leaves them alone once it rejected: every read settled first', async () => {
+    // Blocks in separate slots, so each is its own read; block 0's read returns damaged bytes at once, the others
+    // land 20 ms later.
+    const count = 8
+    const good = pattern(4, BS)
+    const root = setBlocks(null, Array.from({ length: count }, (_, block) => ({ block, slot: block * 2, crc: crc32(good) })), { retain: () => undefined, release: () => undefined })
+    const store = {
+      blockSize: BS,
+      read: async (first: number, targets: readonly Uint8Array[]): Promise<void> => {
+        if (first === 0) return void targets[0]!.fill(9)
+        await new Promise((resolve) => setTimeout(resolve, 20))
+        for (const target of targets) target.set(good)
+      },
+    }
+    const ranges = Array.from({ length: count }, (_, block) => ({ offset: block * BS, length: BS }))
+    const into = ranges.map(() => new Uint8Array(BS))
+    expect(await rejection(gatherRanges(store as unknown as BlockStore, root, 'v', ranges, into))).toMatchObject({ code: 'E_CORRUPT', details: { block: 0 } })
+    const atRejection = into.map((buffer) => buffer.slice())
+    await new Promise((resolve) => setTimeout(resolve, 40))
+    expect(into.every((buffer, i) => Buffer.from(buffer).equals(atRejection[i]!)), 'nothing was written into the buffers after the call rejected').toBe(true)
   })
 
   it('a replication writeRanges into a read-only volume survives reopening, and the volume is still read-only', async () => {

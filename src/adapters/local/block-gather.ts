@@ -64,7 +64,8 @@ export async function gatherRanges(
   const fetches: Fetch[] = []
   ranges.forEach((range, i) => plan(root, store.blockSize, range, results[i]!, fetches, into !== undefined))
   fetches.sort((a, b) => a.slot - b.slot)
-  await Promise.all(
+  // Every read settles before a failure is reported: the caller's buffers (`into`) are theirs again after it.
+  const reads = await Promise.allSettled(
     slotRuns(fetches.map((fetch) => fetch.slot)).map(async ({ start, end }) => {
       const run = fetches.slice(start, end)
       await store.read(run[0]!.slot, run.map((fetch) => fetch.target))
@@ -76,5 +77,7 @@ export async function gatherRanges(
       }
     }),
   )
+  const failed = reads.find((read): read is PromiseRejectedResult => read.status === 'rejected')
+  if (failed !== undefined) throw failed.reason
   return results
 }

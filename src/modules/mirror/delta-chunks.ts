@@ -154,15 +154,11 @@ export async function readChunkFrames(
       into.push(bytes.subarray(at, at + run.count * blockSize))
     }
   }
-  try {
-    if (ranges.length > 0) {
-      const options = snapshot === undefined ? { into } : { snapshot, into }
-      const data = await callAdapter(storage.kind, 'readRanges', () => storage.readRanges(volume, ranges, options))
-      checkRead(storage.kind, data, into)
-    }
-  } catch (error) {
-    for (const frame of frames) frame.release()
-    throw error
+  // On a failure the buffers are not given back: an adapter may still be writing into them.
+  if (ranges.length > 0) {
+    const options = snapshot === undefined ? { into } : { snapshot, into }
+    const data = await callAdapter(storage.kind, 'readRanges', () => storage.readRanges(volume, ranges, options))
+    checkRead(storage.kind, data, into)
   }
   return frames
 }
