@@ -1,5 +1,6 @@
 import { DrError } from '../../kernel/errors.js'
 import { crc32 } from '../../kernel/crc32.js'
+import { settleAll } from '../../kernel/settle.js'
 import type { ByteRange } from '../../ports/storage.js'
 import { EMPTY_SLOT, lookupRange, type NodePage } from './block-map.js'
 import type { BlockStore } from './block-store.js'
@@ -65,7 +66,7 @@ export async function gatherRanges(
   ranges.forEach((range, i) => plan(root, store.blockSize, range, results[i]!, fetches, into !== undefined))
   fetches.sort((a, b) => a.slot - b.slot)
   // Every read settles before a failure is reported: the caller's buffers (`into`) are theirs again after it.
-  const reads = await Promise.allSettled(
+  await settleAll(
     slotRuns(fetches.map((fetch) => fetch.slot)).map(async ({ start, end }) => {
       const run = fetches.slice(start, end)
       await store.read(run[0]!.slot, run.map((fetch) => fetch.target))
@@ -77,7 +78,5 @@ export async function gatherRanges(
       }
     }),
   )
-  const failed = reads.find((read): read is PromiseRejectedResult => read.status === 'rejected')
-  if (failed !== undefined) throw failed.reason
   return results
 }

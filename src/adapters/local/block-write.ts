@@ -1,4 +1,5 @@
 import { crc32 } from '../../kernel/crc32.js'
+import { settleAll } from '../../kernel/settle.js'
 import type { RangeChange } from '../../ports/storage.js'
 import { blocksToMerge, foldChanges } from '../storage-common/range-changes.js'
 import type { BlockEntry } from './block-map.js'
@@ -46,11 +47,11 @@ async function writeSlots(store: BlockStore, payloads: readonly Uint8Array[], po
   if (payloads.length === 0) return []
   const slots = policy === 'run' ? store.allocateRun(payloads.length) : store.allocate(payloads.length)
   // Every write settles before a failure frees the slots: a write still in flight must not land in a slot reused since.
-  const writes = await Promise.allSettled(slotRuns(slots).map(({ start, end }) => store.write(slots[start]!, payloads.slice(start, end))))
-  const failed = writes.find((write): write is PromiseRejectedResult => write.status === 'rejected')
-  if (failed !== undefined) {
+  try {
+    await settleAll(slotRuns(slots).map(({ start, end }) => store.write(slots[start]!, payloads.slice(start, end))))
+  } catch (error) {
     store.unreserve(slots)
-    throw failed.reason
+    throw error
   }
   return slots
 }

@@ -18,6 +18,7 @@ import type {
   VolumeInfo,
   WriteRangesOptions,
 } from '../../ports/storage.js'
+import { WriteRangesOptionsCodec } from '../../ports/storage.js'
 import { copyChangesPooled } from '../storage-common/range-changes.js'
 import { describeSnapshot } from '../storage-common/snapshot-info.js'
 import * as blockIo from './block-io.js'
@@ -251,7 +252,7 @@ export class LocalStorage implements StoragePort {
 
   writeRanges(volume: string, changes: readonly RangeChange[], token: FenceToken, options?: WriteRangesOptions): Promise<void> {
     // Lent data (see WriteRangesOptions) is written from the caller's buffers: the pool is done with it on settling.
-    const lent = typeof options === 'object' && options !== null && (options as { readonly lent?: unknown }).lent === true
+    const lent = WriteRangesOptionsCodec.is(options) && options?.lent === true
     const copy = lent ? { changes, release: () => undefined } : copyChangesPooled(changes, this.#writeCopies)
     const writing = this.#run('writeRanges', (pool) => blockIo.writeVolumeRanges(pool, volume, copy.changes, token, options))
     // On a side branch, so the caller's promise settles no later than it would without the pool.

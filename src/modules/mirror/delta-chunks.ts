@@ -105,9 +105,7 @@ export async function readChunks(
   const source = snapshot === undefined ? undefined : { snapshot }
   const ranges = plans.flatMap((plan) => plan.runs.filter((run) => !run.hole).map((run) => ({ offset: run.start * blockSize, length: run.count * blockSize })))
   const data = ranges.length === 0 ? [] : await callAdapter(storage.kind, 'readRanges', () => storage.readRanges(volume, ranges, source))
-  if (data.length !== ranges.length) {
-    throw new DrError('E_ADAPTER', `${storage.kind}.readRanges returned ${data.length} ranges for ${ranges.length}`, { adapter: storage.kind, operation: 'readRanges' })
-  }
+  if (data.length !== ranges.length) throw readRangesBroke(storage.kind, `returned ${data.length} ranges for ${ranges.length}`)
   let next = 0
   return plans.map((plan) => plan.runs.map((run): BlockRun => ({ start: run.start, count: run.count, data: run.hole ? null : (data[next++] as Uint8Array) })))
 }
@@ -165,14 +163,18 @@ export async function readChunkFrames(
 
 /** Checks what `readRanges` resolved with against the buffers it was given, copying from arrays that are not them. */
 function checkRead(adapter: string, data: readonly Uint8Array[], into: readonly Uint8Array[]): void {
-  const wrong = (message: string): DrError => new DrError('E_ADAPTER', `${adapter}.readRanges ${message}`, { adapter, operation: 'readRanges' })
-  if (data.length !== into.length) throw wrong(`returned ${data.length} ranges for ${into.length}`)
+  if (data.length !== into.length) throw readRangesBroke(adapter, `returned ${data.length} ranges for ${into.length}`)
   data.forEach((bytes, i) => {
     const target = into[i] as Uint8Array
     if (bytes === target) return
-    if (!(bytes instanceof Uint8Array) || bytes.length !== target.length) throw wrong(`returned a result of another length for range ${i}`)
+    if (!(bytes instanceof Uint8Array) || bytes.length !== target.length) throw readRangesBroke(adapter, `returned a result of another length for range ${i}`)
     target.set(bytes)
   })
+}
+
+/** The `E_ADAPTER` for a `readRanges` whose result breaks the port's contract. */
+function readRangesBroke(adapter: string, message: string): DrError {
+  return new DrError('E_ADAPTER', `${adapter}.readRanges ${message}`, { adapter, operation: 'readRanges' })
 }
 
 /**
